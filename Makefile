@@ -1,0 +1,47 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is their parts.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+FLASK := $(BIN)/flask --app app
+
+.PHONY: setup run test lint bench clean
+
+$(BIN)/activate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(BIN)/activate
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch node_modules/.installed
+
+static/vendor/htmx.min.js: node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+
+setup: $(BIN)/activate static/vendor/htmx.min.js
+
+## Set up, migrate, load the demo program and run the web server and the worker together.
+run: setup
+	$(FLASK) db upgrade
+	$(FLASK) demo
+	@echo ""
+	@echo "  Open http://127.0.0.1:$(PORT)  (Ctrl-C stops the web server and the worker)"
+	@echo ""
+	$(BIN)/python -m iop_pwa.runner --port $(PORT)
+
+## Set up and run the whole test suite (browser tests need /usr/bin/chromium).
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python bench/pages.py
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor .pytest_cache

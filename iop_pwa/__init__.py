@@ -1,0 +1,125 @@
+"""The IOP companion app: `create_app` builds a configured Flask app (see app.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from dotenv import load_dotenv
+from flask import Flask, jsonify, redirect, request, session, url_for
+from flask_htmx import make_response as htmx_response
+from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from iop_pwa import db as database
+from iop_pwa import errors, security
+from iop_pwa.config import load_settings
+from iop_pwa.extensions import csrf, htmx, limiter, login_manager
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app. `test_config` overrides settings (tests pass a database URL and so on)."""
+    load_dotenv(ROOT / ".env", override=False)
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INSTANCE_PATH", str(ROOT / "instance")),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_mapping(load_settings(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+    if app.config["PROXY_HOPS"]:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=app.config["PROXY_HOPS"],
+            x_proto=app.config["PROXY_HOPS"],
+            x_host=app.config["PROXY_HOPS"],
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+    database.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    _init_rate_limits(app)
+    _init_login(app)
+    security.init_app(app)
+    errors.init_app(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+
+    from iop_pwa.cli import register_cli
+
+    register_cli(app)
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness and database check for the load balancer (no personal data)."""
+        with database.engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return jsonify(status="ok")
+
+    return app
+
+
+def _init_rate_limits(app: Flask) -> None:
+    app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
+    limiter.init_app(app)
+
+
+def _init_login(app: Flask) -> None:
+    from iop_pwa.accounts import sessions as login_sessions
+    from iop_pwa.accounts.views import SESSION_TOKEN_KEY
+
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # server-side sessions do this job; phones change IPs
+    login_manager.login_view = "accounts.sign_in"
+    login_manager.login_message = "Please sign in to continue."
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        """The user of this browser's live server-side session (None if expired or revoked)."""
+        found = login_sessions.find_session(database.get_db(), session.get(SESSION_TOKEN_KEY))
+        if found is None or str(found[1].id) != user_id:
+            return None
+        return found[1]
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        """Expired or missing session: JSON 401 for the app's API, HX-Redirect for htmx."""
+        sign_in = url_for("accounts.sign_in", next=request.full_path.rstrip("?"))
+        if request.path.startswith("/api/") or errors.wants_json():
+            return jsonify(error="signed_out", sign_in=url_for("accounts.sign_in")), 401
+        if htmx:
+            return htmx_response(redirect=sign_in)
+        return redirect(sign_in, 303)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from iop_pwa.accounts.views import bp as accounts_bp
+    from iop_pwa.admin.views import bp as admin_bp
+    from iop_pwa.dashboard.views import bp as dashboard_bp
+    from iop_pwa.participant.views import bp as participant_bp
+
+    for bp in (accounts_bp, participant_bp, dashboard_bp, admin_bp):
+        app.register_blueprint(bp)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from iop_pwa.web import local_now
+
+    @app.template_filter("local")
+    def to_local(value, timezone: str, fmt: str = "%a %d %b %Y, %H:%M"):
+        """A UTC timestamp shown in the given person's time zone."""
+        if value is None:
+            return ""
+        return value.astimezone(ZoneInfo(timezone)).strftime(fmt)
+
+    @app.context_processor
+    def _globals():
+        return {"local_now": local_now, "crisis_url": url_for("accounts.crisis_help")}

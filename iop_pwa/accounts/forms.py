@@ -1,0 +1,137 @@
+"""Forms for signing in, accounts and invitations (Flask-WTF: CSRF included)."""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    Optional,
+    ValidationError,
+)
+
+from iop_pwa.accounts.passwords import MAX_LENGTH, MIN_LENGTH
+
+TIMEZONES = sorted(tz for tz in available_timezones() if "/" in tz and not tz.startswith("Etc/"))
+
+
+def timezone_choices() -> list[tuple[str, str]]:
+    return [(tz, tz.replace("_", " ")) for tz in TIMEZONES]
+
+
+class KnownTimezone:
+    """Only IANA zone names this server knows (what `zoneinfo` can compute local dates with)."""
+
+    def __call__(self, form, field):
+        if field.data not in available_timezones():
+            raise ValidationError("Choose a time zone from the list.")
+
+
+def new_password_field(label: str = "Password") -> PasswordField:
+    return PasswordField(
+        label,
+        validators=[
+            InputRequired("Choose a password."),
+            Length(
+                min=MIN_LENGTH,
+                max=MAX_LENGTH,
+                message=f"Use at least {MIN_LENGTH} characters (a short sentence works well).",
+            ),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class SignInForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[InputRequired("Enter your email."), Length(max=254)],
+        render_kw={"autocomplete": "username", "inputmode": "email"},
+    )
+    password = PasswordField(
+        "Password",
+        validators=[InputRequired("Enter your password."), Length(max=MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password",
+        validators=[InputRequired()],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new_password = new_password_field("New password")
+    confirm = PasswordField(
+        "Repeat new password",
+        validators=[EqualTo("new_password", "The two passwords differ.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class TimezoneForm(FlaskForm):
+    timezone = SelectField("Time zone", choices=timezone_choices, validators=[KnownTimezone()])
+
+
+class InvitationForm(FlaskForm):
+    name = StringField(
+        "Participant's name", validators=[DataRequired("Enter a name."), Length(max=120)]
+    )
+    email = EmailField(
+        "Email (optional)", validators=[Optional(), Email("Enter a valid email."), Length(max=254)]
+    )
+    group = SelectField("Group", coerce=str, validators=[Optional()])
+    new_group = StringField("Or a new group", validators=[Optional(), Length(max=120)])
+
+
+class AcceptInvitationForm(FlaskForm):
+    name = StringField(
+        "Your name",
+        validators=[DataRequired("Enter your name."), Length(max=120)],
+        render_kw={"autocomplete": "name"},
+    )
+    email = EmailField(
+        "Email",
+        validators=[
+            InputRequired("Enter your email."),
+            Email("Enter a valid email."),
+            Length(max=254),
+        ],
+        render_kw={"autocomplete": "username", "inputmode": "email"},
+    )
+    password = new_password_field("Choose a password")
+    timezone = SelectField(
+        "Time zone",
+        choices=timezone_choices,
+        validators=[KnownTimezone()],
+        render_kw={"data-prefill-timezone": "1"},
+    )
+    privacy = BooleanField(
+        "I have read how my information is kept private",
+        validators=[DataRequired("Please read the privacy notice and tick the box.")],
+    )
+
+
+class TherapistForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired("Enter a name."), Length(max=120)])
+    email = EmailField(
+        "Email",
+        validators=[
+            InputRequired("Enter an email."),
+            Email("Enter a valid email."),
+            Length(max=254),
+        ],
+    )
+    password = new_password_field("Temporary password")
+    timezone = SelectField(
+        "Time zone",
+        choices=timezone_choices,
+        validators=[KnownTimezone()],
+        default="America/New_York",
+    )

@@ -1,0 +1,146 @@
+"""People and how they are connected: users, groups, care teams, sign-in sessions, invitations."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Column, Enum, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from iop_pwa.db import UTCDateTime, utcnow
+
+
+class Role(enum.StrEnum):
+    participant = "participant"
+    therapist = "therapist"
+    admin = "admin"
+
+
+class ParticipantStatus(enum.StrEnum):
+    active = "active"
+    alumni = "alumni"
+    deactivated = "deactivated"
+
+
+def _enum(kind: type[enum.Enum], name: str):
+    return Enum(kind, name=name, native_enum=False, length=20, validate_strings=True)
+
+
+class User(SQLModel, table=True):
+    """A person who signs in: a participant, a therapist or an admin."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(254), unique=True, index=True, nullable=False))
+    name: str = Field(max_length=120)
+    password_hash: str = Field(max_length=255)
+    role: Role = Field(sa_column=Column(_enum(Role, "role"), nullable=False))
+    status: ParticipantStatus = Field(
+        default=ParticipantStatus.active,
+        sa_column=Column(_enum(ParticipantStatus, "participant_status"), nullable=False),
+    )
+    timezone: str = Field(default="America/New_York", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When the person last used the app (written at most once a minute, with the session touch).
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    # flask-login protocol. `is_active` is False for a deactivated account, so it cannot sign in.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != ParticipantStatus.deactivated
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.therapist, Role.admin)
+
+    @property
+    def is_participant(self) -> bool:
+        return self.role == Role.participant
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.strip() else self.name
+
+
+class Group(SQLModel, table=True):
+    """A therapy or peer group (a cohort of the program, or an alumni group)."""
+
+    __tablename__ = "therapy_group"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(120), unique=True, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class GroupMembership(SQLModel, table=True):
+    """A participant's place in a group, or a therapist's role as its facilitator."""
+
+    __table_args__ = (UniqueConstraint("group_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="therapy_group.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    is_facilitator: bool = False
+    joined_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CareTeamLink(SQLModel, table=True):
+    """A therapist's responsibility for a participant: the therapist's caseload is these links."""
+
+    __table_args__ = (UniqueConstraint("therapist_id", "participant_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    therapist_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    participant_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LoginSession(SQLModel, table=True):
+    """One signed-in device. The cookie holds a random token; only its hash is stored, so a
+    database leak does not hand out sessions. Deleting or revoking the row ends the session."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    device: str = Field(default="", max_length=120)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Invitation(SQLModel, table=True):
+    """A single-use link a therapist gives a new participant; only the token's hash is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    therapist_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=120)
+    email: str | None = Field(default=None, max_length=254)
+    group_id: int | None = Field(default=None, foreign_key="therapy_group.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    participant_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+
+    def state(self, now: datetime) -> str:
+        """'accepted', 'revoked', 'expired' or 'pending', in that order of precedence."""
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        return "pending"

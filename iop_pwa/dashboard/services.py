@@ -1,0 +1,118 @@
+"""What the therapist's dashboard shows: the caseload and who needs attention.
+
+Each function runs a fixed number of queries however large the caseload is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case
+from sqlmodel import Session, col, func, select
+
+from iop_pwa.accounts.models import (
+    CareTeamLink,
+    Group,
+    GroupMembership,
+    Invitation,
+    ParticipantStatus,
+    User,
+)
+from iop_pwa.db import utcnow
+
+# A participant who has not opened the app for this long shows under "Needs attention".
+QUIET_AFTER = timedelta(days=3)
+
+
+@dataclass
+class CaseloadRow:
+    participant: User
+    groups: list[str] = field(default_factory=list)
+
+    @property
+    def quiet_days(self) -> int | None:
+        """Whole days since the participant last used the app (None: never signed in)."""
+        if self.participant.last_seen_at is None:
+            return None
+        return (utcnow() - self.participant.last_seen_at).days
+
+    @property
+    def needs_attention(self) -> bool:
+        if self.participant.status != ParticipantStatus.active:
+            return False
+        seen = self.participant.last_seen_at
+        return seen is None or utcnow() - seen > QUIET_AFTER
+
+
+def caseload(db: Session, therapist_id: int) -> list[CaseloadRow]:
+    """The therapist's participants with their groups: two queries."""
+    participants = db.exec(
+        select(User)
+        .join(CareTeamLink, col(CareTeamLink.participant_id) == User.id)
+        .where(CareTeamLink.therapist_id == therapist_id)
+        .order_by(func.lower(User.name))
+    ).all()
+    rows = {p.id: CaseloadRow(p) for p in participants}
+    if rows:
+        memberships = db.exec(
+            select(GroupMembership.user_id, Group.name)
+            .join(Group, col(Group.id) == GroupMembership.group_id)
+            .where(col(GroupMembership.user_id).in_(list(rows)))
+            .order_by(Group.name)
+        ).all()
+        for user_id, name in memberships:
+            rows[user_id].groups.append(name)
+    return list(rows.values())
+
+
+def open_invitations(
+    db: Session, therapist_id: int, now: datetime | None = None
+) -> list[Invitation]:
+    """Invitations not yet accepted or revoked (expired ones included, to renew)."""
+    return list(
+        db.exec(
+            select(Invitation)
+            .where(
+                Invitation.therapist_id == therapist_id,
+                col(Invitation.accepted_at).is_(None),
+                col(Invitation.revoked_at).is_(None),
+            )
+            .order_by(col(Invitation.created_at).desc())
+        )
+    )
+
+
+@dataclass
+class GroupRow:
+    group: Group
+    members: int
+    facilitating: bool
+
+
+def groups_for(db: Session, therapist_id: int) -> list[GroupRow]:
+    """Groups the therapist facilitates or that hold someone on their caseload: one query."""
+    caseload_ids = select(CareTeamLink.participant_id).where(
+        CareTeamLink.therapist_id == therapist_id
+    )
+    facilitated = select(GroupMembership.group_id).where(
+        GroupMembership.user_id == therapist_id, col(GroupMembership.is_facilitator)
+    )
+    relevant = select(GroupMembership.group_id).where(
+        col(GroupMembership.user_id).in_(caseload_ids)
+    )
+    members = func.count(GroupMembership.id).filter(~col(GroupMembership.is_facilitator))
+    facilitating = func.max(
+        case(
+            (and_(GroupMembership.user_id == therapist_id, col(GroupMembership.is_facilitator)), 1),
+            else_=0,
+        )
+    )
+    rows = db.exec(
+        select(Group, members, facilitating)
+        .join(GroupMembership, col(GroupMembership.group_id) == Group.id)
+        .where(col(Group.id).in_(facilitated) | col(Group.id).in_(relevant))
+        .group_by(col(Group.id))
+        .order_by(Group.name)
+    ).all()
+    return [GroupRow(group, count, bool(fac)) for group, count, fac in rows]

@@ -1,0 +1,248 @@
+"""The therapist's dashboard: caseload, a participant's page, invitations, groups."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import segno
+from flask import Blueprint, current_app, flash, redirect, session, url_for
+from flask_login import current_user
+from markupsafe import Markup
+from sqlmodel import select
+
+from iop_pwa.accounts import services as accounts
+from iop_pwa.accounts.forms import InvitationForm
+from iop_pwa.accounts.models import Group, Invitation, ParticipantStatus
+from iop_pwa.dashboard import services
+from iop_pwa.dashboard.forms import StatusForm
+from iop_pwa.db import get_db, utcnow
+from iop_pwa.security import audit_event, caseload_participant_or_404, own_or_404
+from iop_pwa.web import local_now, render_page, staff_required
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+COMING = {
+    "library": ("Library", "The exercise library and assigning practice come next."),
+    "sessions": ("Sessions", "Scheduling therapy sessions with video links comes next."),
+    "messages": ("Messages", "Secure messages with your participants come next."),
+}
+
+# Raw invitation tokens are kept only in the therapist's own signed session, to show the link
+# (and its QR code) again on the invitation's page; the database holds their hashes.
+SHOWN_LINKS_KEY = "invitation_links"
+
+
+def _remember_link(invitation_id: int, token: str) -> None:
+    links = dict(session.get(SHOWN_LINKS_KEY, {}))
+    links[str(invitation_id)] = token
+    session[SHOWN_LINKS_KEY] = dict(list(links.items())[-20:])
+
+
+def _join_url(token: str) -> str:
+    base = current_app.config["PUBLIC_URL"]
+    path = url_for("accounts.accept_invitation", token=token)
+    return (
+        f"{base}{path}"
+        if base
+        else url_for("accounts.accept_invitation", token=token, _external=True)
+    )
+
+
+def _qr_svg(url: str) -> Markup:
+    """The link as an inline SVG QR code (dark on light, so phones read it in dark mode too)."""
+    qr = segno.make(url, error="m")
+    svg = qr.svg_inline(
+        scale=5, dark="#111111", light="#ffffff", border=3, title="QR code of the invitation link"
+    )
+    return Markup(svg)  # noqa: S704 - segno's own SVG, the URL is encoded as modules
+
+
+@bp.get("")
+@staff_required
+def home():
+    db = get_db()
+    rows = services.caseload(db, current_user.id)
+    return render_page(
+        "dashboard/home.html",
+        attention=[r for r in rows if r.needs_attention],
+        active_count=sum(1 for r in rows if r.participant.status == ParticipantStatus.active),
+        alumni_count=sum(1 for r in rows if r.participant.status == ParticipantStatus.alumni),
+        invitations=services.open_invitations(db, current_user.id),
+        now=utcnow(),
+    )
+
+
+@bp.get("/participants")
+@staff_required
+def participants():
+    rows = services.caseload(get_db(), current_user.id)
+    return render_page("dashboard/participants.html", rows=rows)
+
+
+@bp.get("/participants/<int:participant_id>")
+@staff_required
+def participant(participant_id: int):
+    person = caseload_participant_or_404(participant_id)
+    db = get_db()
+    db.commit()  # the audit row of this read
+    return render_page(
+        "dashboard/participant.html",
+        person=person,
+        groups=accounts.groups_of(db, person),
+        local_time=local_now(person.timezone),
+        status_form=StatusForm(status=person.status.value),
+    )
+
+
+@bp.post("/participants/<int:participant_id>/status")
+@staff_required
+def participant_status(participant_id: int):
+    person = caseload_participant_or_404(participant_id, purpose="change_status")
+    form = StatusForm()
+    db = get_db()
+    if not form.validate_on_submit():
+        db.commit()
+        flash("Choose a status from the list.")
+        return redirect(url_for("dashboard.participant", participant_id=participant_id), 303)
+    accounts.set_status(db, participant=person, status=ParticipantStatus(form.status.data))
+    audit_event("status_changed", subject_id=person.id, detail=form.status.data)
+    db.commit()
+    flash(f"{person.name} is now {form.status.data}.")
+    return redirect(url_for("dashboard.participant", participant_id=participant_id), 303)
+
+
+def _invitation_form() -> InvitationForm:
+    form = InvitationForm()
+    groups = get_db().exec(select(Group).order_by(Group.name)).all()
+    form.group.choices = [("", "No group")] + [(str(g.id), g.name) for g in groups]
+    return form
+
+
+@bp.get("/invitations")
+@staff_required
+def invitations():
+    return render_page(
+        "dashboard/invitations.html",
+        form=_invitation_form(),
+        invitations=services.open_invitations(get_db(), current_user.id),
+        now=utcnow(),
+    )
+
+
+@bp.post("/invitations")
+@staff_required
+def create_invitation():
+    db = get_db()
+    form = _invitation_form()
+    if form.validate_on_submit():
+        group = None
+        if form.new_group.data and form.new_group.data.strip():
+            group = accounts.get_or_create_group(db, form.new_group.data)
+        elif form.group.data:
+            group = db.get(Group, int(form.group.data))
+        try:
+            invitation, token = accounts.create_invitation(
+                db,
+                therapist=current_user,
+                name=form.name.data,
+                email=form.email.data or None,
+                group=group,
+                valid_for=_valid_for(),
+            )
+        except accounts.AccountError as exc:
+            form.email.errors = [str(exc)]
+        else:
+            audit_event("invitation_created", object_type="invitation", object_id=invitation.id)
+            db.commit()
+            _remember_link(invitation.id, token)
+            return redirect(url_for("dashboard.invitation", invitation_id=invitation.id), 303)
+    return render_page(
+        "dashboard/invitations.html",
+        form=form,
+        invitations=services.open_invitations(db, current_user.id),
+        now=utcnow(),
+        status=422,
+    )
+
+
+def _valid_for() -> timedelta:
+    return timedelta(days=current_app.config["INVITATION_DAYS"])
+
+
+def _own_invitation(invitation_id: int) -> Invitation:
+    return own_or_404(Invitation, invitation_id, owner_field="therapist_id")
+
+
+@bp.get("/invitations/<int:invitation_id>")
+@staff_required
+def invitation(invitation_id: int):
+    inv = _own_invitation(invitation_id)
+    token = session.get(SHOWN_LINKS_KEY, {}).get(str(inv.id))
+    link = _join_url(token) if token and inv.state(utcnow()) == "pending" else None
+    return render_page(
+        "dashboard/invitation.html",
+        invitation=inv,
+        state=inv.state(utcnow()),
+        link=link,
+        qr=_qr_svg(link) if link else None,
+    )
+
+
+@bp.post("/invitations/<int:invitation_id>/renew")
+@staff_required
+def renew_invitation(invitation_id: int):
+    inv = _own_invitation(invitation_id)
+    db = get_db()
+    try:
+        token = accounts.renew_invitation_link(db, invitation=inv, valid_for=_valid_for())
+    except accounts.AccountError as exc:
+        flash(str(exc))
+    else:
+        audit_event("invitation_renewed", object_type="invitation", object_id=inv.id)
+        db.commit()
+        _remember_link(inv.id, token)
+        flash("A new link is ready. The old link no longer works.")
+    return redirect(url_for("dashboard.invitation", invitation_id=inv.id), 303)
+
+
+@bp.post("/invitations/<int:invitation_id>/revoke")
+@staff_required
+def revoke_invitation(invitation_id: int):
+    inv = _own_invitation(invitation_id)
+    db = get_db()
+    if inv.accepted_at is None:
+        inv.revoked_at = utcnow()
+        db.add(inv)
+        audit_event("invitation_revoked", object_type="invitation", object_id=inv.id)
+        db.commit()
+        flash("The invitation is cancelled; its link no longer works.")
+    return redirect(url_for("dashboard.invitations"), 303)
+
+
+@bp.get("/groups")
+@staff_required
+def groups():
+    return render_page("dashboard/groups.html", rows=services.groups_for(get_db(), current_user.id))
+
+
+def _coming_soon(key: str):
+    title, text = COMING[key]
+    return render_page("dashboard/coming_soon.html", title=title, text=text, active=key)
+
+
+@bp.get("/library")
+@staff_required
+def library():
+    return _coming_soon("library")
+
+
+@bp.get("/sessions")
+@staff_required
+def sessions():
+    return _coming_soon("sessions")
+
+
+@bp.get("/messages")
+@staff_required
+def messages():
+    return _coming_soon("messages")

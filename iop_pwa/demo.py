@@ -1,0 +1,112 @@
+"""The demo program `make run` shows: a therapist, an admin, a group in session, an alumni group.
+
+Idempotent: running it again changes nothing that exists. Every later feature adds its part here so
+the demo looks like a program that is alive.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from iop_pwa.accounts import services
+from iop_pwa.accounts.models import ParticipantStatus, Role, User
+from iop_pwa.db import utcnow
+
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed for the local demo only
+THERAPIST_EMAIL = "therapist@demo.test"
+ADMIN_EMAIL = "admin@demo.test"
+EVENING_GROUP = "Tuesday & Thursday Evening Group"
+ALUMNI_GROUP = "Alumni Circle"
+
+# (name, email, time zone, group, status, days since last used the app; None = never signed in)
+PARTICIPANTS = [
+    ("Sam Rivera", "sam@demo.test", "America/New_York", EVENING_GROUP, ParticipantStatus.active, 0),
+    (
+        "Jordan Lee",
+        "jordan@demo.test",
+        "America/Chicago",
+        EVENING_GROUP,
+        ParticipantStatus.active,
+        5,
+    ),
+    (
+        "Priya Nair",
+        "priya@demo.test",
+        "America/Los_Angeles",
+        EVENING_GROUP,
+        ParticipantStatus.active,
+        1,
+    ),
+    (
+        "Alex Chen",
+        "alex@demo.test",
+        "America/Denver",
+        EVENING_GROUP,
+        ParticipantStatus.active,
+        None,
+    ),
+    (
+        "Morgan Blake",
+        "morgan@demo.test",
+        "America/New_York",
+        ALUMNI_GROUP,
+        ParticipantStatus.alumni,
+        9,
+    ),
+]
+
+
+def _user(db: Session, *, role: Role, email: str, name: str, timezone: str) -> User:
+    user = services.find_user_by_email(db, email)
+    if user is None:
+        user = services.create_user(
+            db, role=role, email=email, password=DEMO_PASSWORD, name=name, timezone=timezone
+        )
+    return user
+
+
+def load_demo(db: Session) -> list[tuple[str, str]]:
+    """Create whatever of the demo program is missing; returns the logins to print."""
+    therapist = _user(
+        db,
+        role=Role.therapist,
+        email=THERAPIST_EMAIL,
+        name="Dr. Maya Lopez",
+        timezone="America/New_York",
+    )
+    _user(db, role=Role.admin, email=ADMIN_EMAIL, name="Riley Admin", timezone="America/New_York")
+    for group_name in (EVENING_GROUP, ALUMNI_GROUP):
+        group = services.get_or_create_group(db, group_name)
+        services.add_to_group(db, user=therapist, group=group, facilitator=True)
+
+    now = utcnow()
+    for name, email, tz, group_name, status, days_quiet in PARTICIPANTS:
+        created = services.find_user_by_email(db, email) is None
+        person = _user(db, role=Role.participant, email=email, name=name, timezone=tz)
+        services.link_care_team(db, therapist=therapist, participant=person)
+        services.add_to_group(
+            db, user=person, group=services.get_or_create_group(db, group_name), facilitator=False
+        )
+        if created:
+            person.status = status
+            person.last_seen_at = (
+                None if days_quiet is None else now - timedelta(days=days_quiet, hours=2)
+            )
+            db.add(person)
+
+    if not services.has_invitation_named(db, therapist_id=therapist.id, name="Casey Morgan"):
+        services.create_invitation(
+            db,
+            therapist=therapist,
+            name="Casey Morgan",
+            email=None,
+            group=services.get_or_create_group(db, EVENING_GROUP),
+            valid_for=timedelta(days=7),
+        )
+    return [
+        ("therapist", THERAPIST_EMAIL),
+        ("admin", ADMIN_EMAIL),
+        *[("participant", email) for _, email, *_ in PARTICIPANTS],
+    ]

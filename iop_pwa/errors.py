@@ -1,0 +1,68 @@
+"""Error pages in the app's look; for htmx requests only the message fragment is sent."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from iop_pwa.db import rollback_request_session
+from iop_pwa.web import render_page
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("Something in that request was not right", "Please go back and try again."),
+    403: (
+        "This page is not part of your account",
+        "If you think you should see it, ask your care team.",
+    ),
+    404: ("We couldn't find that page", "It may have moved, or it isn't yours to see."),
+    405: ("That didn't work", "Please go back and try again."),
+    413: ("That was too large to send", "Please shorten it and try again."),
+    422: ("Some details need another look", "Please go back, check the form and try again."),
+    429: ("Too many tries", "For your safety, please wait a few minutes and try again."),
+    500: (
+        "Something went wrong on our side",
+        "Nothing you did caused this. Please try again shortly.",
+    ),
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (request.accept_mimetypes.best == "application/json")
+
+
+def _error_response(code: int, reason: str | None = None):
+    title, text = MESSAGES.get(code, MESSAGES[400 if code < 500 else 500])
+    if wants_json():
+        return jsonify(error=title, detail=reason or text), code
+    return render_page(
+        "errors/error.html", code=code, title=title, text=reason or text, status=code
+    )
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(err):
+        return _error_response(
+            400,
+            "This form had expired. Please reload the page and send it again; "
+            "what you typed is still on the page if you go back.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):
+        if err.code is None or err.code < 400:
+            return err
+        return _error_response(err.code)
+
+    @app.errorhandler(InternalServerError)
+    def _server_error(err: InternalServerError):
+        rollback_request_session()
+        # Only the error's type and the route: exception texts can carry personal data (SQL params).
+        original = type(err.original_exception or err).__name__
+        log.error("unhandled %s on %s %s", original, request.method, request.url_rule)
+        return _error_response(500)

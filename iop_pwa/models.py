@@ -1,0 +1,15 @@
+"""Every table, imported in one place so Alembic and the tests see the whole schema."""
+
+from sqlmodel import SQLModel
+
+from iop_pwa.accounts.models import (  # noqa: F401
+    CareTeamLink,
+    Group,
+    GroupMembership,
+    Invitation,
+    LoginSession,
+    User,
+)
+from iop_pwa.audit import AuditEvent  # noqa: F401
+
+metadata = SQLModel.metadata

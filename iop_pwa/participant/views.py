@@ -1,0 +1,71 @@
+"""The participant's phone app: Today and the bottom-bar pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, url_for
+from flask_login import current_user
+
+from iop_pwa.accounts import services
+from iop_pwa.accounts.views import home_for
+from iop_pwa.db import get_db
+from iop_pwa.web import local_now, participant_required, render_page
+
+bp = Blueprint("participant", __name__)
+
+# The bottom bar, in PRODUCT.md's words. Pages that later issues fill say so plainly until then.
+COMING = {
+    "practice": ("Practice", "Your practice assignments from your care team will be listed here."),
+    "journal": ("Journal", "Your private journal and mood check-ins will live here."),
+    "messages": ("Messages", "Messages with your group and your care team will appear here."),
+    "sessions": ("Sessions", "Your upcoming therapy sessions and their join links will be here."),
+}
+
+
+@bp.get("/")
+def index():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user), 303)
+    return redirect(url_for("accounts.sign_in"), 303)
+
+
+@bp.get("/today")
+@participant_required
+def today():
+    now = local_now(current_user.timezone)
+    hour = now.hour
+    greeting = "Good morning" if hour < 12 else "Good afternoon" if hour < 18 else "Good evening"
+    return render_page(
+        "participant/today.html",
+        now=now,
+        greeting=greeting,
+        groups=services.groups_of(get_db(), current_user),
+    )
+
+
+def _coming_soon(key: str):
+    title, text = COMING[key]
+    return render_page("participant/coming_soon.html", title=title, text=text, active=key)
+
+
+@bp.get("/practice")
+@participant_required
+def practice():
+    return _coming_soon("practice")
+
+
+@bp.get("/journal")
+@participant_required
+def journal():
+    return _coming_soon("journal")
+
+
+@bp.get("/messages")
+@participant_required
+def messages():
+    return _coming_soon("messages")
+
+
+@bp.get("/sessions")
+@participant_required
+def sessions():
+    return _coming_soon("sessions")

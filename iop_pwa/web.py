@@ -1,0 +1,66 @@
+"""Small helpers shared by every blueprint's views: rendering a page or its htmx fragment, role
+guards, and the participant's local clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import wraps
+from zoneinfo import ZoneInfo
+
+from flask import abort, render_template
+from flask_login import current_user, login_required
+from jinja2_fragments.flask import render_block
+
+from iop_pwa.accounts.models import Role
+from iop_pwa.db import utcnow
+from iop_pwa.extensions import htmx
+
+
+def render_page(template: str, *, status: int = 200, block: str = "content", **context):
+    """The full page, or only its `block` for an htmx request (same template, one source).
+
+    A history-restore request always gets the full page, as htmx expects.
+    """
+    if htmx and not htmx.history_restore_request and not htmx.boosted:
+        return render_block(template, block, **context), status
+    return render_template(template, **context), status
+
+
+def roles_required(*roles: Role) -> Callable:
+    """Sign-in required, and the signed-in person must have one of `roles` (403 otherwise)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+participant_required = roles_required(Role.participant)
+staff_required = roles_required(Role.therapist, Role.admin)
+admin_required = roles_required(Role.admin)
+
+
+def local_now(timezone: str) -> datetime:
+    return utcnow().astimezone(ZoneInfo(timezone))
+
+
+def local_today(timezone: str) -> date:
+    """'Today' is the person's local date, never the server's."""
+    return local_now(timezone).date()
+
+
+def safe_next(target: str | None) -> str | None:
+    """A `next` URL only if it stays on this site (a path, no scheme or host, no `//`)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ch in target for ch in "\r\n\t"):
+        return None
+    return target
