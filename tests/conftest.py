@@ -1,0 +1,165 @@
+"""Shared fixtures: a migrated test database (SQLite, or PostgreSQL when TEST_DATABASE_URL is set),
+an app per test, a client that sends CSRF tokens like a browser, and factories for people.
+
+Every test starts from empty tables; the schema comes from the real Alembic migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from alembic import command
+from flask.testing import FlaskClient
+from sqlalchemy import event, text
+
+_TMP = Path(tempfile.mkdtemp(prefix="iop-tests-"))
+os.environ["INSTANCE_PATH"] = str(_TMP / "instance")
+os.environ["APP_ENV"] = "test"
+os.environ.pop("DATABASE_URL", None)
+os.environ.pop("REDIS_URL", None)
+
+from iop_pwa import create_app  # noqa: E402
+from iop_pwa.accounts import services  # noqa: E402
+from iop_pwa.accounts.models import Role, User  # noqa: E402
+from iop_pwa.db import make_engine, session_scope  # noqa: E402
+from iop_pwa.models import metadata  # noqa: E402
+
+PASSWORD = "correct horse battery"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.sqlite3'}"
+
+
+def _reset_schema(url: str) -> None:
+    """Drop everything and build the schema with the migrations (so they are tested too)."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        else:
+            metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    app = create_app({"DATABASE_URL": url})
+    with app.app_context():
+        from iop_pwa.cli import alembic_config
+
+        command.upgrade(alembic_config(), "head")
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    _reset_schema(TEST_DATABASE_URL)
+    return TEST_DATABASE_URL
+
+
+def _empty_tables(engine) -> None:
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret-key-that-is-long-enough-for-tests",
+        }
+    )
+    yield app
+    _empty_tables(app.extensions["db_engine"])
+    app.extensions["db_engine"].dispose()
+
+
+class Client(FlaskClient):
+    """A test client that behaves like a browser with a form: it sends the page's CSRF token."""
+
+    def csrf_token(self) -> str:
+        page = self.get("/help").get_data(as_text=True)
+        match = re.search(r'"X-CSRFToken": "([^"]+)"', page)
+        assert match, "every page carries a CSRF token for htmx"
+        return match.group(1)
+
+    def post_form(self, url: str, data: dict | None = None, **kwargs):
+        payload = {"csrf_token": self.csrf_token(), **(data or {})}
+        return self.post(url, data=payload, **kwargs)
+
+
+@pytest.fixture
+def client(app) -> Client:
+    app.test_client_class = Client
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    """A session for arranging and checking data directly (committed when the block ends)."""
+    with app.app_context():
+        with session_scope() as session:
+            yield session
+
+
+@pytest.fixture
+def make_user(app):
+    """Factory: make_user(role="participant", email=..., therapist=user, group="Name")."""
+    counter = {"n": 0}
+
+    def make(role: str = "participant", *, email: str | None = None, name: str | None = None,
+             timezone: str = "America/New_York", therapist: User | None = None,
+             group: str | None = None, password: str = PASSWORD) -> User:
+        counter["n"] += 1
+        email = email or f"{role}{counter['n']}@example.test"
+        with app.app_context(), session_scope() as session:
+            user = services.create_user(session, role=Role(role), email=email, password=password,
+                                        name=name or f"{role.title()} {counter['n']}",
+                                        timezone=timezone)
+            if therapist is not None:
+                services.link_care_team(session, therapist=session.get(User, therapist.id),
+                                        participant=user)
+            if group:
+                services.add_to_group(session, user=user,
+                                      group=services.get_or_create_group(session, group),
+                                      facilitator=role != "participant")
+        return user
+
+    return make
+
+
+@pytest.fixture
+def sign_in(client):
+    """sign_in(user): signs the test client in through the real form; returns the response."""
+
+    def do(user: User, password: str = PASSWORD):
+        response = client.post_form("/sign-in", {"email": user.email, "password": password})
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+        return response
+
+    return do
+
+
+@contextmanager
+def _counting(engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+@pytest.fixture
+def count_queries(app):
+    """`with count_queries() as q: ...` then `len(q)` is the number of SQL statements run."""
+    return lambda: _counting(app.extensions["db_engine"])
