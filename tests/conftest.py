@@ -17,6 +17,7 @@ import pytest
 from alembic import command
 from flask.testing import FlaskClient
 from sqlalchemy import event, text
+from sqlmodel import Session
 
 _TMP = Path(tempfile.mkdtemp(prefix="iop-tests-"))
 os.environ["INSTANCE_PATH"] = str(_TMP / "instance")
@@ -74,6 +75,7 @@ def app(database_url):
             "SECRET_KEY": "test-secret-key-that-is-long-enough-for-tests",
         }
     )
+    app.test_client_class = Client
     yield app
     _empty_tables(app.extensions["db_engine"])
     app.extensions["db_engine"].dispose()
@@ -95,16 +97,31 @@ class Client(FlaskClient):
 
 @pytest.fixture
 def client(app) -> Client:
-    app.test_client_class = Client
     return app.test_client()
+
+
+class FreshSession(Session):
+    """A test's own view of the database: every read sees what requests have committed since.
+
+    It pushes no app context (a pushed context would be shared by the test client's requests,
+    and with it `g`), reads in autocommit mode and refreshes objects it already holds.
+    """
+
+    def exec(self, statement, **kwargs):
+        if hasattr(statement, "execution_options"):
+            statement = statement.execution_options(populate_existing=True)
+        return super().exec(statement, **kwargs)
+
+    def get(self, entity, ident, **kwargs):
+        return super().get(entity, ident, populate_existing=True, **kwargs)
 
 
 @pytest.fixture
 def db(app):
-    """A session for arranging and checking data directly (committed when the block ends)."""
-    with app.app_context():
-        with session_scope() as session:
-            yield session
+    """A session for arranging and checking data directly (call `db.commit()` after changes)."""
+    engine = app.extensions["db_engine"].execution_options(isolation_level="AUTOCOMMIT")
+    with FreshSession(engine, expire_on_commit=False) as session:
+        yield session
 
 
 @pytest.fixture

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import (
     DataRequired,
-    Email,
     EqualTo,
     InputRequired,
     Length,
@@ -23,6 +24,21 @@ TIMEZONES = sorted(tz for tz in available_timezones() if "/" in tz and not tz.st
 
 def timezone_choices() -> list[tuple[str, str]]:
     return [(tz, tz.replace("_", " ")) for tz in TIMEZONES]
+
+
+class EmailAddress:
+    """A syntactically valid email (email-validator; no DNS look-up). Outside production the
+    reserved `.test` domain is allowed, so the demo and tests can use addresses nobody owns."""
+
+    def __call__(self, form, field):
+        try:
+            validate_email(
+                field.data or "",
+                check_deliverability=False,
+                test_environment=current_app.config["APP_ENV"] != "production",
+            )
+        except EmailNotValidError as exc:
+            raise ValidationError("Enter a valid email.") from exc
 
 
 class KnownTimezone:
@@ -84,7 +100,7 @@ class InvitationForm(FlaskForm):
         "Participant's name", validators=[DataRequired("Enter a name."), Length(max=120)]
     )
     email = EmailField(
-        "Email (optional)", validators=[Optional(), Email("Enter a valid email."), Length(max=254)]
+        "Email (optional)", validators=[Optional(), EmailAddress(), Length(max=254)]
     )
     group = SelectField("Group", coerce=str, validators=[Optional()])
     new_group = StringField("Or a new group", validators=[Optional(), Length(max=120)])
@@ -100,7 +116,7 @@ class AcceptInvitationForm(FlaskForm):
         "Email",
         validators=[
             InputRequired("Enter your email."),
-            Email("Enter a valid email."),
+            EmailAddress(),
             Length(max=254),
         ],
         render_kw={"autocomplete": "username", "inputmode": "email"},
@@ -124,7 +140,7 @@ class TherapistForm(FlaskForm):
         "Email",
         validators=[
             InputRequired("Enter an email."),
-            Email("Enter a valid email."),
+            EmailAddress(),
             Length(max=254),
         ],
     )

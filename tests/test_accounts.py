@@ -1,0 +1,245 @@
+"""Signing in and out, server-side sessions, timeouts, passwords and the Account page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import time_machine
+from sqlmodel import select
+
+from iop_pwa.accounts.models import LoginSession, ParticipantStatus, User
+from iop_pwa.audit import AuditEvent
+from tests.conftest import PASSWORD
+
+MONDAY_9AM = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 09:00 in New York
+
+
+def audit_actions(db) -> list[str]:
+    return [e.action for e in db.exec(select(AuditEvent).order_by(AuditEvent.id))]
+
+
+def test_sign_in_page_has_labelled_fields_and_button(client):
+    page = client.get("/sign-in").get_data(as_text=True)
+    assert '<label for="email">Email</label>' in page
+    assert '<label for="password">Password</label>' in page
+    assert ">Sign in</button>" in page
+
+
+def test_participant_signs_in_and_lands_on_today(client, make_user, sign_in, db):
+    participant = make_user("participant", name="Sam Rivera")
+    response = sign_in(participant)
+    assert response.headers["Location"] == "/today"
+    today = client.get("/today")
+    assert today.status_code == 200
+    assert "Sam" in today.get_data(as_text=True)
+    assert "sign_in" in audit_actions(db)
+
+
+def test_therapist_lands_on_dashboard_and_admin_on_therapists(client, make_user, sign_in):
+    assert sign_in(make_user("therapist")).headers["Location"] == "/dashboard"
+    client.post_form("/sign-out")
+    assert sign_in(make_user("admin")).headers["Location"] == "/admin/therapists"
+
+
+def test_wrong_password_gets_a_generic_error_and_is_audited(client, make_user, db):
+    user = make_user("participant")
+    wrong = client.post_form("/sign-in", {"email": user.email, "password": "not the password"})
+    unknown = client.post_form("/sign-in", {"email": "nobody@example.test", "password": "x" * 9})
+    for response in (wrong, unknown):
+        assert response.status_code == 422
+        assert "match an account" in response.get_data(as_text=True)
+    assert wrong.get_data(as_text=True).count("don") == unknown.get_data(as_text=True).count("don")
+    assert audit_actions(db).count("sign_in_failed") == 2
+    # No password ever reaches the audit log.
+    assert not any("not the password" in (e.detail or "") for e in db.exec(select(AuditEvent)))
+
+
+def test_email_is_case_insensitive(client, make_user):
+    user = make_user("participant", email="Mixed.Case@Example.test")
+    response = client.post_form("/sign-in", {"email": "  MIXED.case@example.TEST ", "password": PASSWORD})
+    assert response.status_code == 303
+    assert user.email == "mixed.case@example.test"
+
+
+def test_deactivated_participant_cannot_sign_in(client, make_user, db):
+    user = make_user("participant")
+    db.get(User, user.id).status = ParticipantStatus.deactivated
+    db.commit()
+    response = client.post_form("/sign-in", {"email": user.email, "password": PASSWORD})
+    assert response.status_code == 422
+
+
+def test_pages_need_sign_in_and_remember_where_you_were_going(client):
+    response = client.get("/today")
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/sign-in?next=/today")
+
+
+def test_next_parameter_follows_local_paths_only(client, make_user):
+    user = make_user("participant")
+    local = client.post_form("/sign-in?next=/journal", {"email": user.email, "password": PASSWORD})
+    assert local.headers["Location"] == "/journal"
+    for evil in ["https://evil.example/x", "//evil.example", "/\\evil.example", "javascript:alert(1)"]:
+        client.post_form("/sign-out")
+        response = client.post_form(f"/sign-in?next={evil}",
+                                     {"email": user.email, "password": PASSWORD})
+        assert response.headers["Location"] == "/today", evil
+
+
+def test_sign_out_really_ends_the_session_on_the_server(app, client, make_user, sign_in, db):
+    user = make_user("participant")
+    sign_in(user)
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    assert db.exec(select(LoginSession).where(LoginSession.user_id == user.id)).all()
+
+    client.post_form("/sign-out")
+    assert db.exec(select(LoginSession).where(LoginSession.user_id == user.id)).all() == []
+
+    # Replaying the old cookie (as a thief who copied it would) no longer signs anyone in.
+    thief = app.test_client()
+    thief.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
+    assert thief.get("/today").status_code == 303
+
+
+def test_sign_out_requires_post_with_csrf(client, make_user, sign_in):
+    sign_in(make_user("participant"))
+    assert client.get("/sign-out").status_code == 405
+    assert client.post("/sign-out").status_code == 400
+    assert client.get("/today").status_code == 200
+
+
+def test_sign_out_other_devices(app, make_user, db):
+    user = make_user("participant")
+    phone, laptop = app.test_client(), app.test_client()
+    for device in (phone, laptop):
+        assert device.post_form("/sign-in", {"email": user.email, "password": PASSWORD}).status_code == 303
+    account = phone.get("/account").get_data(as_text=True)
+    assert "This device" in account
+    assert account.count("last used") == 2
+
+    response = phone.post_form("/account/sign-out-others")
+    assert response.status_code == 303
+    assert phone.get("/today").status_code == 200
+    assert laptop.get("/today").status_code == 303
+    assert len(db.exec(select(LoginSession).where(LoginSession.user_id == user.id)).all()) == 1
+
+
+def test_changing_the_password_ends_other_sessions(app, make_user):
+    user = make_user("participant")
+    phone, laptop = app.test_client(), app.test_client()
+    for device in (phone, laptop):
+        device.post_form("/sign-in", {"email": user.email, "password": PASSWORD})
+    wrong = phone.post_form("/account/password", {
+        "current_password": "wrong one!", "new_password": "a new long password", "confirm": "a new long password"})
+    assert wrong.status_code == 422
+    assert "not your current password" in wrong.get_data(as_text=True)
+    short = phone.post_form("/account/password", {
+        "current_password": PASSWORD, "new_password": "short", "confirm": "short"})
+    assert short.status_code == 422
+    assert "at least 8 characters" in short.get_data(as_text=True)
+
+    ok = phone.post_form("/account/password", {
+        "current_password": PASSWORD, "new_password": "a new long password",
+        "confirm": "a new long password"})
+    assert ok.status_code == 303
+    assert phone.get("/today").status_code == 200
+    assert laptop.get("/today").status_code == 303
+    fresh = app.test_client()
+    assert fresh.post_form("/sign-in", {"email": user.email, "password": PASSWORD}).status_code == 422
+    assert fresh.post_form("/sign-in", {"email": user.email,
+                                        "password": "a new long password"}).status_code == 303
+
+
+def test_time_zone_can_be_changed_and_is_validated(client, make_user, sign_in, db):
+    user = make_user("participant")
+    sign_in(user)
+    bad = client.post_form("/account/timezone", {"timezone": "Mars/Olympus_Mons"})
+    assert bad.status_code == 422
+    good = client.post_form("/account/timezone", {"timezone": "Europe/Berlin"})
+    assert good.status_code == 303
+    assert db.get(User, user.id).timezone == "Europe/Berlin"
+
+
+def test_staff_session_expires_after_30_idle_minutes(client, make_user, sign_in):
+    with time_machine.travel(MONDAY_9AM, tick=False) as clock:
+        sign_in(make_user("therapist"))
+        clock.shift(timedelta(minutes=29))
+        assert client.get("/dashboard").status_code == 200  # use slides the idle window
+        clock.shift(timedelta(minutes=29))
+        assert client.get("/dashboard").status_code == 200
+        clock.shift(timedelta(minutes=31))
+        assert client.get("/dashboard").status_code == 303
+
+
+def test_staff_session_ends_after_12_hours_even_when_used(client, make_user, sign_in):
+    with time_machine.travel(MONDAY_9AM, tick=False) as clock:
+        sign_in(make_user("therapist"))
+        for _ in range(25):
+            clock.shift(timedelta(minutes=29))
+            client.get("/dashboard")
+        assert client.get("/dashboard").status_code == 303
+
+
+def test_participant_session_slides_for_30_days(client, make_user, sign_in):
+    with time_machine.travel(MONDAY_9AM, tick=False) as clock:
+        sign_in(make_user("participant"))
+        clock.shift(timedelta(days=29))
+        assert client.get("/today").status_code == 200
+        clock.shift(timedelta(days=29))
+        assert client.get("/today").status_code == 200
+        clock.shift(timedelta(days=31))
+        assert client.get("/today").status_code == 303
+
+
+def test_expired_session_on_htmx_request_redirects_with_hx_redirect(client, make_user, sign_in):
+    with time_machine.travel(MONDAY_9AM, tick=False) as clock:
+        sign_in(make_user("therapist"))
+        clock.shift(timedelta(hours=1))
+        response = client.get("/dashboard", headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        assert response.headers["HX-Redirect"].startswith("/sign-in?next=/dashboard")
+
+
+def test_expired_session_on_json_request_answers_401_json(client):
+    response = client.get("/today", headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "signed_out"
+
+
+def test_roles_are_enforced(client, make_user, sign_in):
+    sign_in(make_user("participant"))
+    assert client.get("/dashboard").status_code == 403
+    assert client.get("/admin/therapists").status_code == 403
+    client.post_form("/sign-out")
+    sign_in(make_user("therapist"))
+    assert client.get("/today").status_code == 403
+    assert client.get("/admin/therapists").status_code == 403
+
+
+def test_admin_creates_a_therapist_in_the_web_app(client, make_user, sign_in, db):
+    sign_in(make_user("admin"))
+    bad = client.post_form("/admin/therapists", {"name": "Dr. X", "email": "not-an-email",
+                                                  "password": "long enough pw", "timezone": "America/New_York"})
+    assert bad.status_code == 422
+    assert "valid email" in bad.get_data(as_text=True)
+    ok = client.post_form("/admin/therapists", {"name": "Dr. Ada Park", "email": "ada@clinic.test",
+                                                 "password": "long enough pw", "timezone": "America/Chicago"})
+    assert ok.status_code == 303
+    therapist = db.exec(select(User).where(User.email == "ada@clinic.test")).one()
+    assert therapist.role == "therapist"
+    assert "Dr. Ada Park" in client.get("/admin/therapists").get_data(as_text=True)
+    again = client.post_form("/admin/therapists", {"name": "Dup", "email": "ADA@clinic.test",
+                                                    "password": "long enough pw", "timezone": "America/Chicago"})
+    assert again.status_code == 422
+    assert "already exists" in again.get_data(as_text=True)
+
+
+def test_crisis_help_is_public_and_linked_from_every_page(client, make_user, sign_in):
+    help_page = client.get("/help").get_data(as_text=True)
+    assert "988" in help_page and "911" in help_page and "1-800-662-4357" in help_page
+    assert 'href="/help">Get help now</a>' in client.get("/sign-in").get_data(as_text=True)
+    sign_in(make_user("participant"))
+    for path in ["/today", "/journal", "/account"]:
+        page = client.get(path).get_data(as_text=True)
+        assert 'href="/help">Get help now</a>' in page, path
+        assert ">Sign out</button>" in page and ">Account</a>" in page
