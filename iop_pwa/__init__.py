@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import traceback
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,10 +22,29 @@ from iop_pwa.extensions import csrf, htmx, limiter, login_manager
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class IOPFlask(Flask):
+    """Flask, except that an unhandled error is logged without its message.
+
+    Exception texts can carry personal data (an IntegrityError holds the SQL parameters), so the
+    log gets the type, the route and the stack frames (code lines, no values), never the text.
+    """
+
+    def log_exception(self, exc_info) -> None:
+        exc_type, _exc, tb = exc_info
+        frames = "".join(traceback.format_tb(tb)) if tb else ""
+        self.logger.error(
+            "unhandled %s on %s %s\n%s",
+            exc_type.__name__ if exc_type else "error",
+            request.method,
+            request.url_rule,
+            frames,
+        )
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. `test_config` overrides settings (tests pass a database URL and so on)."""
     load_dotenv(ROOT / ".env", override=False)
-    app = Flask(
+    app = IOPFlask(
         __name__,
         instance_path=os.environ.get("INSTANCE_PATH", str(ROOT / "instance")),
         template_folder=str(ROOT / "templates"),

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from iop_pwa.db import rollback_request_session
 from iop_pwa.web import render_page
-
-log = logging.getLogger(__name__)
 
 MESSAGES = {
     400: ("Something in that request was not right", "Please go back and try again."),
@@ -61,8 +57,5 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(InternalServerError)
     def _server_error(err: InternalServerError):
-        rollback_request_session()
-        # Only the error's type and the route: exception texts can carry personal data (SQL params).
-        original = type(err.original_exception or err).__name__
-        log.error("unhandled %s on %s %s", original, request.method, request.url_rule)
+        rollback_request_session()  # logged by IOPFlask.log_exception, without its message
         return _error_response(500)

@@ -129,22 +129,38 @@ def make_user(app):
     """Factory: make_user(role="participant", email=..., therapist=user, group="Name")."""
     counter = {"n": 0}
 
-    def make(role: str = "participant", *, email: str | None = None, name: str | None = None,
-             timezone: str = "America/New_York", therapist: User | None = None,
-             group: str | None = None, password: str = PASSWORD) -> User:
+    def make(
+        role: str = "participant",
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        timezone: str = "America/New_York",
+        therapist: User | None = None,
+        group: str | None = None,
+        password: str = PASSWORD,
+    ) -> User:
         counter["n"] += 1
         email = email or f"{role}{counter['n']}@example.test"
         with app.app_context(), session_scope() as session:
-            user = services.create_user(session, role=Role(role), email=email, password=password,
-                                        name=name or f"{role.title()} {counter['n']}",
-                                        timezone=timezone)
+            user = services.create_user(
+                session,
+                role=Role(role),
+                email=email,
+                password=password,
+                name=name or f"{role.title()} {counter['n']}",
+                timezone=timezone,
+            )
             if therapist is not None:
-                services.link_care_team(session, therapist=session.get(User, therapist.id),
-                                        participant=user)
+                services.link_care_team(
+                    session, therapist=session.get(User, therapist.id), participant=user
+                )
             if group:
-                services.add_to_group(session, user=user,
-                                      group=services.get_or_create_group(session, group),
-                                      facilitator=role != "participant")
+                services.add_to_group(
+                    session,
+                    user=user,
+                    group=services.get_or_create_group(session, group),
+                    facilitator=role != "participant",
+                )
         return user
 
     return make

@@ -56,7 +56,9 @@ def test_wrong_password_gets_a_generic_error_and_is_audited(client, make_user, d
 
 def test_email_is_case_insensitive(client, make_user):
     user = make_user("participant", email="Mixed.Case@Example.test")
-    response = client.post_form("/sign-in", {"email": "  MIXED.case@example.TEST ", "password": PASSWORD})
+    response = client.post_form(
+        "/sign-in", {"email": "  MIXED.case@example.TEST ", "password": PASSWORD}
+    )
     assert response.status_code == 303
     assert user.email == "mixed.case@example.test"
 
@@ -79,10 +81,16 @@ def test_next_parameter_follows_local_paths_only(client, make_user):
     user = make_user("participant")
     local = client.post_form("/sign-in?next=/journal", {"email": user.email, "password": PASSWORD})
     assert local.headers["Location"] == "/journal"
-    for evil in ["https://evil.example/x", "//evil.example", "/\\evil.example", "javascript:alert(1)"]:
+    for evil in [
+        "https://evil.example/x",
+        "//evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ]:
         client.post_form("/sign-out")
-        response = client.post_form(f"/sign-in?next={evil}",
-                                     {"email": user.email, "password": PASSWORD})
+        response = client.post_form(
+            f"/sign-in?next={evil}", {"email": user.email, "password": PASSWORD}
+        )
         assert response.headers["Location"] == "/today", evil
 
 
@@ -112,7 +120,10 @@ def test_sign_out_other_devices(app, make_user, db):
     user = make_user("participant")
     phone, laptop = app.test_client(), app.test_client()
     for device in (phone, laptop):
-        assert device.post_form("/sign-in", {"email": user.email, "password": PASSWORD}).status_code == 303
+        assert (
+            device.post_form("/sign-in", {"email": user.email, "password": PASSWORD}).status_code
+            == 303
+        )
     account = phone.get("/account").get_data(as_text=True)
     assert "This device" in account
     assert account.count("last used") == 2
@@ -129,25 +140,44 @@ def test_changing_the_password_ends_other_sessions(app, make_user):
     phone, laptop = app.test_client(), app.test_client()
     for device in (phone, laptop):
         device.post_form("/sign-in", {"email": user.email, "password": PASSWORD})
-    wrong = phone.post_form("/account/password", {
-        "current_password": "wrong one!", "new_password": "a new long password", "confirm": "a new long password"})
+    wrong = phone.post_form(
+        "/account/password",
+        {
+            "current_password": "wrong one!",
+            "new_password": "a new long password",
+            "confirm": "a new long password",
+        },
+    )
     assert wrong.status_code == 422
     assert "not your current password" in wrong.get_data(as_text=True)
-    short = phone.post_form("/account/password", {
-        "current_password": PASSWORD, "new_password": "short", "confirm": "short"})
+    short = phone.post_form(
+        "/account/password",
+        {"current_password": PASSWORD, "new_password": "short", "confirm": "short"},
+    )
     assert short.status_code == 422
     assert "at least 8 characters" in short.get_data(as_text=True)
 
-    ok = phone.post_form("/account/password", {
-        "current_password": PASSWORD, "new_password": "a new long password",
-        "confirm": "a new long password"})
+    ok = phone.post_form(
+        "/account/password",
+        {
+            "current_password": PASSWORD,
+            "new_password": "a new long password",
+            "confirm": "a new long password",
+        },
+    )
     assert ok.status_code == 303
     assert phone.get("/today").status_code == 200
     assert laptop.get("/today").status_code == 303
     fresh = app.test_client()
-    assert fresh.post_form("/sign-in", {"email": user.email, "password": PASSWORD}).status_code == 422
-    assert fresh.post_form("/sign-in", {"email": user.email,
-                                        "password": "a new long password"}).status_code == 303
+    assert (
+        fresh.post_form("/sign-in", {"email": user.email, "password": PASSWORD}).status_code == 422
+    )
+    assert (
+        fresh.post_form(
+            "/sign-in", {"email": user.email, "password": "a new long password"}
+        ).status_code
+        == 303
+    )
 
 
 def test_time_zone_can_be_changed_and_is_validated(client, make_user, sign_in, db):
@@ -218,18 +248,39 @@ def test_roles_are_enforced(client, make_user, sign_in):
 
 def test_admin_creates_a_therapist_in_the_web_app(client, make_user, sign_in, db):
     sign_in(make_user("admin"))
-    bad = client.post_form("/admin/therapists", {"name": "Dr. X", "email": "not-an-email",
-                                                  "password": "long enough pw", "timezone": "America/New_York"})
+    bad = client.post_form(
+        "/admin/therapists",
+        {
+            "name": "Dr. X",
+            "email": "not-an-email",
+            "password": "long enough pw",
+            "timezone": "America/New_York",
+        },
+    )
     assert bad.status_code == 422
     assert "valid email" in bad.get_data(as_text=True)
-    ok = client.post_form("/admin/therapists", {"name": "Dr. Ada Park", "email": "ada@clinic.test",
-                                                 "password": "long enough pw", "timezone": "America/Chicago"})
+    ok = client.post_form(
+        "/admin/therapists",
+        {
+            "name": "Dr. Ada Park",
+            "email": "ada@clinic.test",
+            "password": "long enough pw",
+            "timezone": "America/Chicago",
+        },
+    )
     assert ok.status_code == 303
     therapist = db.exec(select(User).where(User.email == "ada@clinic.test")).one()
     assert therapist.role == "therapist"
     assert "Dr. Ada Park" in client.get("/admin/therapists").get_data(as_text=True)
-    again = client.post_form("/admin/therapists", {"name": "Dup", "email": "ADA@clinic.test",
-                                                    "password": "long enough pw", "timezone": "America/Chicago"})
+    again = client.post_form(
+        "/admin/therapists",
+        {
+            "name": "Dup",
+            "email": "ADA@clinic.test",
+            "password": "long enough pw",
+            "timezone": "America/Chicago",
+        },
+    )
     assert again.status_code == 422
     assert "already exists" in again.get_data(as_text=True)
 

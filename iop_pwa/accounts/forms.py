@@ -99,9 +99,7 @@ class InvitationForm(FlaskForm):
     name = StringField(
         "Participant's name", validators=[DataRequired("Enter a name."), Length(max=120)]
     )
-    email = EmailField(
-        "Email (optional)", validators=[Optional(), EmailAddress(), Length(max=254)]
-    )
+    email = EmailField("Email (optional)", validators=[Optional(), EmailAddress(), Length(max=254)])
     group = SelectField("Group", coerce=str, validators=[Optional()])
     new_group = StringField("Or a new group", validators=[Optional(), Length(max=120)])
 
