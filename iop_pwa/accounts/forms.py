@@ -8,6 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
     EqualTo,
@@ -22,8 +23,11 @@ from iop_pwa.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 TIMEZONES = sorted(tz for tz in available_timezones() if "/" in tz and not tz.startswith("Etc/"))
 
 
-def timezone_choices() -> list[tuple[str, str]]:
-    return [(tz, tz.replace("_", " ")) for tz in TIMEZONES]
+# Grouped by region ("America", "Europe"...) so the long list is easier to scan on a phone.
+TIMEZONE_CHOICES = [
+    SelectChoice(tz, tz.split("/", 1)[1].replace("_", " "), optgroup=tz.split("/", 1)[0])
+    for tz in TIMEZONES
+]
 
 
 class EmailAddress:
@@ -92,7 +96,7 @@ class ChangePasswordForm(FlaskForm):
 
 
 class TimezoneForm(FlaskForm):
-    timezone = SelectField("Time zone", choices=timezone_choices, validators=[KnownTimezone()])
+    timezone = SelectField("Time zone", choices=TIMEZONE_CHOICES, validators=[KnownTimezone()])
 
 
 class InvitationForm(FlaskForm):
@@ -122,7 +126,7 @@ class AcceptInvitationForm(FlaskForm):
     password = new_password_field("Choose a password")
     timezone = SelectField(
         "Time zone",
-        choices=timezone_choices,
+        choices=TIMEZONE_CHOICES,
         validators=[KnownTimezone()],
         render_kw={"data-prefill-timezone": "1"},
     )
@@ -145,7 +149,7 @@ class TherapistForm(FlaskForm):
     password = new_password_field("Temporary password")
     timezone = SelectField(
         "Time zone",
-        choices=timezone_choices,
+        choices=TIMEZONE_CHOICES,
         validators=[KnownTimezone()],
         default="America/New_York",
     )

@@ -2,6 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
 
 from iop_pwa.accounts.models import ParticipantStatus
 
@@ -10,8 +11,8 @@ class StatusForm(FlaskForm):
     status = SelectField(
         "Program status",
         choices=[
-            (ParticipantStatus.active.value, "Active in the program"),
-            (ParticipantStatus.alumni.value, "Alumni (finished the program)"),
-            (ParticipantStatus.deactivated.value, "Deactivated (cannot sign in)"),
+            SelectChoice(ParticipantStatus.active.value, "Active in the program"),
+            SelectChoice(ParticipantStatus.alumni.value, "Alumni (finished the program)"),
+            SelectChoice(ParticipantStatus.deactivated.value, "Deactivated (cannot sign in)"),
         ],
     )

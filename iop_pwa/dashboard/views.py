@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, session, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from sqlmodel import select
+from wtforms.fields.choices import SelectChoice
 
 from iop_pwa.accounts import services as accounts
 from iop_pwa.accounts.forms import InvitationForm
@@ -114,7 +115,9 @@ def participant_status(participant_id: int):
 def _invitation_form() -> InvitationForm:
     form = InvitationForm()
     groups = get_db().exec(select(Group).order_by(Group.name)).all()
-    form.group.choices = [("", "No group")] + [(str(g.id), g.name) for g in groups]
+    form.group.choices = [SelectChoice("", "No group")] + [
+        SelectChoice(str(g.id), g.name) for g in groups
+    ]
     return form
 
 

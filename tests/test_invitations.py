@@ -1,0 +1,173 @@
+"""Onboarding by invitation: a single-use, 7-day link with a QR code, accepted on a phone."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import time_machine
+from sqlmodel import select
+
+from iop_pwa.accounts.models import CareTeamLink, GroupMembership, Invitation, User
+from iop_pwa.audit import AuditEvent
+from iop_pwa.db import utcnow
+from tests.conftest import PASSWORD
+
+NOON = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
+
+
+def create_invitation(client, **fields) -> tuple[int, str]:
+    data = {"name": "Casey Morgan", "email": "", "group": "", "new_group": "Evening Group"}
+    data.update(fields)
+    response = client.post_form("/dashboard/invitations", data)
+    assert response.status_code == 303, response.get_data(as_text=True)[-2000:]
+    invitation_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    link = re.search(r'id="invite-link"[^>]*value="([^"]+)"', page)
+    assert link, "the invitation page shows the link"
+    assert "<svg" in page, "and a QR code"
+    return invitation_id, link.group(1).split("localhost", 1)[-1]
+
+
+def accept(app, path, **fields):
+    phone = app.test_client()
+    data = {
+        "name": "Casey Morgan",
+        "email": "casey@example.test",
+        "password": "my own long password",
+        "timezone": "America/Chicago",
+        "privacy": "y",
+    }
+    data.update(fields)
+    return phone, phone.post_form(path, data)
+
+
+def test_therapist_invites_and_participant_joins(app, client, make_user, sign_in, db):
+    therapist = make_user("therapist")
+    sign_in(therapist)
+    invitation_id, path = create_invitation(client)
+    assert path.startswith("/join/")
+
+    form = app.test_client().get(path).get_data(as_text=True)
+    assert 'value="Casey Morgan"' in form
+    assert "private" in form and "data-prefill-timezone" in form
+
+    phone, response = accept(app, path)
+    assert response.status_code == 303 and response.headers["Location"] == "/today"
+    assert "Welcome, Casey" in phone.get("/today").get_data(as_text=True)
+
+    participant = db.exec(select(User).where(User.email == "casey@example.test")).one()
+    assert participant.timezone == "America/Chicago" and participant.role == "participant"
+    assert db.exec(
+        select(CareTeamLink).where(
+            CareTeamLink.therapist_id == therapist.id, CareTeamLink.participant_id == participant.id
+        )
+    ).one()
+    assert db.exec(select(GroupMembership).where(GroupMembership.user_id == participant.id)).one()
+    invitation = db.get(Invitation, invitation_id)
+    assert invitation.accepted_at is not None and invitation.participant_id == participant.id
+    assert "Casey Morgan" in client.get("/dashboard/participants").get_data(as_text=True)
+    actions = {e.action for e in db.exec(select(AuditEvent))}
+    assert {"invitation_created", "invitation_accepted"} <= actions
+
+
+def test_the_link_works_only_once(app, client, make_user, sign_in):
+    sign_in(make_user("therapist"))
+    _, path = create_invitation(client)
+    accept(app, path)
+    assert app.test_client().get(path).status_code == 404
+    _, again = accept(app, path, email="someone.else@example.test")
+    assert again.status_code == 404
+
+
+def test_the_link_expires_after_seven_days(app, client, make_user, sign_in):
+    with time_machine.travel(NOON, tick=False) as clock:
+        sign_in(make_user("therapist"))
+        _, path = create_invitation(client)
+        clock.shift(timedelta(days=6, hours=23))
+        assert app.test_client().get(path).status_code == 200
+        clock.shift(timedelta(hours=2))
+        expired = app.test_client().get(path)
+        assert expired.status_code == 404
+        assert "doesn't work any more" in expired.get_data(as_text=True)
+
+
+def test_only_the_hash_of_the_token_is_stored(client, make_user, sign_in, db):
+    sign_in(make_user("therapist"))
+    invitation_id, path = create_invitation(client)
+    token = path.rsplit("/", 1)[1]
+    stored = db.get(Invitation, invitation_id)
+    assert token not in stored.token_hash and len(stored.token_hash) == 64
+
+
+def test_revoked_invitation_stops_working(app, client, make_user, sign_in):
+    sign_in(make_user("therapist"))
+    invitation_id, path = create_invitation(client)
+    assert client.post_form(f"/dashboard/invitations/{invitation_id}/revoke").status_code == 303
+    assert app.test_client().get(path).status_code == 404
+
+
+def test_a_new_link_replaces_the_old_one(app, client, make_user, sign_in):
+    sign_in(make_user("therapist"))
+    invitation_id, old_path = create_invitation(client)
+    client.post_form(f"/dashboard/invitations/{invitation_id}/renew")
+    page = client.get(f"/dashboard/invitations/{invitation_id}").get_data(as_text=True)
+    new_path = "/join/" + re.search(r'/join/([^"]+)"', page).group(1)
+    assert new_path != old_path
+    assert app.test_client().get(old_path).status_code == 404
+    assert app.test_client().get(new_path).status_code == 200
+
+
+def test_invitation_form_errors_are_shown_not_lost(client, make_user, sign_in):
+    existing = make_user("participant")
+    sign_in(make_user("therapist"))
+    missing_name = client.post_form("/dashboard/invitations", {"name": "", "group": ""})
+    assert missing_name.status_code == 422
+    assert "Enter a name." in missing_name.get_data(as_text=True)
+    taken = client.post_form(
+        "/dashboard/invitations", {"name": "Dup", "email": existing.email, "group": ""}
+    )
+    assert taken.status_code == 422
+    assert "already has an account" in taken.get_data(as_text=True)
+    assert 'value="Dup"' in taken.get_data(as_text=True)
+
+
+def test_accepting_checks_every_field(app, client, make_user, sign_in, db):
+    taken = make_user("participant")
+    sign_in(make_user("therapist"))
+    _, path = create_invitation(client)
+    _, short = accept(app, path, password="short")
+    assert short.status_code == 422 and "at least 8 characters" in short.get_data(as_text=True)
+    _, no_privacy = accept(app, path, privacy="")
+    assert no_privacy.status_code == 422 and "privacy notice" in no_privacy.get_data(as_text=True)
+    _, bad_zone = accept(app, path, timezone="Not/AZone")
+    assert bad_zone.status_code == 422
+    _, dup = accept(app, path, email=taken.email)
+    assert dup.status_code == 422 and "already exists" in dup.get_data(as_text=True)
+    assert db.exec(select(Invitation)).one().accepted_at is None  # still usable after mistakes
+    _, ok = accept(app, path)
+    assert ok.status_code == 303
+
+
+def test_the_link_is_shown_only_on_the_device_that_made_it(app, client, make_user, sign_in):
+    therapist = make_user("therapist")
+    sign_in(therapist)
+    invitation_id, _ = create_invitation(client)
+    assert "/join/" in client.get(f"/dashboard/invitations/{invitation_id}").get_data(as_text=True)
+
+    laptop = app.test_client()
+    laptop.post_form("/sign-in", {"email": therapist.email, "password": PASSWORD})
+    page = laptop.get(f"/dashboard/invitations/{invitation_id}").get_data(as_text=True)
+    assert "/join/" not in page
+    assert "Make a new link" in page
+
+
+def test_invitation_created_for_existing_group(client, make_user, sign_in, db):
+    make_user("participant", group="Morning Group")
+    sign_in(make_user("therapist"))
+    from iop_pwa.accounts.models import Group
+
+    group = db.exec(select(Group).where(Group.name == "Morning Group")).one()
+    invitation_id, _ = create_invitation(client, new_group="", group=str(group.id))
+    assert db.get(Invitation, invitation_id).group_id == group.id
+    assert db.get(Invitation, invitation_id).expires_at > utcnow() + timedelta(days=6)
