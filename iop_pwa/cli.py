@@ -11,7 +11,7 @@ import click
 from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from iop_pwa.db import session_scope
 
@@ -101,6 +101,7 @@ def users_create(role, email, password, name, timezone, therapist_email, group_n
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command():
     """Load the demo program (idempotent) and print the demo logins."""
     from iop_pwa.demo import DEMO_PASSWORD, load_demo
@@ -117,6 +118,7 @@ def demo_command():
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run one round and exit.")
 @click.option("--interval", default=60, show_default=True, help="Seconds between rounds.")
+@with_appcontext
 def worker_command(once: bool, interval: int):
     """The background worker: housekeeping now, reminders when push lands."""
     from iop_pwa.worker import run_round

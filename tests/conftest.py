@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import argon2.profiles
 import pytest
 from alembic import command
 from flask.testing import FlaskClient
@@ -26,12 +27,14 @@ os.environ.pop("DATABASE_URL", None)
 os.environ.pop("REDIS_URL", None)
 
 from iop_pwa import create_app  # noqa: E402
-from iop_pwa.accounts import services  # noqa: E402
+from iop_pwa.accounts import passwords, services  # noqa: E402
 from iop_pwa.accounts.models import Role, User  # noqa: E402
 from iop_pwa.db import make_engine, session_scope  # noqa: E402
 from iop_pwa.models import metadata  # noqa: E402
 
 PASSWORD = "correct horse battery"
+# Argon2id still, at its cheapest cost: hundreds of sign-ins in the suite stay fast.
+passwords.use_parameters(argon2.profiles.CHEAPEST)
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.sqlite3'}"
 
 

@@ -294,3 +294,9 @@ def test_crisis_help_is_public_and_linked_from_every_page(client, make_user, sig
         page = client.get(path).get_data(as_text=True)
         assert 'href="/help">Get help now</a>' in page, path
         assert ">Sign out</button>" in page and ">Account</a>" in page
+
+
+def test_passwords_are_stored_as_argon2id_hashes(db, make_user):
+    user = make_user("participant")
+    stored = db.get(User, user.id).password_hash
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
