@@ -124,9 +124,10 @@ def _register_blueprints(app: Flask) -> None:
     from iop_pwa.accounts.views import bp as accounts_bp
     from iop_pwa.admin.views import bp as admin_bp
     from iop_pwa.dashboard.views import bp as dashboard_bp
+    from iop_pwa.journal.views import bp as journal_bp
     from iop_pwa.participant.views import bp as participant_bp
 
-    for bp in (accounts_bp, participant_bp, dashboard_bp, admin_bp):
+    for bp in (accounts_bp, participant_bp, journal_bp, dashboard_bp, admin_bp):
         app.register_blueprint(bp)
 
 

@@ -6,6 +6,7 @@ the demo looks like a program that is alive.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlmodel import Session
@@ -67,6 +68,59 @@ def _user(db: Session, *, role: Role, email: str, name: str, timezone: str) -> U
     return user
 
 
+# Sam's last weeks: (days ago, mood, feelings, text, shared). Check-ins have no text.
+SAM_JOURNAL = [
+    (27, 2, "Anxious,Tired", "First week of the program. Group felt strange, but I went.", False),
+    (24, 2, "Lonely", "", False),
+    (21, 3, "Hopeful", "Practised the I-statement with my sister. She actually listened.", True),
+    (18, 3, "Calm", "", False),
+    (
+        15,
+        2,
+        "Overwhelmed",
+        "Work was a lot. I noticed my shoulders before I snapped, and took a walk instead.",
+        False,
+    ),
+    (12, 4, "Grateful,Connected", "Alumni speaker tonight. I want to be where she is.", True),
+    (9, 3, "Restless", "", False),
+    (6, 4, "Proud", "Kept the boundary with my old friend about meeting at the bar.", True),
+    (3, 4, "Calm,Hopeful", "", False),
+    (1, 5, "Connected", "Family session went better than I feared. Mom said she is proud.", True),
+]
+
+
+def _demo_journals(db: Session, now) -> None:
+    """A month of Sam's journal and check-ins, and one shared entry that raised a flag."""
+    from iop_pwa.journal import services as journal
+
+    sam = services.find_user_by_email(db, "sam@demo.test")
+    if journal.export_records(db, user=sam):
+        return
+    for days_ago, mood, feelings, text, shared in SAM_JOURNAL:
+        journal.save_entry(
+            db,
+            user=sam,
+            client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-sam-{days_ago}")),
+            kind="entry" if text else "checkin",
+            mood=mood,
+            feelings=feelings.split(","),
+            body=text,
+            shared=shared,
+            written_at=now - timedelta(days=days_ago, hours=3),
+        )
+    jordan = services.find_user_by_email(db, "jordan@demo.test")
+    journal.save_entry(
+        db,
+        user=jordan,
+        client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "demo-jordan-1")),
+        mood=1,
+        feelings=["Ashamed", "Numb"],
+        shared=True,
+        written_at=now - timedelta(days=5),
+        body="I slipped on Saturday. Some nights I feel like I can't go on like this.",
+    )
+
+
 def load_demo(db: Session) -> list[tuple[str, str]]:
     """Create whatever of the demo program is missing; returns the logins to print."""
     therapist = _user(
@@ -95,6 +149,8 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
                 None if days_quiet is None else now - timedelta(days=days_quiet, hours=2)
             )
             db.add(person)
+
+    _demo_journals(db, now)
 
     if not services.has_invitation_named(db, therapist_id=therapist.id, name="Casey Morgan"):
         services.create_invitation(

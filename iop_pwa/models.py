@@ -11,5 +11,7 @@ from iop_pwa.accounts.models import (  # noqa: F401
     User,
 )
 from iop_pwa.audit import AuditEvent  # noqa: F401
+from iop_pwa.journal.models import JournalEntry  # noqa: F401
+from iop_pwa.safety import CareFlag  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -6,6 +6,7 @@ fails until it does.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -18,15 +19,22 @@ from tests.conftest import PASSWORD
 @dataclass
 class World:
     owner: object  # the therapist whose caseload/objects these are
-    participant: object
+    participant: object  # on the owner's caseload; owns the journal entry
     invitation_id: int
+    entry_id: int
+    flag_id: int
+
+    def owner_of(self, role: str):
+        return self.owner if role == "therapist" else self.participant
 
 
 @pytest.fixture
 def world(app, make_user):
     from iop_pwa.accounts import services
     from iop_pwa.accounts.models import User
-    from iop_pwa.db import session_scope
+    from iop_pwa.db import session_scope, utcnow
+    from iop_pwa.journal import services as journal
+    from iop_pwa.safety import CareFlag
 
     owner = make_user("therapist", email="owner@example.test")
     participant = make_user("participant", therapist=owner, email="p@example.test")
@@ -40,27 +48,55 @@ def world(app, make_user):
             valid_for=__import__("datetime").timedelta(days=7),
         )
         invitation_id = invitation.id
-    return World(owner, participant, invitation_id)
+        result = journal.save_entry(
+            db,
+            user=db.get(User, participant.id),
+            client_id=str(uuid.uuid4()),
+            mood=2,
+            body="I want to die",
+            shared=True,
+            written_at=utcnow(),
+        )
+        flag = db.exec(select(CareFlag)).one()
+        entry_id, flag_id = result.entry.id, flag.id
+    return World(owner, participant, invitation_id, entry_id, flag_id)
 
 
-# (method, url template, expected status for the owner)
+# (method, url template, the role that owns it, expected status for the owner)
 ROUTES = [
-    ("GET", "/dashboard/participants/{participant}", 200),
-    ("POST", "/dashboard/participants/{participant}/status", 303),
-    ("GET", "/dashboard/invitations/{invitation}", 200),
-    ("POST", "/dashboard/invitations/{invitation}/renew", 303),
-    ("POST", "/dashboard/invitations/{invitation}/revoke", 303),
+    ("GET", "/dashboard/participants/{participant}", "therapist", 200),
+    ("POST", "/dashboard/participants/{participant}/status", "therapist", 303),
+    ("GET", "/dashboard/invitations/{invitation}", "therapist", 200),
+    ("POST", "/dashboard/invitations/{invitation}/renew", "therapist", 303),
+    ("POST", "/dashboard/invitations/{invitation}/revoke", "therapist", 303),
+    ("POST", "/dashboard/flags/{flag}/seen", "therapist", 303),
+    ("GET", "/journal/{entry}", "participant", 200),
+    ("GET", "/journal/{entry}/edit", "participant", 200),
+    ("POST", "/journal/{entry}/edit", "participant", 303),
+    ("GET", "/journal/{entry}/delete", "participant", 200),
+    ("POST", "/journal/{entry}/delete", "participant", 303),
 ]
+PLACEHOLDERS = {
+    "participant": "participant_id",
+    "invitation": "invitation_id",
+    "flag": "flag_id",
+    "entry": "entry_id",
+}
 
 
 def url(template: str, world: World) -> str:
-    return template.format(participant=world.participant.id, invitation=world.invitation_id)
+    return template.format(
+        participant=world.participant.id,
+        invitation=world.invitation_id,
+        entry=world.entry_id,
+        flag=world.flag_id,
+    )
 
 
 def call(client, method: str, path: str):
     if method == "GET":
         return client.get(path)
-    return client.post_form(path, {"status": "active"})
+    return client.post_form(path, {"status": "active", "body": "Edited", "mood": "3"})
 
 
 def signed_in(app, email):
@@ -69,17 +105,17 @@ def signed_in(app, email):
     return client
 
 
-@pytest.mark.parametrize(("method", "template", "ok"), ROUTES)
-def test_owner_can_use_the_route(app, world, method, template, ok):
-    client = signed_in(app, world.owner.email)
+@pytest.mark.parametrize(("method", "template", "role", "ok"), ROUTES)
+def test_owner_can_use_the_route(app, world, method, template, role, ok):
+    client = signed_in(app, world.owner_of(role).email)
     assert call(client, method, url(template, world)).status_code == ok
 
 
-@pytest.mark.parametrize(("method", "template", "ok"), ROUTES)
-def test_another_therapist_gets_404_and_it_is_audited(
-    app, world, make_user, db, method, template, ok
+@pytest.mark.parametrize(("method", "template", "role", "ok"), ROUTES)
+def test_someone_else_in_the_same_role_gets_404_and_it_is_audited(
+    app, world, make_user, db, method, template, role, ok
 ):
-    outsider = make_user("therapist", email="outsider@example.test")
+    outsider = make_user(role, email="outsider@example.test")
     client = signed_in(app, outsider.email)
     response = call(client, method, url(template, world))
     assert response.status_code == 404
@@ -87,23 +123,24 @@ def test_another_therapist_gets_404_and_it_is_audited(
     assert [e.actor_id for e in denied] == [outsider.id]
 
 
-@pytest.mark.parametrize(("method", "template", "ok"), ROUTES)
-def test_a_participant_gets_403(app, world, method, template, ok):
-    client = signed_in(app, world.participant.email)
+@pytest.mark.parametrize(("method", "template", "role", "ok"), ROUTES)
+def test_the_other_role_gets_403(app, world, method, template, role, ok):
+    other_role = "participant" if role == "therapist" else "therapist"
+    client = signed_in(app, world.owner_of(other_role).email)
     assert call(client, method, url(template, world)).status_code == 403
 
 
-@pytest.mark.parametrize(("method", "template", "ok"), ROUTES)
-def test_nobody_signed_in_is_sent_to_sign_in(app, world, method, template, ok):
+@pytest.mark.parametrize(("method", "template", "role", "ok"), ROUTES)
+def test_nobody_signed_in_is_sent_to_sign_in(app, world, method, template, role, ok):
     response = call(app.test_client(), method, url(template, world))
     assert response.status_code == 303
     assert response.headers["Location"].startswith("/sign-in")
 
 
-@pytest.mark.parametrize(("method", "template", "ok"), ROUTES)
-def test_unknown_ids_are_404(app, world, method, template, ok):
-    client = signed_in(app, world.owner.email)
-    path = template.format(participant=999_999, invitation=999_999)
+@pytest.mark.parametrize(("method", "template", "role", "ok"), ROUTES)
+def test_unknown_ids_are_404(app, world, method, template, role, ok):
+    client = signed_in(app, world.owner_of(role).email)
+    path = template.format(participant=999_999, invitation=999_999, entry=999_999, flag=999_999)
     assert call(client, method, path).status_code == 404
 
 
@@ -116,12 +153,11 @@ def test_a_participant_is_not_on_a_caseload_by_sharing_a_group(app, world, make_
 
 
 def test_every_route_with_an_id_is_in_the_matrix(app):
-    covered = {
-        template.replace("{participant}", "<int:participant_id>").replace(
-            "{invitation}", "<int:invitation_id>"
-        )
-        for _, template, _ in ROUTES
-    }
+    covered = set()
+    for _, template, _, _ in ROUTES:
+        for name, arg in PLACEHOLDERS.items():
+            template = template.replace("{" + name + "}", f"<int:{arg}>")
+        covered.add(template)
     with_ids = {
         rule.rule
         for rule in app.url_map.iter_rules()

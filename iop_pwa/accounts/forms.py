@@ -153,3 +153,11 @@ class TherapistForm(FlaskForm):
         validators=[KnownTimezone()],
         default="America/New_York",
     )
+
+
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField(
+        "Your password, to confirm",
+        validators=[InputRequired("Enter your password to confirm.")],
+        render_kw={"autocomplete": "current-password"},
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    Response,
     current_app,
     flash,
     redirect,
@@ -13,11 +14,12 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from iop_pwa.accounts import services
+from iop_pwa.accounts import my_data, services
 from iop_pwa.accounts import sessions as login_sessions
 from iop_pwa.accounts.forms import (
     AcceptInvitationForm,
     ChangePasswordForm,
+    DeleteAccountForm,
     SignInForm,
     TimezoneForm,
 )
@@ -25,7 +27,7 @@ from iop_pwa.accounts.models import User
 from iop_pwa.db import get_db
 from iop_pwa.extensions import limiter
 from iop_pwa.security import audit_event
-from iop_pwa.web import render_page, safe_next
+from iop_pwa.web import local_today, participant_required, render_page, safe_next
 
 bp = Blueprint("accounts", __name__)
 
@@ -234,4 +236,47 @@ def accept_invitation(token: str):
     status = 422 if request.method == "POST" else 200
     return render_page(
         "accounts/accept_invitation.html", form=form, invitation=invitation, status=status
+    )
+
+
+@bp.get("/account/my-data.zip")
+@participant_required
+def export_my_data():
+    """Download everything the participant wrote, as JSON and CSV in one ZIP."""
+    db = get_db()
+    data = my_data.export_zip(db, user=current_user)
+    audit_event("data_export", subject_id=current_user.id)
+    db.commit()
+    filename = f"my-data-{local_today(current_user.timezone).isoformat()}.zip"
+    return Response(
+        data,
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.route("/account/delete", methods=["GET", "POST"])
+@participant_required
+def delete_account():
+    """Delete the participant's account after a confirmation that names what goes."""
+    form = DeleteAccountForm()
+    db = get_db()
+    if form.validate_on_submit():
+        user = db.get(User, current_user.id)
+        if services.authenticate(db, email=user.email, password=form.password.data) is None:
+            form.password.errors = ["That is not your password."]
+        else:
+            audit_event("account_deleted", subject_id=user.id)
+            my_data.delete_account(db, user=user)
+            db.commit()
+            logout_user()
+            session.clear()
+            flash("Your account and everything you wrote are deleted. Take care of yourself.")
+            return redirect(url_for("accounts.sign_in"), 303)
+    status = 422 if request.method == "POST" else 200
+    return render_page(
+        "accounts/delete.html",
+        form=form,
+        deleted=my_data.DELETED_ON_ACCOUNT_DELETION,
+        status=status,
     )

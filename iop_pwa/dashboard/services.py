@@ -20,6 +20,7 @@ from iop_pwa.accounts.models import (
     User,
 )
 from iop_pwa.db import utcnow
+from iop_pwa.safety import CareFlag, open_flags_for
 
 # A participant who has not opened the app for this long shows under "Needs attention".
 QUIET_AFTER = timedelta(days=3)
@@ -29,6 +30,7 @@ QUIET_AFTER = timedelta(days=3)
 class CaseloadRow:
     participant: User
     groups: list[str] = field(default_factory=list)
+    flags: list[CareFlag] = field(default_factory=list)  # open safety flags, newest first
 
     @property
     def quiet_days(self) -> int | None:
@@ -38,15 +40,20 @@ class CaseloadRow:
         return (utcnow() - self.participant.last_seen_at).days
 
     @property
-    def needs_attention(self) -> bool:
+    def quiet(self) -> bool:
+        """Active, and has not used the app for a while (or never signed in)."""
         if self.participant.status != ParticipantStatus.active:
             return False
         seen = self.participant.last_seen_at
         return seen is None or utcnow() - seen > QUIET_AFTER
 
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.flags) or self.quiet
+
 
 def caseload(db: Session, therapist_id: int) -> list[CaseloadRow]:
-    """The therapist's participants with their groups: two queries."""
+    """The therapist's participants with their groups and open flags: three queries."""
     participants = db.exec(
         select(User)
         .join(CareTeamLink, col(CareTeamLink.participant_id) == User.id)
@@ -63,6 +70,8 @@ def caseload(db: Session, therapist_id: int) -> list[CaseloadRow]:
         ).all()
         for user_id, name in memberships:
             rows[user_id].groups.append(name)
+        for user_id, flags in open_flags_for(db, list(rows)).items():
+            rows[user_id].flags = flags
     return list(rows.values())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import segno
-from flask import Blueprint, current_app, flash, redirect, session, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from sqlmodel import select
@@ -17,8 +17,16 @@ from iop_pwa.accounts.models import Group, Invitation, ParticipantStatus
 from iop_pwa.dashboard import services
 from iop_pwa.dashboard.forms import StatusForm
 from iop_pwa.db import get_db, utcnow
-from iop_pwa.security import audit_event, caseload_participant_or_404, own_or_404
-from iop_pwa.web import local_now, render_page, staff_required
+from iop_pwa.journal import services as journal
+from iop_pwa.safety import CareFlag, mark_seen, open_flags_for
+from iop_pwa.security import (
+    audit_event,
+    caseload_participant_or_404,
+    deny,
+    in_caseload,
+    own_or_404,
+)
+from iop_pwa.web import local_now, render_page, safe_next, staff_required
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -63,9 +71,10 @@ def _qr_svg(url: str) -> Markup:
 def home():
     db = get_db()
     rows = services.caseload(db, current_user.id)
+    attention = sorted((r for r in rows if r.needs_attention), key=lambda r: not r.flags)
     return render_page(
         "dashboard/home.html",
-        attention=[r for r in rows if r.needs_attention],
+        attention=attention,
         active_count=sum(1 for r in rows if r.participant.status == ParticipantStatus.active),
         alumni_count=sum(1 for r in rows if r.participant.status == ParticipantStatus.alumni),
         invitations=services.open_invitations(db, current_user.id),
@@ -90,6 +99,8 @@ def participant(participant_id: int):
         "dashboard/participant.html",
         person=person,
         groups=accounts.groups_of(db, person),
+        flags=open_flags_for(db, [person.id]).get(person.id, []),
+        shared=journal.shared_entries(db, participant_id=person.id),
         local_time=local_now(person.timezone),
         status_form=StatusForm(status=person.status.value),
     )
@@ -220,6 +231,23 @@ def revoke_invitation(invitation_id: int):
         db.commit()
         flash("The invitation is cancelled; its link no longer works.")
     return redirect(url_for("dashboard.invitations"), 303)
+
+
+@bp.post("/flags/<int:flag_id>/seen")
+@staff_required
+def flag_seen(flag_id: int):
+    """A therapist marks a safety flag as seen (after reaching out); it leaves the dashboard."""
+    db = get_db()
+    flag = db.get(CareFlag, flag_id)
+    if flag is None or not in_caseload(db, current_user.id, flag.participant_id):
+        deny("care_flag", flag_id)
+    mark_seen(db, flag=flag, therapist_id=current_user.id)
+    audit_event(
+        "flag_seen", subject_id=flag.participant_id, object_type="care_flag", object_id=flag.id
+    )
+    db.commit()
+    flash("Marked as seen.")
+    return redirect(safe_next(request.form.get("next")) or url_for("dashboard.home"), 303)
 
 
 @bp.get("/groups")

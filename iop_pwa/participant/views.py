@@ -8,6 +8,8 @@ from flask_login import current_user
 from iop_pwa.accounts import services
 from iop_pwa.accounts.views import home_for
 from iop_pwa.db import get_db
+from iop_pwa.journal import services as journal
+from iop_pwa.journal.forms import CheckinForm
 from iop_pwa.web import local_now, participant_required, render_page
 
 bp = Blueprint("participant", __name__)
@@ -15,7 +17,6 @@ bp = Blueprint("participant", __name__)
 # The bottom bar, in PRODUCT.md's words. Pages that later issues fill say so plainly until then.
 COMING = {
     "practice": ("Practice", "Your practice assignments from your care team will be listed here."),
-    "journal": ("Journal", "Your private journal and mood check-ins will live here."),
     "messages": ("Messages", "Messages with your group and your care team will appear here."),
     "sessions": ("Sessions", "Your upcoming therapy sessions and their join links will be here."),
 }
@@ -34,11 +35,14 @@ def today():
     now = local_now(current_user.timezone)
     hour = now.hour
     greeting = "Good morning" if hour < 12 else "Good afternoon" if hour < 18 else "Good evening"
+    db = get_db()
     return render_page(
         "participant/today.html",
         now=now,
         greeting=greeting,
-        groups=services.groups_of(get_db(), current_user),
+        groups=services.groups_of(db, current_user),
+        checkin_form=CheckinForm(),
+        checked_in=journal.latest_checkin(db, user=current_user, day=now.date()),
     )
 
 
@@ -51,12 +55,6 @@ def _coming_soon(key: str):
 @participant_required
 def practice():
     return _coming_soon("practice")
-
-
-@bp.get("/journal")
-@participant_required
-def journal():
-    return _coming_soon("journal")
 
 
 @bp.get("/messages")

@@ -1,0 +1,67 @@
+"""Mood over time as an SVG drawn on the server: no chart library in the browser.
+
+The SVG is decorative for screen readers (the page has a table of the same data); its colours come
+from CSS classes so that dark mode and contrast are handled by the stylesheet.
+"""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+from iop_pwa.journal.models import MOODS
+from iop_pwa.journal.services import MoodDay
+
+WIDTH, HEIGHT = 640, 240
+LEFT, RIGHT, TOP, BOTTOM = 84, 12, 12, 28
+
+
+def _x(i: int, n: int) -> float:
+    span = WIDTH - LEFT - RIGHT
+    return LEFT + (span * i / (n - 1) if n > 1 else span / 2)
+
+
+def _y(mood: float) -> float:
+    return TOP + (HEIGHT - TOP - BOTTOM) * (5 - mood) / 4
+
+
+def mood_chart(days: list[MoodDay]) -> Markup:
+    n = len(days)
+    parts = [
+        f'<svg class="mood-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-labelledby="mood-chart-title" preserveAspectRatio="xMidYMid meet">',
+        f'<title id="mood-chart-title">Mood over the last {n} days, shown as a line from 1 '
+        f"(very low) to 5 (very good). The table below has the same data.</title>",
+    ]
+    for mood, word in MOODS.items():
+        y = _y(mood)
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+        )
+        parts.append(
+            f'<text class="axis" x="{LEFT - 8}" y="{y + 4:.1f}" '
+            f'text-anchor="end">{escape(word)}</text>'
+        )
+    # Label the first day, the last day and every seventh day in between.
+    for i, day in enumerate(days):
+        if i in (0, n - 1) or (n - 1 - i) % 7 == 0 and 2 < i < n - 3:
+            parts.append(
+                f'<text class="axis" x="{_x(i, n):.1f}" y="{HEIGHT - 8}" '
+                f'text-anchor="middle">{day.day.strftime("%b %-d")}</text>'
+            )
+    # A line through consecutive recorded days; a gap where nothing was recorded.
+    run: list[str] = []
+    for i, day in enumerate(days + [MoodDay(days[-1].day, None, False)] if days else []):
+        if day.mood is not None and i < n:
+            run.append(f"{_x(i, n):.1f},{_y(day.mood):.1f}")
+            continue
+        if len(run) > 1:
+            parts.append(f'<polyline class="line" points="{" ".join(run)}"/>')
+        run = []
+    for i, day in enumerate(days):
+        if day.mood is not None:
+            parts.append(
+                f'<circle class="point" cx="{_x(i, n):.1f}" cy="{_y(day.mood):.1f}" '
+                f'r="{4 if n <= 30 else 3}"/>'
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - built from numbers and escaped words only
