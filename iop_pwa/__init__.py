@@ -126,8 +126,9 @@ def _register_blueprints(app: Flask) -> None:
     from iop_pwa.dashboard.views import bp as dashboard_bp
     from iop_pwa.journal.views import bp as journal_bp
     from iop_pwa.participant.views import bp as participant_bp
+    from iop_pwa.pwa.views import bp as pwa_bp
 
-    for bp in (accounts_bp, participant_bp, journal_bp, dashboard_bp, admin_bp):
+    for bp in (accounts_bp, participant_bp, journal_bp, dashboard_bp, admin_bp, pwa_bp):
         app.register_blueprint(bp)
 
 

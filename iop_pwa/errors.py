@@ -31,10 +31,10 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or (request.accept_mimetypes.best == "application/json")
 
 
-def _error_response(code: int, reason: str | None = None):
+def _error_response(code: int, reason: str | None = None, error_code: str | None = None):
     title, text = MESSAGES.get(code, MESSAGES[400 if code < 500 else 500])
     if wants_json():
-        return jsonify(error=title, detail=reason or text), code
+        return jsonify(error=error_code or str(code), title=title, detail=reason or text), code
     return render_page(
         "errors/error.html", code=code, title=title, text=reason or text, status=code
     )
@@ -47,6 +47,7 @@ def init_app(app: Flask) -> None:
             400,
             "This form had expired. Please reload the page and send it again; "
             "what you typed is still on the page if you go back.",
+            error_code="csrf",
         )
 
     @app.errorhandler(HTTPException)

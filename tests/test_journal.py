@@ -359,3 +359,40 @@ def test_mood_summary_speaks_plainly_about_trends_and_journaling():
     assert "higher in the second half" in summary
     assert "higher on days you wrote in your journal" in summary
     assert mood_summary(days[:2]) == []  # too little to say anything
+
+
+def test_two_copies_of_a_write_arriving_at_once_store_one_entry(app, participant, db, monkeypatch):
+    """The page and the service worker can send the same queued item at the same moment: the
+    second insert hits UNIQUE(user, client id) and gets the original back instead of a 500."""
+    from iop_pwa.db import session_scope
+    from iop_pwa.journal import services
+
+    client_id = str(uuid.uuid4())
+    with app.app_context(), session_scope() as first:
+        services.save_entry(
+            first,
+            user=first.get(User, participant.id),
+            client_id=client_id,
+            mood=3,
+            body="Sent twice",
+            written_at=datetime.now(UTC),
+        )
+    real_lookup = services._by_client_id
+    calls = {"n": 0}
+
+    def lookup_that_loses_the_race(*args):
+        calls["n"] += 1
+        return None if calls["n"] == 1 else real_lookup(*args)
+
+    monkeypatch.setattr(services, "_by_client_id", lookup_that_loses_the_race)
+    with app.app_context(), session_scope() as second:
+        result = services.save_entry(
+            second,
+            user=second.get(User, participant.id),
+            client_id=client_id,
+            mood=3,
+            body="Sent twice",
+            written_at=datetime.now(UTC),
+        )
+        assert result.created is False and result.entry.body == "Sent twice"
+    assert len(entries(db, participant)) == 1

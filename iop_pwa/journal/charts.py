@@ -12,7 +12,7 @@ from iop_pwa.journal.models import MOODS
 from iop_pwa.journal.services import MoodDay
 
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 84, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 84, 36, 16, 36
 
 
 def _x(i: int, n: int) -> float:

@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from iop_pwa.accounts.models import User
@@ -84,15 +85,9 @@ def save_entry(
     written_at: datetime,
 ) -> SaveResult:
     """Store a new entry or check-in once; a replay (same client id) returns the original."""
-    existing = db.exec(
-        select(JournalEntry).where(
-            JournalEntry.user_id == user.id, JournalEntry.client_id == client_id
-        )
-    ).first()
+    existing = _by_client_id(db, user, client_id)
     if existing:
-        return SaveResult(
-            existing, created=False, crisis=has_crisis_language(existing.body, existing.own_words)
-        )
+        return _replayed(existing)
     entry = JournalEntry(
         user_id=user.id,
         client_id=client_id,
@@ -106,10 +101,29 @@ def save_entry(
         written_at=written_at,
         local_date=written_at.astimezone(ZoneInfo(user.timezone)).date(),
     )
-    db.add(entry)
-    db.flush()
+    try:
+        with db.begin_nested():  # the same write may arrive twice at once (page and worker)
+            db.add(entry)
+            db.flush()
+    except IntegrityError:
+        return _replayed(_by_client_id(db, user, client_id))
     crisis = _check_safety(db, entry)
     return SaveResult(entry, created=True, crisis=crisis)
+
+
+def _by_client_id(db: Session, user: User, client_id: str) -> JournalEntry | None:
+    return db.exec(
+        select(JournalEntry).where(
+            JournalEntry.user_id == user.id, JournalEntry.client_id == client_id
+        )
+    ).first()
+
+
+def _replayed(existing: JournalEntry) -> SaveResult:
+    """The answer to a write the server already has: the original, never a second row."""
+    return SaveResult(
+        existing, created=False, crisis=has_crisis_language(existing.body, existing.own_words)
+    )
 
 
 def update_entry(

@@ -10,6 +10,7 @@ from iop_pwa.extensions import htmx
 from iop_pwa.journal import charts, services
 from iop_pwa.journal.forms import CheckinForm, EditEntryForm, EntryForm, FilterForm
 from iop_pwa.journal.models import MOODS, JournalEntry
+from iop_pwa.pwa import outbox
 from iop_pwa.security import own_or_404
 from iop_pwa.web import local_today, participant_required, render_page
 
@@ -60,6 +61,7 @@ def _journal_page(form: EntryForm | None = None, status: int = 200, block: str =
 
 @bp.get("")
 @participant_required
+@outbox.keep_offline
 def index():
     """The journal: the form for a new entry, then the entries (only the list for htmx filters)."""
     block = "entries" if htmx and htmx.target == "journal-entries" else "content"
@@ -71,7 +73,8 @@ def index():
 def create():
     form = EntryForm()
     if not form.validate_on_submit():
-        return _journal_page(form=form, status=422)
+        return outbox.invalid(form.client_id.data, form.errors,
+                              lambda: _journal_page(form=form, status=422))
     db = get_db()
     result = services.save_entry(
         db,
@@ -86,12 +89,12 @@ def create():
         written_at=services.when_written(form.written_at.data),
     )
     db.commit()
-    _saved_message(result.crisis, result.entry.shared, "Your entry is saved.")
-    return redirect(url_for("journal.index"), 303)
+    _crisis_message(result.crisis, result.entry.shared)
+    return outbox.saved(result.entry.client_id, url_for("journal.index"), "Your entry is saved.")
 
 
-def _saved_message(crisis: bool, shared: bool, saved: str) -> None:
-    flash(saved)
+def _crisis_message(crisis: bool, shared: bool) -> None:
+    """Crisis resources on the next page the person sees, however the write arrived."""
     if crisis:
         flash("shared" if shared else "private", CRISIS)
 
@@ -104,8 +107,12 @@ def checkin():
     if not form.validate_on_submit():
         if htmx:
             return render_page("journal/_checkin.html", form=form, status=422, block="checkin")
-        flash("Choose how you are feeling, then tap Save check-in.")
-        return redirect(url_for("participant.today"), 303)
+
+        def page():
+            flash("Choose how you are feeling, then tap Save check-in.")
+            return redirect(url_for("participant.today"), 303)
+
+        return outbox.invalid(form.client_id.data, form.errors, page)
     db = get_db()
     result = services.save_entry(
         db,
@@ -126,8 +133,9 @@ def checkin():
             form=CheckinForm(),
             block="checkin",
         )
-    _saved_message(result.crisis, False, f"Check-in saved: {result.entry.mood_word}.")
-    return redirect(url_for("participant.today"), 303)
+    _crisis_message(result.crisis, False)
+    return outbox.saved(result.entry.client_id, url_for("participant.today"),
+                        f"Check-in saved: {result.entry.mood_word}.")
 
 
 @bp.get("/<int:entry_id>")
@@ -162,7 +170,8 @@ def edit(entry_id: int):
             shared=form.shared.data,
         )
         db.commit()
-        _saved_message(crisis, entry.shared, "Your changes are saved.")
+        _crisis_message(crisis, entry.shared)
+        flash("Your changes are saved.")
         return redirect(url_for("journal.show", entry_id=entry.id), 303)
     status = 422 if request.method == "POST" else 200
     return render_page("journal/edit.html", entry=entry, form=form, status=status)

@@ -10,6 +10,7 @@ from iop_pwa.accounts.views import home_for
 from iop_pwa.db import get_db
 from iop_pwa.journal import services as journal
 from iop_pwa.journal.forms import CheckinForm
+from iop_pwa.pwa.outbox import keep_offline
 from iop_pwa.web import local_now, participant_required, render_page
 
 bp = Blueprint("participant", __name__)
@@ -31,6 +32,7 @@ def index():
 
 @bp.get("/today")
 @participant_required
+@keep_offline
 def today():
     now = local_now(current_user.timezone)
     hour = now.hour
@@ -53,6 +55,7 @@ def _coming_soon(key: str):
 
 @bp.get("/practice")
 @participant_required
+@keep_offline
 def practice():
     return _coming_soon("practice")
 
@@ -65,5 +68,6 @@ def messages():
 
 @bp.get("/sessions")
 @participant_required
+@keep_offline
 def sessions():
     return _coming_soon("sessions")

@@ -20,9 +20,37 @@
     });
   }
 
+  // A counter under long text fields, shown only when the limit is near (calm, not nagging).
+  function counters(root) {
+    root.querySelectorAll("textarea[data-counter]").forEach(function (area) {
+      var limit = parseInt(area.dataset.counter, 10);
+      var out = document.querySelector('[data-counter-for="' + area.name + '"]');
+      if (!out || area.dataset.counted) return;
+      area.dataset.counted = "1";
+      function update() {
+        var left = limit - area.value.length;
+        out.hidden = left > 2000;
+        out.textContent = left >= 0 ? left.toLocaleString() + " characters left"
+                                    : (-left).toLocaleString() + " characters over the limit";
+      }
+      area.addEventListener("input", update);
+      update();
+    });
+  }
+
+  // Writes carry the device's time of writing (the server keeps it beside its time of receipt).
+  // A capturing listener runs before htmx reads the form's values.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-offline-write]")) return;
+    var field = form.querySelector('input[name="written_at"]');
+    if (field && !field.value) field.value = new Date().toISOString();
+  }, true);
+
   function enhance(root) {
     prefillTimezone(root);
     selectOnFocus(root);
+    counters(root);
   }
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });

@@ -8,6 +8,7 @@ random free port, against the same database that `make_user` and friends arrange
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -40,7 +41,7 @@ def pytest_collection_modifyitems(config, items):
 def _require_chromium() -> None:
     if Path(CHROMIUM_PATH).exists():
         return
-    reason = f"Chromium not installed at {CHROMIUM_PATH}: apt-get install chromium"
+    reason = f"Chromium not installed: apt-get install chromium (looked for {CHROMIUM_PATH})"
     if os.environ.get("REQUIRE_BROWSER") == "1":
         pytest.fail(f"REQUIRE_BROWSER=1 but {reason}", pytrace=False)
     pytest.skip(reason)
@@ -109,8 +110,14 @@ def desktop_page(new_context):
 @pytest.fixture
 def live_server(app) -> Iterator[str]:
     """The test's `app` served on 127.0.0.1 at a random free port; yields its base URL."""
+    # One line per request (pages, scripts, styles) would drown a failure's report.
+    request_log = logging.getLogger("werkzeug")
+    level = request_log.level
+    request_log.setLevel(logging.WARNING)
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
@@ -118,3 +125,4 @@ def live_server(app) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+        request_log.setLevel(level)

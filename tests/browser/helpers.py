@@ -58,6 +58,24 @@ def assert_no_axe_violations(page: Page, *, rules: list[str] | None = None) -> N
     assert not violations, _describe(violations).replace("{url}", page.url)
 
 
+def assert_page_sets_its_background(page: Page) -> None:
+    """The page paints its own background (on <html> or <body>) in the current colour scheme.
+
+    axe-core measures contrast against white when no element sets a background colour, even where
+    the browser paints a dark canvas for `color-scheme: dark` (axe-core issues #3605, #4608): a
+    dark theme that leaves the canvas to the browser cannot be checked, so it must set one.
+    """
+    backgrounds = page.evaluate(
+        """() => [document.documentElement, document.body].map(
+            (el) => getComputedStyle(el).backgroundColor)"""
+    )
+    transparent = {"transparent", "rgba(0, 0, 0, 0)"}
+    assert any(bg not in transparent for bg in backgrounds), (
+        f"neither <html> nor <body> sets a background-color on {page.url} "
+        f"(computed: {backgrounds}); axe would measure contrast against white"
+    )
+
+
 def png_size(data: bytes) -> tuple[int, int]:
     """(width, height) of a PNG, after checking that it is one."""
     assert data[:8] == PNG_SIGNATURE, "not a PNG"

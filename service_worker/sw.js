@@ -1,0 +1,120 @@
+/* The IOP Companion service worker (served at /sw.js; `self.IOP_CONFIG` is prepended by the server).
+ *
+ * - Precaches a versioned shell (CSS, htmx, scripts, icons, the offline page).
+ * - Pages: network first with a short timeout. The participant's key pages are kept, for the
+ *   signed-in person only, in a cache that sign-out deletes; offline, they open from it with a
+ *   banner saying when they were saved. Any other page offline shows the offline page.
+ * - Never stores a response to an htmx request as a page, nor anything but a 200.
+ * - A new version waits until the person taps "Reload" (the page posts SKIP_WAITING).
+ * - Background Sync, where the browser has it, is one more trigger to flush the outbox.
+ */
+"use strict";
+
+const CONFIG = self.IOP_CONFIG;
+const PREFIX = "iop-";
+const SHELL_CACHE = `${PREFIX}shell-${CONFIG.version}`;
+const PAGES_CACHE = `${PREFIX}pages-v1`; // personal: deleted at sign-out by the page
+const NETWORK_TIMEOUT_MS = 4000;
+
+importScripts("/static/js/outbox.js");
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches.open(SHELL_CACHE).then((cache) => cache.addAll(CONFIG.shell))
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    (async () => {
+      const names = await caches.keys();
+      await Promise.all(
+        names
+          .filter((name) => name.startsWith(`${PREFIX}shell-`) && name !== SHELL_CACHE)
+          .map((name) => caches.delete(name))
+      );
+      await self.clients.claim();
+    })()
+  );
+});
+
+self.addEventListener("message", (event) => {
+  if (event.data && event.data.type === "SKIP_WAITING") self.skipWaiting();
+});
+
+function isOfflinePage(url) {
+  return (
+    CONFIG.offlinePages.includes(url.pathname) ||
+    CONFIG.offlinePagePrefixes.some((prefix) => url.pathname.startsWith(prefix))
+  );
+}
+
+function withTimeout(promise, ms) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("timeout")), ms);
+    promise.then(
+      (value) => { clearTimeout(timer); resolve(value); },
+      (error) => { clearTimeout(timer); reject(error); }
+    );
+  });
+}
+
+/* Keep a copy of a page, stamped with the time it was saved, for reading offline. */
+async function keepPage(request, response) {
+  const html = await response.text();
+  const stamped = html.replace(
+    /<html([^>]*)>/,
+    `<html$1 data-offline-saved-at="${new Date().toISOString()}">`
+  );
+  const headers = new Headers(response.headers);
+  headers.delete("Set-Cookie");
+  const cache = await caches.open(PAGES_CACHE);
+  await cache.put(
+    new Request(new URL(request.url).pathname),
+    new Response(stamped, { status: 200, headers })
+  );
+}
+
+async function handleNavigation(event) {
+  const request = event.request;
+  const url = new URL(request.url);
+  try {
+    const response = await withTimeout(fetch(request), NETWORK_TIMEOUT_MS);
+    // Only a real page for the signed-in person: a 200 that was not redirected (to sign-in).
+    if (response.status === 200 && !response.redirected && isOfflinePage(url) &&
+        response.headers.get("X-Offline-Page") === "1") {
+      event.waitUntil(keepPage(request, response.clone()));
+    }
+    return response;
+  } catch (error) {
+    const cache = await caches.open(PAGES_CACHE);
+    const kept = isOfflinePage(url) ? await cache.match(url.pathname) : undefined;
+    if (kept) return kept;
+    const offline = await caches.match("/offline");
+    return offline || new Response("You are offline.", { status: 503 });
+  }
+}
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (request.method !== "GET" || url.origin !== self.location.origin) return;
+  if (request.headers.get("HX-Request")) return; // htmx fragments: straight to the network
+
+  if (request.mode === "navigate") {
+    event.respondWith(handleNavigation(event));
+    return;
+  }
+  if (url.pathname.startsWith("/static/")) {
+    // The shell: cache first (it is versioned by the service worker), network for the rest.
+    event.respondWith(
+      caches.match(request, { cacheName: SHELL_CACHE }).then((hit) => hit || fetch(request))
+    );
+  }
+});
+
+self.addEventListener("sync", (event) => {
+  if (event.tag === "iop-outbox") {
+    event.waitUntil(self.IOPOutbox.flush({ foreground: false }));
+  }
+});

@@ -1,0 +1,174 @@
+/* The device's outbox: writes made on this phone wait here until the server has them.
+ *
+ * Used by the pages (static/js/app.js) and by the service worker (Background Sync), so it touches
+ * no DOM. Each item is a form post: {id (the form's client_id), userId, url, fields, kind, summary,
+ * createdAt, seq, status: "waiting" | "invalid", errors}. Items go in the order they were written;
+ * one is removed only when a 2xx response echoes its id. A 401 stops the flush and keeps every
+ * item (the person is asked to sign in again); a 4xx refusal keeps the item with the reason.
+ */
+(function (global) {
+  "use strict";
+
+  var DB_NAME = "iop-outbox";
+  var STORE = "items";
+  var CHANNEL = "iop-outbox";
+  var flushing = null;
+
+  function openDb() {
+    return new Promise(function (resolve, reject) {
+      var request = indexedDB.open(DB_NAME, 1);
+      request.onupgradeneeded = function () {
+        var store = request.result.createObjectStore(STORE, { keyPath: "id" });
+        store.createIndex("seq", "seq");
+      };
+      request.onsuccess = function () { resolve(request.result); };
+      request.onerror = function () { reject(request.error); };
+    });
+  }
+
+  function withStore(mode, work) {
+    return openDb().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction(STORE, mode);
+        var result = work(tx.objectStore(STORE));
+        tx.oncomplete = function () { db.close(); resolve(result && result.value); };
+        tx.onerror = function () { db.close(); reject(tx.error); };
+      });
+    });
+  }
+
+  function announce() {
+    try { new BroadcastChannel(CHANNEL).postMessage("changed"); } catch (e) { /* old browser */ }
+  }
+
+  function all() {
+    return withStore("readonly", function (store) {
+      var box = { value: [] };
+      store.index("seq").openCursor().onsuccess = function (event) {
+        var cursor = event.target.result;
+        if (cursor) { box.value.push(cursor.value); cursor.continue(); }
+      };
+      return box;
+    });
+  }
+
+  function put(item) {
+    return withStore("readwrite", function (store) { store.put(item); }).then(announce);
+  }
+
+  function add(item) {
+    item.seq = Date.now() * 1000 + Math.floor(Math.random() * 1000);
+    item.status = "waiting";
+    item.errors = [];
+    return put(item);
+  }
+
+  function remove(id) {
+    return withStore("readwrite", function (store) { store.delete(id); }).then(announce);
+  }
+
+  function forUser(userId) {
+    return all().then(function (items) {
+      return items.filter(function (item) { return String(item.userId) === String(userId); });
+    });
+  }
+
+  function session() {
+    return fetch("/api/session", {
+      credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store",
+    }).then(function (response) {
+      if (response.status === 401) return { signedOut: true };
+      if (!response.ok) throw new Error("session " + response.status);
+      return response.json();
+    });
+  }
+
+  function send(item, csrf, foregroundId) {
+    var body = new FormData();
+    item.fields.forEach(function (pair) { body.append(pair[0], pair[1]); });
+    body.set("csrf_token", csrf);
+    var headers = { Accept: "application/json", "X-Outbox": "1", "X-CSRFToken": csrf };
+    if (item.id === foregroundId) headers["X-Outbox-Foreground"] = "1";
+    return fetch(item.url, {
+      method: "POST", body: body, credentials: "same-origin", headers: headers,
+      redirect: "manual",
+    }).then(function (response) {
+      var type = response.headers.get("Content-Type") || "";
+      var json = type.indexOf("application/json") >= 0 ? response.json() : Promise.resolve({});
+      return json.then(function (data) { return { status: response.status, data: data }; });
+    });
+  }
+
+  /* Send every waiting item of the signed-in person, oldest first.
+   * Resolves to {sent: [{id, redirect}], signedOut, offline, invalid}. */
+  function flushOnce(options) {
+    options = options || {};
+    var report = { sent: [], signedOut: false, offline: false, invalid: 0 };
+    return session().then(function (who) {
+      if (who.signedOut) { report.signedOut = true; return report; }
+      var csrf = who.csrf;
+      return forUser(who.user).then(function (items) {
+        var waiting = items.filter(function (item) { return item.status === "waiting"; });
+        report.invalid = items.length - waiting.length;
+        var chain = Promise.resolve(true);
+        waiting.forEach(function (item) {
+          chain = chain.then(function (goOn) {
+            if (!goOn) return false;
+            return send(item, csrf, options.foregroundId).then(function (answer) {
+              if (answer.status === 400 && answer.data.error === "csrf") {
+                return session().then(function (again) {
+                  if (again.signedOut) { report.signedOut = true; return null; }
+                  csrf = again.csrf;
+                  return send(item, csrf, options.foregroundId);
+                });
+              }
+              return answer;
+            }).then(function (answer) {
+              if (!answer) return false;
+              if (answer.status >= 200 && answer.status < 300 && answer.data.id === item.id) {
+                report.sent.push({ id: item.id, redirect: answer.data.redirect });
+                return remove(item.id).then(function () { return true; });
+              }
+              if (answer.status === 401 || answer.status === 0) {
+                report.signedOut = true;
+                return false;
+              }
+              if (answer.status >= 400 && answer.status < 500 && answer.status !== 408 &&
+                  answer.status !== 429) {
+                item.status = "invalid";
+                item.errors = (answer.data && answer.data.errors) ||
+                  [(answer.data && answer.data.detail) || "The server could not accept this."];
+                report.invalid += 1;
+                return put(item).then(function () { return true; });
+              }
+              return false; // 5xx, 408, 429: try again later, in order
+            });
+          });
+        });
+        return chain.then(function () { return report; });
+      });
+    }).catch(function () {
+      report.offline = true;
+      return report;
+    });
+  }
+
+  /* One flush at a time: a second call waits for the running one, then runs again. */
+  function flush(options) {
+    var run = function () { return flushOnce(options); };
+    flushing = (flushing || Promise.resolve()).then(run, run);
+    return flushing;
+  }
+
+  function clearAll() {
+    return new Promise(function (resolve) {
+      var request = indexedDB.deleteDatabase(DB_NAME);
+      request.onsuccess = request.onerror = request.onblocked = function () { resolve(); };
+    }).then(announce);
+  }
+
+  global.IOPOutbox = {
+    add: add, all: all, forUser: forUser, remove: remove, put: put, flush: flush,
+    clearAll: clearAll, CHANNEL: CHANNEL,
+  };
+})(typeof self !== "undefined" ? self : window);

@@ -1,0 +1,322 @@
+/* The installable, offline-first app on the page: service worker, outbox UI, sign-out cleanup,
+ * the update banner, the offline banner and the install button. No inline scripts (CSP). */
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var userId = body.dataset.user || "";
+  var outbox = window.IOPOutbox;
+  var PAGES_CACHE_PREFIX = "iop-pages-";
+  var LAST_USER_KEY = "iop-last-user";
+
+  function $(selector, root) { return (root || document).querySelector(selector); }
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".replace(/[xy]/g, function (c) {
+      var r = crypto.getRandomValues(new Uint8Array(1))[0] % 16;
+      return (c === "x" ? r : (r & 0x3) | 0x8).toString(16);
+    });
+  }
+  function say(text) {
+    var live = $("#outbox-live");
+    if (live) live.textContent = text;
+  }
+
+  /* --- Personal data on the device ------------------------------------------------------ */
+
+  function deletePageCaches() {
+    if (!window.caches) return Promise.resolve();
+    return caches.keys().then(function (names) {
+      return Promise.all(names.filter(function (n) { return n.indexOf(PAGES_CACHE_PREFIX) === 0; })
+        .map(function (n) { return caches.delete(n); }));
+    });
+  }
+
+  function forgetEverything() {
+    try {
+      localStorage.removeItem("htmx-history-cache");
+      localStorage.removeItem(LAST_USER_KEY);
+    } catch (e) { /* storage unavailable */ }
+    return Promise.all([deletePageCaches(), outbox ? outbox.clearAll() : null]);
+  }
+
+  // A different person signed in on this phone: the last person's saved pages go.
+  if (userId) {
+    var last = null;
+    try { last = localStorage.getItem(LAST_USER_KEY); } catch (e) { /* ignore */ }
+    if (last && last !== userId) deletePageCaches();
+    try { localStorage.setItem(LAST_USER_KEY, userId); } catch (e) { /* ignore */ }
+  }
+
+  /* --- Service worker and updates --------------------------------------------------------- */
+
+  function showUpdate(registration) {
+    var banner = $("#update-banner");
+    if (!banner || !registration.waiting) return;
+    banner.hidden = false;
+    $("button", banner).addEventListener("click", function () {
+      var refreshing = false;
+      navigator.serviceWorker.addEventListener("controllerchange", function () {
+        if (refreshing) return;
+        refreshing = true;
+        location.reload();
+      });
+      registration.waiting.postMessage({ type: "SKIP_WAITING" });
+    }, { once: true });
+  }
+
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(function (registration) {
+      if (registration.waiting && navigator.serviceWorker.controller) showUpdate(registration);
+      registration.addEventListener("updatefound", function () {
+        var worker = registration.installing;
+        if (!worker) return;
+        worker.addEventListener("statechange", function () {
+          if (worker.state === "installed" && navigator.serviceWorker.controller) {
+            showUpdate(registration);
+          }
+        });
+      });
+      document.addEventListener("visibilitychange", function () {
+        if (document.visibilityState === "visible") registration.update().catch(function () {});
+      });
+    }).catch(function () { /* the app still works online without it */ });
+  }
+
+  /* --- Offline banner for a page opened from the device ---------------------------------- */
+
+  var savedAt = document.documentElement.dataset.offlineSavedAt;
+  if (savedAt) {
+    var banner = $("#offline-banner");
+    if (banner) {
+      var time = new Date(savedAt);
+      $("time", banner).textContent = time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      $("time", banner).setAttribute("datetime", savedAt);
+      banner.hidden = false;
+    }
+  }
+
+  /* --- Outbox: queue every write, send when possible ------------------------------------- */
+
+  function renderOutbox() {
+    if (!outbox || !userId) return Promise.resolve();
+    return outbox.forUser(userId).then(function (items) {
+      var status = $("#outbox-status");
+      var count = items.length;
+      if (status) {
+        status.hidden = count === 0;
+        $("#outbox-count").textContent = count === 1 ? "1 waiting to sync" : count + " waiting to sync";
+      }
+      document.querySelectorAll("[data-outbox-list]").forEach(function (list) {
+        var kinds = (list.dataset.outboxList || "").split(" ");
+        var mine = items.filter(function (item) { return kinds.indexOf(item.kind) >= 0; });
+        list.hidden = mine.length === 0;
+        var ul = $("ul", list);
+        ul.textContent = "";
+        mine.slice().reverse().forEach(function (item) { ul.appendChild(outboxItem(item)); });
+      });
+    });
+  }
+
+  function outboxItem(item) {
+    var li = document.createElement("li");
+    li.className = "entry-item pending";
+    var label = document.createElement("p");
+    label.className = "badge " + (item.status === "invalid" ? "problem" : "waiting");
+    label.textContent = item.status === "invalid" ? "Not sent" : "Waiting to sync";
+    var when = document.createElement("p");
+    when.className = "entry-date";
+    when.textContent = new Date(item.createdAt).toLocaleString();
+    var summary = document.createElement("p");
+    summary.className = "entry-excerpt";
+    summary.textContent = item.summary;
+    li.append(label, when, summary);
+    if (item.status === "invalid") {
+      var why = document.createElement("p");
+      why.className = "error";
+      why.textContent = item.errors.join(" ");
+      var actions = document.createElement("div");
+      actions.className = "actions";
+      var fix = document.createElement("button");
+      fix.type = "button";
+      fix.className = "button-secondary";
+      fix.textContent = "Fix and send again";
+      fix.addEventListener("click", function () { fixItem(item); });
+      var discard = document.createElement("button");
+      discard.type = "button";
+      discard.className = "button-quiet";
+      discard.textContent = "Discard";
+      discard.addEventListener("click", function () {
+        if (confirm("Discard this unsent item? It cannot be recovered.")) {
+          outbox.remove(item.id).then(renderOutbox);
+        }
+      });
+      actions.append(fix, discard);
+      li.append(why, actions);
+    }
+    return li;
+  }
+
+  /* Put a refused item back into its form (same id, so it is still stored only once). */
+  function fixItem(item) {
+    var form = document.querySelector('form[data-offline-write="' + item.kind + '"]');
+    if (!form) return;
+    form.reset();
+    item.fields.forEach(function (pair) {
+      var fields = form.querySelectorAll('[name="' + pair[0] + '"]');
+      fields.forEach(function (field) {
+        if (field.type === "checkbox" || field.type === "radio") {
+          if (field.value === pair[1]) field.checked = true;
+        } else if (field.name !== "csrf_token") {
+          field.value = pair[1];
+        }
+      });
+    });
+    outbox.remove(item.id).then(renderOutbox);
+    form.scrollIntoView();
+    var first = form.querySelector("textarea, input:not([type=hidden])");
+    if (first) first.focus();
+  }
+
+  function summarize(form, fields) {
+    var text = "";
+    fields.forEach(function (pair) {
+      if (pair[0] === "body" && pair[1]) text = pair[1];
+    });
+    if (!text) {
+      var mood = form.querySelector('input[name="mood"]:checked');
+      if (mood) text = "Mood: " + (mood.labels[0] ? mood.labels[0].textContent.trim() : mood.value);
+    }
+    return text.length > 200 ? text.slice(0, 200) + "…" : (text || "Saved on this phone");
+  }
+
+  function flush(foregroundId) {
+    if (!outbox || !userId) return Promise.resolve(null);
+    var button = $("#sync-now");
+    if (button) button.disabled = true;
+    return outbox.flush({ foregroundId: foregroundId }).then(function (report) {
+      if (button) button.disabled = false;
+      var signIn = $("#outbox-signin");
+      if (signIn) signIn.hidden = !report.signedOut;
+      if (report.sent.length && !foregroundId) {
+        say(report.sent.length === 1 ? "1 item synced." : report.sent.length + " items synced.");
+      }
+      return renderOutbox().then(function () { return report; });
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!outbox || !userId || !form.matches("form[data-offline-write]")) return;
+    if (!window.indexedDB) return; // the plain form post still works
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    var idField = form.querySelector('input[name="client_id"]');
+    var stamp = form.querySelector('input[name="written_at"]'); // filled by app.js
+    var fields = [];
+    new FormData(form).forEach(function (value, name) {
+      if (name !== "csrf_token") fields.push([name, String(value)]);
+    });
+    var item = {
+      id: idField.value, userId: userId, url: form.getAttribute("action") || location.pathname,
+      kind: form.dataset.offlineWrite, fields: fields, summary: summarize(form, fields),
+      createdAt: new Date().toISOString(),
+    };
+    outbox.add(item).then(function () {
+      form.reset();
+      idField.value = uuid();
+      if (stamp) stamp.value = "";
+      if (navigator.serviceWorker && navigator.serviceWorker.ready) {
+        navigator.serviceWorker.ready.then(function (registration) {
+          if (registration.sync) registration.sync.register("iop-outbox").catch(function () {});
+        });
+      }
+      return flush(item.id);
+    }).then(function (report) {
+      var mine = report && report.sent.filter(function (s) { return s.id === item.id; })[0];
+      if (mine && mine.redirect) {
+        location.assign(mine.redirect);
+      } else if (report && report.signedOut) {
+        say("Saved on this phone. Sign in again to send it.");
+      } else if (report && report.invalid) {
+        say("The server could not accept this. See below to fix it.");
+      } else {
+        say("Saved on this phone. It will be sent when you are back online.");
+      }
+    });
+  }, true);
+
+  var syncButton = $("#sync-now");
+  if (syncButton) syncButton.addEventListener("click", function () { flush(); });
+  window.addEventListener("online", function () { flush(); });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") flush();
+  });
+  try {
+    new BroadcastChannel(outbox ? outbox.CHANNEL : "iop-outbox").onmessage = renderOutbox;
+  } catch (e) { /* no BroadcastChannel */ }
+  if (userId) renderOutbox().then(function () { flush(); });
+
+  /* --- Sign out: nothing waiting is lost silently, nothing personal stays behind ---------- */
+
+  var signOutForm = $("form.signout-form");
+  var dialog = $("#signout-dialog");
+  if (signOutForm) {
+    signOutForm.addEventListener("submit", function (event) {
+      if (signOutForm.dataset.confirmed) return;
+      event.preventDefault();
+      var proceed = function () {
+        forgetEverything().then(function () {
+          signOutForm.dataset.confirmed = "1";
+          signOutForm.submit();
+        });
+      };
+      if (!outbox) { proceed(); return; }
+      outbox.forUser(userId).then(function (items) {
+        if (!items.length || !dialog) { proceed(); return; }
+        $("#signout-count", dialog).textContent = items.length === 1 ? "1 item" : items.length + " items";
+        $("#signout-discard", dialog).textContent = "Sign out and discard " +
+          (items.length === 1 ? "1 unsent item" : items.length + " unsent items");
+        dialog.showModal();
+      });
+    });
+  }
+  if (dialog) {
+    $("#signout-sync", dialog).addEventListener("click", function () {
+      dialog.close();
+      flush().then(function () { if (signOutForm) signOutForm.requestSubmit(); });
+    });
+    $("#signout-discard", dialog).addEventListener("click", function () {
+      dialog.close();
+      forgetEverything().then(function () {
+        signOutForm.dataset.confirmed = "1";
+        signOutForm.submit();
+      });
+    });
+    $("#signout-cancel", dialog).addEventListener("click", function () { dialog.close(); });
+  }
+
+  /* --- Install ---------------------------------------------------------------------------- */
+
+  var installButton = $("#install-app");
+  var deferredPrompt = null;
+  window.addEventListener("beforeinstallprompt", function (event) {
+    event.preventDefault();
+    deferredPrompt = event;
+    if (installButton) installButton.hidden = false;
+  });
+  if (installButton) {
+    installButton.addEventListener("click", function () {
+      if (!deferredPrompt) return;
+      deferredPrompt.prompt();
+      deferredPrompt.userChoice.finally(function () {
+        deferredPrompt = null;
+        installButton.hidden = true;
+      });
+    });
+  }
+  var standalone = window.matchMedia("(display-mode: standalone)").matches || navigator.standalone;
+  var iOS = /iPhone|iPad|iPod/.test(navigator.userAgent) && !window.MSStream;
+  var iosSheet = $("#ios-install");
+  if (iosSheet && iOS && !standalone) iosSheet.hidden = false;
+})();
