@@ -226,23 +226,31 @@
       form.reset();
       idField.value = uuid();
       if (stamp) stamp.value = "";
-      if (navigator.serviceWorker && navigator.serviceWorker.ready) {
-        navigator.serviceWorker.ready.then(function (registration) {
-          if (registration.sync) registration.sync.register("iop-outbox").catch(function () {});
-        });
-      }
       return flush(item.id);
     }).then(function (report) {
       var mine = report && report.sent.filter(function (s) { return s.id === item.id; })[0];
       if (mine && mine.redirect) {
         location.assign(mine.redirect);
-      } else if (report && report.signedOut) {
-        say("Saved on this phone. Sign in again to send it.");
-      } else if (report && report.invalid) {
-        say("The server could not accept this. See below to fix it.");
-      } else {
-        say("Saved on this phone. It will be sent when you are back online.");
+        return;
       }
+      return outbox.forUser(userId).then(function (items) {
+        var still = items.filter(function (i) { return i.id === item.id; })[0];
+        if (!still) { location.reload(); return; } // sent meanwhile by another tab or the worker
+        if (report && report.signedOut) {
+          say("Saved on this phone. Sign in again to send it.");
+        } else if (still.status === "invalid") {
+          say("The server could not accept this. See below to fix it.");
+        } else {
+          say("Saved on this phone. It will be sent when you are back online.");
+          // One more trigger where the browser has it: the worker sends it when the
+          // connection returns, even if this page is closed by then.
+          if (navigator.serviceWorker && navigator.serviceWorker.ready) {
+            navigator.serviceWorker.ready.then(function (registration) {
+              if (registration.sync) registration.sync.register("iop-outbox").catch(function () {});
+            });
+          }
+        }
+      });
     });
   }, true);
 

@@ -1,0 +1,99 @@
+"""The journal on a phone, in real Chromium: write, find, check in, see the mood chart; axe-clean."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser.helpers import assert_no_axe_violations, main_nav, sign_in
+
+
+def _participant(make_user):
+    therapist = make_user("therapist")
+    return make_user("participant", name="Robin Vale", therapist=therapist)
+
+
+def test_participant_writes_an_entry_on_a_phone_and_sees_it_in_the_list(
+    page, live_server, make_user
+):
+    person = _participant(make_user)
+    sign_in(page, live_server, person.email)
+    main_nav(page).get_by_role("link", name="Journal").click()
+    expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible()
+    expect(page.get_by_text("Today's prompt")).to_be_visible()
+
+    page.get_by_label("4 · Good").check()
+    page.get_by_label("Hopeful").check()
+    page.get_by_label("Your entry").fill("Told my brother how I felt, using an I-statement.")
+    expect(page.get_by_label("Share with my care team")).not_to_be_checked()
+    page.get_by_role("button", name="Save entry").click()
+
+    expect(page.get_by_role("status").filter(has_text="Your entry is saved")).to_be_visible()
+    entry = page.get_by_role("listitem").filter(has_text="Told my brother how I felt")
+    expect(entry).to_be_visible()
+    expect(entry).to_contain_text("Mood: 4 · Good")
+    expect(entry).not_to_contain_text("Shared with care team")
+
+    page.get_by_label("Search your journal").fill("brother")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("1 matching entry")).to_be_visible()
+    page.get_by_label("Search your journal").fill("nothing like this")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("No entries match")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_check_in_from_today_and_read_the_mood_chart(page, live_server, make_user):
+    person = _participant(make_user)
+    sign_in(page, live_server, person.email)
+    checkin = page.get_by_role("region", name="Mood check-in")
+    checkin.get_by_label("3 · Okay").check()
+    checkin.get_by_label("A word for it (optional)").fill("steady")
+    checkin.get_by_role("button", name="Save check-in").click()
+    expect(page.get_by_text(re.compile(r"You checked in today at .*3 · Okay"))).to_be_visible()
+
+    main_nav(page).get_by_role("link", name="Journal").click()
+    page.get_by_role("link", name="Mood over time").click()
+    expect(page.get_by_role("img", name=re.compile("Mood over the last 30 days"))).to_be_visible()
+    page.get_by_text("The same data as a table").click()
+    expect(page.get_by_role("table")).to_contain_text("3.0 (Okay)")
+    assert_no_axe_violations(page)
+
+
+def test_crisis_words_bring_help_at_once(page, live_server, make_user):
+    person = _participant(make_user)
+    sign_in(page, live_server, person.email)
+    page.goto(live_server + "/journal")
+    page.get_by_label("Your entry").fill("Tonight I feel like I can't go on.")
+    page.get_by_role("button", name="Save entry").click()
+    panel = page.get_by_role("alert").filter(has_text="You don't have to carry this alone")
+    expect(panel).to_be_visible()
+    expect(panel.get_by_role("link", name="Call 988")).to_have_attribute("href", "tel:988")
+    expect(panel).to_contain_text("no one was alerted")
+    assert_no_axe_violations(page)
+
+
+def test_journal_pages_have_no_axe_violations(page, live_server, make_user):
+    person = _participant(make_user)
+    sign_in(page, live_server, person.email)
+    page.goto(live_server + "/journal")
+    page.get_by_label("Your entry").fill("An entry to look at.")
+    page.get_by_label("Share with my care team").check()
+    page.get_by_role("button", name="Save entry").click()
+    expect(page.get_by_role("status").filter(has_text="Your entry is saved")).to_be_visible()
+    assert_no_axe_violations(page)
+
+    page.get_by_role("link", name=re.compile("Shared with care team")).first.click()
+    expect(page.get_by_role("heading", level=1, name=re.compile("Journal entry"))).to_be_visible()
+    assert_no_axe_violations(page)
+    page.get_by_role("link", name="Edit entry").click()
+    expect(page.get_by_role("heading", name="Edit entry")).to_be_visible()
+    assert_no_axe_violations(page)
+    page.get_by_role("link", name="Back to the entry").click()
+    page.get_by_role("link", name="Delete entry").click()
+    expect(page.get_by_role("heading", name="Delete this entry?")).to_be_visible()
+    assert_no_axe_violations(page)
+    page.get_by_role("button", name="Delete entry").click()
+    expect(page.get_by_role("status").filter(has_text="The entry is deleted")).to_be_visible()
+    expect(page.get_by_text("An entry to look at.")).to_have_count(0)
