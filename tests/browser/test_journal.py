@@ -1,4 +1,4 @@
-"""The journal on a phone, in real Chromium: write, find, check in, see the mood chart; axe-clean."""
+"""The journal on a phone, in real Chromium: write, find, check in, read the mood chart."""
 
 from __future__ import annotations
 
