@@ -126,9 +126,12 @@ def _register_blueprints(app: Flask) -> None:
     from iop_pwa.dashboard.views import bp as dashboard_bp
     from iop_pwa.journal.views import bp as journal_bp
     from iop_pwa.participant.views import bp as participant_bp
+    from iop_pwa.practice.staff_views import bp as library_bp
+    from iop_pwa.practice.views import bp as practice_bp
     from iop_pwa.pwa.views import bp as pwa_bp
 
-    for bp in (accounts_bp, participant_bp, journal_bp, dashboard_bp, admin_bp, pwa_bp):
+    for bp in (accounts_bp, participant_bp, journal_bp, practice_bp, dashboard_bp, library_bp,
+               admin_bp, pwa_bp):
         app.register_blueprint(bp)
 
 
@@ -144,4 +147,16 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def _globals():
-        return {"local_now": local_now, "crisis_url": url_for("accounts.crisis_help")}
+        return {"local_now": local_now, "crisis_url": url_for("accounts.crisis_help"),
+                "unread_notifications": _unread_notifications}
+
+
+def _unread_notifications() -> int:
+    """The bell's count for the signed-in participant (one query, only where the bell shows)."""
+    from flask_login import current_user
+
+    from iop_pwa.notifications import unread_count
+
+    if not current_user.is_authenticated:
+        return 0
+    return unread_count(database.get_db(), current_user.id)

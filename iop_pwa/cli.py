@@ -34,8 +34,16 @@ db_cli = AppGroup("db", help="Database migrations (Alembic).")
 @db_cli.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str):
-    """Bring the database to the latest migration (or REVISION)."""
+    """Bring the database to the latest migration (or REVISION), then bring the built-in
+    exercise library in step with its data files."""
+    from iop_pwa.practice.library import sync_builtin_exercises
+
     command.upgrade(alembic_config(), revision)
+    if revision == "head":
+        with session_scope() as db:
+            counts = sync_builtin_exercises(db)
+        click.echo(f"Exercise library: {counts['added']} added, {counts['updated']} updated, "
+                   f"{counts['archived']} archived.")
 
 
 @db_cli.command("downgrade")

@@ -121,6 +121,61 @@ def _demo_journals(db: Session, now) -> None:
     )
 
 
+def _demo_practice(db: Session, therapist: User, now) -> None:
+    """The evening group breathes every day; Sam practises I-statements three days a week and
+    has done most of it, with reflections and one piece of feedback."""
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import select
+
+    from iop_pwa.practice import services as practice
+    from iop_pwa.practice.library import sync_builtin_exercises
+    from iop_pwa.practice.models import Assignment, Exercise
+
+    sync_builtin_exercises(db)
+    if db.exec(select(Assignment).where(Assignment.therapist_id == therapist.id)).first():
+        return
+    exercises = db.exec(select(Exercise).where(Exercise.slug.is_not(None))).all()
+    breathing = next((e for e in exercises if e.timer == "box-breathing"), None)
+    assertive = next((e for e in exercises if e.skill == "assertiveness"), None)
+    if breathing is None or assertive is None:
+        return
+    sam = services.find_user_by_email(db, "sam@demo.test")
+    today = now.astimezone(ZoneInfo(sam.timezone)).date()
+    group = services.get_or_create_group(db, EVENING_GROUP)
+    practice.assign(db, therapist=therapist, exercise=breathing, participant=None, group=group,
+                    schedule="daily", weekdays=[], start_date=today - timedelta(days=14),
+                    end_date=None, note="Two minutes before bed is plenty.",
+                    reminder_time=None)
+    mine = practice.assign(
+        db, therapist=therapist, exercise=assertive, participant=sam, group=None,
+        schedule="weekdays", weekdays=[0, 2, 4], start_date=today - timedelta(days=12),
+        end_date=today + timedelta(days=30), reminder_time=None,
+        note="Try it with your sister first, like we practised in session.")
+    pairs = practice.assignments_for(db, participant=sam)
+    answers = ["I told my sister I feel unheard when plans change last minute.",
+               "Calmer than I expected. She said sorry."]
+    first = None
+    for back in range(1, 12):
+        day = today - timedelta(days=back)
+        if back in (4, 9):  # a couple of missed days: life happens
+            continue
+        for a, exercise in pairs:
+            if a.is_due(day):
+                completion, _ = practice.mark_done(
+                    db, participant=sam, assignment=a, exercise=exercise, day=day, today=day,
+                    client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-{a.id}-{day}")),
+                    answers=answers if a.id == mine.id else ["Slower breathing, looser shoulders."],
+                    helpful=4, difficulty=2 if a.id == mine.id else 1,
+                    done_at=now - timedelta(days=back))
+                if a.id == mine.id and first is None:
+                    first = completion
+    if first is not None:
+        practice.give_feedback(db, therapist=therapist, completion=first,
+                               text="That is a textbook I-statement. Notice how she softened?",
+                               exercise_title=assertive.title)
+
+
 def load_demo(db: Session) -> list[tuple[str, str]]:
     """Create whatever of the demo program is missing; returns the logins to print."""
     therapist = _user(
@@ -151,6 +206,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
             db.add(person)
 
     _demo_journals(db, now)
+    _demo_practice(db, therapist, now)
 
     if not services.has_invitation_named(db, therapist_id=therapist.id, name="Casey Morgan"):
         services.create_invitation(

@@ -12,6 +12,14 @@ from iop_pwa.accounts.models import (  # noqa: F401
 )
 from iop_pwa.audit import AuditEvent  # noqa: F401
 from iop_pwa.journal.models import JournalEntry  # noqa: F401
+from iop_pwa.notifications import Notification  # noqa: F401
+from iop_pwa.practice.models import (  # noqa: F401
+    Assignment,
+    AssignmentEvent,
+    Completion,
+    Exercise,
+    Feedback,
+)
 from iop_pwa.safety import CareFlag  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -23,6 +25,9 @@ class World:
     invitation_id: int
     entry_id: int
     flag_id: int
+    exercise_id: int
+    assignment_id: int
+    completion_id: int
 
     def owner_of(self, role: str):
         return self.owner if role == "therapist" else self.participant
@@ -34,6 +39,8 @@ def world(app, make_user):
     from iop_pwa.accounts.models import User
     from iop_pwa.db import session_scope, utcnow
     from iop_pwa.journal import services as journal
+    from iop_pwa.practice import services as practice
+    from iop_pwa.practice.models import Exercise
     from iop_pwa.safety import CareFlag
 
     owner = make_user("therapist", email="owner@example.test")
@@ -59,7 +66,45 @@ def world(app, make_user):
         )
         flag = db.exec(select(CareFlag)).one()
         entry_id, flag_id = result.entry.id, flag.id
-    return World(owner, participant, invitation_id, entry_id, flag_id)
+        exercise = Exercise(
+            owner_id=owner.id,
+            title="Own exercise",
+            skill="empathy",
+            why="Why. Because.",
+            steps="1. Do it.",
+            questions="How was it?",
+        )
+        db.add(exercise)
+        db.flush()
+        today = datetime.now(ZoneInfo("America/New_York")).date()  # the participant's today
+        assignment = practice.assign(
+            db,
+            therapist=db.get(User, owner.id),
+            exercise=exercise,
+            participant=db.get(User, participant.id),
+            group=None,
+            schedule="daily",
+            weekdays=[],
+            start_date=today - timedelta(days=5),
+            end_date=None,
+            note="",
+            reminder_time=None,
+        )
+        completion, _ = practice.mark_done(
+            db,
+            participant=db.get(User, participant.id),
+            assignment=assignment,
+            exercise=exercise,
+            day=today - timedelta(days=1),
+            today=today,
+            client_id=str(uuid.uuid4()),
+            answers=["fine"],
+            helpful=3,
+            difficulty=3,
+            done_at=utcnow(),
+        )
+        ids = (exercise.id, assignment.id, completion.id)
+    return World(owner, participant, invitation_id, entry_id, flag_id, *ids)
 
 
 # (method, url template, the role that owns it, expected status for the owner)
@@ -75,12 +120,29 @@ ROUTES = [
     ("POST", "/journal/{entry}/edit", "participant", 303),
     ("GET", "/journal/{entry}/delete", "participant", 200),
     ("POST", "/journal/{entry}/delete", "participant", 303),
+    ("GET", "/practice/{assignment}", "participant", 200),
+    ("POST", "/practice/{assignment}/done", "participant", 303),
+    ("POST", "/practice/completions/{completion}/undo", "participant", 303),
+    ("GET", "/dashboard/library/{exercise}", "therapist", 200),
+    ("GET", "/dashboard/library/{exercise}/edit", "therapist", 200),
+    ("POST", "/dashboard/library/{exercise}/edit", "therapist", 303),
+    ("POST", "/dashboard/library/{exercise}/copy", "therapist", 303),
+    ("POST", "/dashboard/library/{exercise}/archive", "therapist", 303),
+    ("GET", "/dashboard/library/{exercise}/assign", "therapist", 200),
+    ("POST", "/dashboard/library/{exercise}/assign", "therapist", 303),
+    ("GET", "/dashboard/assignments/{assignment}", "therapist", 200),
+    ("POST", "/dashboard/assignments/{assignment}", "therapist", 303),
+    ("POST", "/dashboard/assignments/{assignment}/status", "therapist", 303),
+    ("POST", "/dashboard/completions/{completion}/feedback", "therapist", 303),
 ]
 PLACEHOLDERS = {
     "participant": "participant_id",
     "invitation": "invitation_id",
     "flag": "flag_id",
     "entry": "entry_id",
+    "exercise": "exercise_id",
+    "assignment": "assignment_id",
+    "completion": "completion_id",
 }
 
 
@@ -90,13 +152,36 @@ def url(template: str, world: World) -> str:
         invitation=world.invitation_id,
         entry=world.entry_id,
         flag=world.flag_id,
+        exercise=world.exercise_id,
+        assignment=world.assignment_id,
+        completion=world.completion_id,
     )
 
 
-def call(client, method: str, path: str):
+def call(client, method: str, path: str, world: World | None = None):
     if method == "GET":
         return client.get(path)
-    return client.post_form(path, {"status": "active", "body": "Edited", "mood": "3"})
+    # One payload that every POST route in the matrix accepts as valid.
+    return client.post_form(
+        path,
+        {
+            "status": "paused",
+            "body": "Edited",
+            "mood": "3",
+            "text": "Good work.",
+            "client_id": str(uuid.uuid4()),
+            "day": datetime.now(ZoneInfo("America/New_York")).date().isoformat(),
+            "title": "Edited",
+            "skill": "empathy",
+            "why": "Why. Because.",
+            "steps": "1. Do.",
+            "minutes": "5",
+            "participant": str(world.participant.id) if world else "",
+            "group": "",
+            "schedule": "daily",
+            "start_date": date.today().isoformat(),
+        },
+    )
 
 
 def signed_in(app, email):
@@ -108,7 +193,7 @@ def signed_in(app, email):
 @pytest.mark.parametrize(("method", "template", "role", "ok"), ROUTES)
 def test_owner_can_use_the_route(app, world, method, template, role, ok):
     client = signed_in(app, world.owner_of(role).email)
-    assert call(client, method, url(template, world)).status_code == ok
+    assert call(client, method, url(template, world), world).status_code == ok
 
 
 @pytest.mark.parametrize(("method", "template", "role", "ok"), ROUTES)
@@ -117,7 +202,7 @@ def test_someone_else_in_the_same_role_gets_404_and_it_is_audited(
 ):
     outsider = make_user(role, email="outsider@example.test")
     client = signed_in(app, outsider.email)
-    response = call(client, method, url(template, world))
+    response = call(client, method, url(template, world), world)
     assert response.status_code == 404
     denied = db.exec(select(AuditEvent).where(AuditEvent.action == "access_denied")).all()
     assert [e.actor_id for e in denied] == [outsider.id]
@@ -127,7 +212,7 @@ def test_someone_else_in_the_same_role_gets_404_and_it_is_audited(
 def test_the_other_role_gets_403(app, world, method, template, role, ok):
     other_role = "participant" if role == "therapist" else "therapist"
     client = signed_in(app, world.owner_of(other_role).email)
-    assert call(client, method, url(template, world)).status_code == 403
+    assert call(client, method, url(template, world), world).status_code == 403
 
 
 @pytest.mark.parametrize(("method", "template", "role", "ok"), ROUTES)
@@ -140,7 +225,7 @@ def test_nobody_signed_in_is_sent_to_sign_in(app, world, method, template, role,
 @pytest.mark.parametrize(("method", "template", "role", "ok"), ROUTES)
 def test_unknown_ids_are_404(app, world, method, template, role, ok):
     client = signed_in(app, world.owner_of(role).email)
-    path = template.format(participant=999_999, invitation=999_999, entry=999_999, flag=999_999)
+    path = template.format(**dict.fromkeys(PLACEHOLDERS, 999_999))
     assert call(client, method, path).status_code == 404
 
 

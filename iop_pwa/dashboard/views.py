@@ -18,6 +18,8 @@ from iop_pwa.dashboard import services
 from iop_pwa.dashboard.forms import StatusForm
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.journal import services as journal
+from iop_pwa.practice import services as practice
+from iop_pwa.practice.forms import FeedbackForm
 from iop_pwa.safety import CareFlag, mark_seen, open_flags_for
 from iop_pwa.security import (
     audit_event,
@@ -31,7 +33,6 @@ from iop_pwa.web import local_now, render_page, safe_next, staff_required
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 COMING = {
-    "library": ("Library", "The exercise library and assigning practice come next."),
     "sessions": ("Sessions", "Scheduling therapy sessions with video links comes next."),
     "messages": ("Messages", "Secure messages with your participants come next."),
 }
@@ -101,9 +102,28 @@ def participant(participant_id: int):
         groups=accounts.groups_of(db, person),
         flags=open_flags_for(db, [person.id]).get(person.id, []),
         shared=journal.shared_entries(db, participant_id=person.id),
+        **_practice_overview(db, person),
         local_time=local_now(person.timezone),
         status_form=StatusForm(status=person.status.value),
     )
+
+
+def _practice_overview(db, person) -> dict:
+    """Assignments with completion over 7 and 28 days, and recent completions with reflections:
+    a fixed number of queries however much history there is."""
+    today = local_now(person.timezone).date()
+    pairs = practice.assignments_for(db, participant=person, include_ended=True)
+    done = practice.completions_for(db, participant_id=person.id,
+                                    start=today - timedelta(days=27), end=today)
+    recent = sorted(done.values(), key=lambda c: (c.local_date, c.id), reverse=True)[:20]
+    return {
+        "summaries": practice.summaries(pairs, done, today),
+        "completions": recent,
+        "titles": {a.id: e.title for a, e in pairs},
+        "feedback": practice.feedback_for(db, [c.id for c in recent]),
+        "answers": practice.reflection_answers,
+        "feedback_form": FeedbackForm(),
+    }
 
 
 @bp.post("/participants/<int:participant_id>/status")
@@ -259,12 +279,6 @@ def groups():
 def _coming_soon(key: str):
     title, text = COMING[key]
     return render_page("dashboard/coming_soon.html", title=title, text=text, active=key)
-
-
-@bp.get("/library")
-@staff_required
-def library():
-    return _coming_soon("library")
 
 
 @bp.get("/sessions")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, redirect, url_for
 from flask_login import current_user
 
@@ -10,6 +12,7 @@ from iop_pwa.accounts.views import home_for
 from iop_pwa.db import get_db
 from iop_pwa.journal import services as journal
 from iop_pwa.journal.forms import CheckinForm
+from iop_pwa.practice import services as practice
 from iop_pwa.pwa.outbox import keep_offline
 from iop_pwa.web import local_now, participant_required, render_page
 
@@ -17,7 +20,6 @@ bp = Blueprint("participant", __name__)
 
 # The bottom bar, in PRODUCT.md's words. Pages that later issues fill say so plainly until then.
 COMING = {
-    "practice": ("Practice", "Your practice assignments from your care team will be listed here."),
     "messages": ("Messages", "Messages with your group and your care team will appear here."),
     "sessions": ("Sessions", "Your upcoming therapy sessions and their join links will be here."),
 }
@@ -38,26 +40,26 @@ def today():
     hour = now.hour
     greeting = "Good morning" if hour < 12 else "Good afternoon" if hour < 18 else "Good evening"
     db = get_db()
+    today = now.date()
+    pairs = practice.assignments_for(db, participant=current_user)
+    done = practice.completions_for(db, participant_id=current_user.id,
+                                    start=today - timedelta(days=90), end=today)
     return render_page(
         "participant/today.html",
         now=now,
         greeting=greeting,
         groups=services.groups_of(db, current_user),
         checkin_form=CheckinForm(),
-        checked_in=journal.latest_checkin(db, user=current_user, day=now.date()),
+        checked_in=journal.latest_checkin(db, user=current_user, day=today),
+        due=practice.due_on(pairs, done, today),
+        streak=practice.streak(pairs, done, today),
+        week=practice.this_week(pairs, done, today),
     )
 
 
 def _coming_soon(key: str):
     title, text = COMING[key]
     return render_page("participant/coming_soon.html", title=title, text=text, active=key)
-
-
-@bp.get("/practice")
-@participant_required
-@keep_offline
-def practice():
-    return _coming_soon("practice")
 
 
 @bp.get("/messages")

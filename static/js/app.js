@@ -47,7 +47,58 @@
     if (field && !field.value) field.value = new Date().toISOString();
   }, true);
 
+  // The box-breathing timer: in 4, hold 4, out 4, hold 4. Runs on the page alone (offline too).
+  function breathingTimers(root) {
+    root.querySelectorAll("[data-breathing-timer]").forEach(function (box) {
+      if (box.dataset.ready) return;
+      box.dataset.ready = "1";
+      var phases = [["in", "Breathe in"], ["hold-in", "Hold"], ["out", "Breathe out"],
+                    ["hold-out", "Hold"]];
+      var phaseText = box.querySelector(".breathing-phase");
+      var countText = box.querySelector(".breathing-count");
+      var start = box.querySelector("[data-timer-start]");
+      var stop = box.querySelector("[data-timer-stop]");
+      var timer = null, phase = 0, count = 4, rounds = 0;
+      function show() {
+        box.dataset.phase = phases[phase][0];
+        phaseText.textContent = phases[phase][1];
+        countText.textContent = String(count);
+      }
+      function tick() {
+        count -= 1;
+        if (count === 0) {
+          count = 4;
+          phase = (phase + 1) % phases.length;
+          if (phase === 0) rounds += 1;
+          if (rounds === 4) { finish("Well done. Four rounds complete."); return; }
+          show();
+        } else {
+          countText.textContent = String(count);
+        }
+      }
+      function finish(message) {
+        clearInterval(timer);
+        timer = null;
+        delete box.dataset.phase;
+        phaseText.textContent = message;
+        countText.textContent = "";
+        start.hidden = false;
+        stop.hidden = true;
+        start.focus();
+      }
+      start.addEventListener("click", function () {
+        phase = 0; count = 4; rounds = 0;
+        start.hidden = true;
+        stop.hidden = false;
+        show();
+        timer = setInterval(tick, 1000);
+      });
+      stop.addEventListener("click", function () { finish("Stopped. You can start again any time."); });
+    });
+  }
+
   function enhance(root) {
+    breathingTimers(root);
     prefillTimezone(root);
     selectOnFocus(root);
     counters(root);

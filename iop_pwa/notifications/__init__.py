@@ -1,0 +1,58 @@
+"""In-app notifications: the bell and its list.
+
+Every feature that needs to tell someone something calls `notify()`, which only writes a row.
+Delivering those rows to phones (push) is the worker's job, never a request handler's; the text
+here is shown inside the app only, and the push issue sends a generic line for the lock screen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, Session, SQLModel, col, func, select, update
+
+from iop_pwa.db import UTCDateTime, utcnow
+
+
+class Notification(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=40)  # e.g. "feedback", "assignment", "session_changed"
+    text: str = Field(max_length=300)
+    url: str = Field(max_length=300)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+def notify(db: Session, *, user_id: int, kind: str, text: str, url: str) -> Notification:
+    """Record one notification for a person (the one way features notify anyone)."""
+    row = Notification(user_id=user_id, kind=kind, text=text[:300], url=url)
+    db.add(row)
+    return row
+
+
+def unread_count(db: Session, user_id: int) -> int:
+    return db.exec(
+        select(func.count()).select_from(Notification).where(
+            Notification.user_id == user_id, col(Notification.read_at).is_(None)
+        )
+    ).one()
+
+
+def recent(db: Session, user_id: int, limit: int = 50) -> list[Notification]:
+    return list(
+        db.exec(
+            select(Notification)
+            .where(Notification.user_id == user_id)
+            .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+            .limit(limit)
+        )
+    )
+
+
+def mark_all_read(db: Session, user_id: int) -> None:
+    db.exec(
+        update(Notification)
+        .where(Notification.user_id == user_id, col(Notification.read_at).is_(None))
+        .values(read_at=utcnow())
+    )

@@ -1,0 +1,370 @@
+"""Practice services: schedules, Today's plan, streaks, marking done, assigning, feedback.
+
+Keyword-only, typed, take the session and never commit. Every page's reads are a fixed number of
+queries: assignments (with their exercises) in one, completions for a window in another.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, or_, select
+
+from iop_pwa.accounts.models import Group, GroupMembership, User
+from iop_pwa.db import utcnow
+from iop_pwa.notifications import notify
+from iop_pwa.practice.models import (
+    LATE_DAYS,
+    Assignment,
+    AssignmentEvent,
+    Completion,
+    Exercise,
+    Feedback,
+)
+
+
+class PracticeError(ValueError):
+    """A request that cannot be carried out, with a message fit to show the person."""
+
+
+# --- Reading ---------------------------------------------------------------------------------
+
+
+def _group_ids(participant_id: int):
+    return select(GroupMembership.group_id).where(GroupMembership.user_id == participant_id)
+
+
+def assignments_for(
+    db: Session, *, participant: User, include_ended: bool = False
+) -> list[tuple[Assignment, Exercise]]:
+    """The participant's own assignments and their groups' (joining later included): one query."""
+    query = (
+        select(Assignment, Exercise)
+        .join(Exercise, col(Exercise.id) == Assignment.exercise_id)
+        .where(
+            or_(
+                Assignment.participant_id == participant.id,
+                col(Assignment.group_id).in_(_group_ids(participant.id)),
+            )
+        )
+        .order_by(col(Assignment.created_at), col(Assignment.id))
+    )
+    if not include_ended:
+        query = query.where(Assignment.status != "ended")
+    return list(db.exec(query).all())
+
+
+def completions_for(
+    db: Session, *, participant_id: int, start: date, end: date
+) -> dict[tuple[int, date], Completion]:
+    """The participant's completions between two local dates, keyed by (assignment, date)."""
+    rows = db.exec(
+        select(Completion).where(
+            Completion.participant_id == participant_id,
+            Completion.local_date >= start,
+            Completion.local_date <= end,
+        )
+    ).all()
+    return {(c.assignment_id, c.local_date): c for c in rows}
+
+
+@dataclass
+class DueItem:
+    assignment: Assignment
+    exercise: Exercise
+    day: date
+    completion: Completion | None
+
+    @property
+    def done(self) -> bool:
+        return self.completion is not None
+
+
+def due_on(pairs: list[tuple[Assignment, Exercise]], done: dict, day: date) -> list[DueItem]:
+    return [DueItem(a, e, day, done.get((a.id, day))) for a, e in pairs if a.is_due(day)]
+
+
+def streak(
+    pairs: list[tuple[Assignment, Exercise]], done: dict, today: date, lookback: int = 90
+) -> int:
+    """Days in a row with everything due done. Today counts once it is complete but never
+    breaks the streak while it is still going; days with nothing due are passed over."""
+    count = 0
+    for back in range(lookback):
+        day = today - timedelta(days=back)
+        items = due_on(pairs, done, day)
+        if not items:
+            continue
+        if all(i.done for i in items):
+            count += 1
+        elif day != today:
+            break
+    return count
+
+
+@dataclass
+class Week:
+    due: int = 0
+    done: int = 0
+    days: list[tuple[date, int, int]] = field(default_factory=list)  # (day, due, done)
+
+
+def this_week(pairs, done: dict, today: date) -> Week:
+    """Monday to today: how much was due and how much is done (no judgement on the rest)."""
+    week = Week()
+    monday = today - timedelta(days=today.weekday())
+    for offset in range(today.weekday() + 1):
+        day = monday + timedelta(days=offset)
+        items = due_on(pairs, done, day)
+        finished = sum(1 for i in items if i.done)
+        week.due += len(items)
+        week.done += finished
+        week.days.append((day, len(items), finished))
+    return week
+
+
+def missed_days(assignment: Assignment, done: dict, today: date) -> list[date]:
+    """Earlier days (up to LATE_DAYS back) that were due and are not done: can be filled in."""
+    days = []
+    for back in range(1, LATE_DAYS + 1):
+        day = today - timedelta(days=back)
+        if assignment.is_due(day) and (assignment.id, day) not in done:
+            days.append(day)
+    return days
+
+
+@dataclass
+class AssignmentSummary:
+    assignment: Assignment
+    exercise: Exercise
+    due_7: int
+    done_7: int
+    due_28: int
+    done_28: int
+
+
+def summaries(pairs, done: dict, today: date) -> list[AssignmentSummary]:
+    """Completion over the last 7 and 28 days for each assignment (for the therapist)."""
+    out = []
+    for a, e in pairs:
+        counts = {}
+        for window in (7, 28):
+            days = [today - timedelta(days=b) for b in range(window)]
+            due = [d for d in days if a.is_due(d)]
+            counts[window] = (len(due), sum(1 for d in due if (a.id, d) in done))
+        out.append(AssignmentSummary(a, e, *counts[7], *counts[28]))
+    return out
+
+
+def feedback_for(db: Session, completion_ids: list[int]) -> dict[int, list[Feedback]]:
+    if not completion_ids:
+        return {}
+    result: dict[int, list[Feedback]] = {}
+    for fb in db.exec(
+        select(Feedback)
+        .where(col(Feedback.completion_id).in_(completion_ids))
+        .order_by(col(Feedback.created_at))
+    ):
+        result.setdefault(fb.completion_id, []).append(fb)
+    return result
+
+
+def reflection_answers(completion: Completion) -> list[dict]:
+    try:
+        return json.loads(completion.reflection or "[]")
+    except ValueError:
+        return []
+
+
+# --- Doing -----------------------------------------------------------------------------------
+
+
+def mark_done(
+    db: Session,
+    *,
+    participant: User,
+    assignment: Assignment,
+    exercise: Exercise,
+    day: date,
+    today: date,
+    client_id: str,
+    answers: list[str],
+    helpful: int | None,
+    difficulty: int | None,
+    done_at: datetime,
+) -> tuple[Completion, bool]:
+    """Record that the participant did the assignment for `day`; returns (completion, created).
+
+    The natural key is (assignment, participant, day): a replay, or a second device marking the
+    same day, gets the first completion back and never counts twice.
+    """
+    existing = _completion(db, participant.id, assignment.id, day) or _by_client_id(
+        db, participant.id, client_id
+    )
+    if existing:
+        return existing, False
+    if day > today or day < today - timedelta(days=LATE_DAYS):
+        raise PracticeError(f"Practice can be marked done up to {LATE_DAYS} days late.")
+    if not assignment.is_due(day):
+        raise PracticeError("This practice was not due on that day.")
+    reflection = [
+        {"question": q, "answer": a.strip()}
+        for q, a in zip(exercise.question_list, answers, strict=False)
+        if a and a.strip()
+    ]
+    completion = Completion(
+        assignment_id=assignment.id,
+        participant_id=participant.id,
+        client_id=client_id,
+        local_date=day,
+        late=day < today,
+        reflection=json.dumps(reflection, ensure_ascii=False),
+        helpful=helpful,
+        difficulty=difficulty,
+        done_at=done_at,
+    )
+    try:
+        with db.begin_nested():
+            db.add(completion)
+            db.flush()
+    except IntegrityError:
+        found = _completion(db, participant.id, assignment.id, day) or _by_client_id(
+            db, participant.id, client_id
+        )
+        return found, False
+    return completion, True
+
+
+def _completion(db: Session, participant_id: int, assignment_id: int, day: date):
+    return db.exec(
+        select(Completion).where(
+            Completion.participant_id == participant_id,
+            Completion.assignment_id == assignment_id,
+            Completion.local_date == day,
+        )
+    ).first()
+
+
+def _by_client_id(db: Session, participant_id: int, client_id: str):
+    return db.exec(
+        select(Completion).where(
+            Completion.participant_id == participant_id, Completion.client_id == client_id
+        )
+    ).first()
+
+
+def undo(db: Session, *, completion: Completion, today: date, done_today: bool) -> None:
+    """Take back a completion, only on the day it was marked (a mistap, not a rewrite)."""
+    if not done_today:
+        raise PracticeError("A completion can only be undone on the day you marked it.")
+    db.delete(completion)
+
+
+# --- Assigning (therapists) -------------------------------------------------------------------
+
+
+def group_members(db: Session, group_id: int) -> list[User]:
+    return list(
+        db.exec(
+            select(User)
+            .join(GroupMembership, col(GroupMembership.user_id) == User.id)
+            .where(GroupMembership.group_id == group_id, ~col(GroupMembership.is_facilitator))
+        )
+    )
+
+
+def assign(
+    db: Session,
+    *,
+    therapist: User,
+    exercise: Exercise,
+    participant: User | None,
+    group: Group | None,
+    schedule: str,
+    weekdays: list[int],
+    start_date: date,
+    end_date: date | None,
+    note: str,
+    reminder_time: time | None,
+) -> Assignment:
+    if (participant is None) == (group is None):
+        raise PracticeError("Choose one participant or one group.")
+    if end_date and end_date < start_date:
+        raise PracticeError("The end date is before the start date.")
+    if schedule == "weekdays" and not weekdays:
+        raise PracticeError("Choose at least one day of the week.")
+    assignment = Assignment(
+        exercise_id=exercise.id,
+        therapist_id=therapist.id,
+        participant_id=participant.id if participant else None,
+        group_id=group.id if group else None,
+        schedule=schedule,
+        weekdays=",".join(str(d) for d in sorted(set(weekdays))) if schedule == "weekdays" else "",
+        start_date=start_date,
+        end_date=start_date if schedule == "once" else end_date,
+        note=note.strip(),
+        reminder_time=reminder_time,
+    )
+    db.add(assignment)
+    db.flush()
+    db.add(
+        AssignmentEvent(
+            assignment_id=assignment.id,
+            by_id=therapist.id,
+            action="created",
+            detail=assignment.describe_schedule(),
+        )
+    )
+    people = [participant] if participant else group_members(db, group.id)
+    for person in people:
+        notify(
+            db,
+            user_id=person.id,
+            kind="assignment",
+            text=f"New practice from your care team: {exercise.title}",
+            url=f"/practice/{assignment.id}",
+        )
+    return assignment
+
+
+def change_status(db: Session, *, assignment: Assignment, status: str, by: User) -> None:
+    if status not in ("active", "paused", "ended"):
+        raise PracticeError("Unknown status.")
+    if assignment.status == "ended":
+        raise PracticeError("This assignment has ended; assign the exercise again instead.")
+    action = {"active": "resumed", "paused": "paused", "ended": "ended"}[status]
+    assignment.status = status
+    assignment.updated_at = utcnow()
+    db.add(assignment)
+    db.add(AssignmentEvent(assignment_id=assignment.id, by_id=by.id, action=action))
+
+
+def history(db: Session, assignment_id: int) -> list[AssignmentEvent]:
+    return list(
+        db.exec(
+            select(AssignmentEvent)
+            .where(AssignmentEvent.assignment_id == assignment_id)
+            .order_by(col(AssignmentEvent.at), col(AssignmentEvent.id))
+        )
+    )
+
+
+def give_feedback(
+    db: Session, *, therapist: User, completion: Completion, text: str, exercise_title: str
+) -> Feedback:
+    text = text.strip()
+    if not text:
+        raise PracticeError("Write a few words of feedback.")
+    feedback = Feedback(completion_id=completion.id, therapist_id=therapist.id, text=text[:1000])
+    db.add(feedback)
+    notify(
+        db,
+        user_id=completion.participant_id,
+        kind="feedback",
+        text=f"{therapist.name} left feedback on your practice: {exercise_title}",
+        url=f"/practice/{completion.assignment_id}",
+    )
+    return feedback

@@ -1,0 +1,207 @@
+"""The participant's Practice: what is assigned, doing it, reflecting, and feedback."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import current_user
+from sqlmodel import select
+
+from iop_pwa.db import get_db
+from iop_pwa.journal.services import valid_client_id, when_written
+from iop_pwa.notifications import mark_all_read, recent
+from iop_pwa.practice import library, services
+from iop_pwa.practice.forms import MarkDoneForm
+from iop_pwa.practice.models import Assignment, Completion, Exercise
+from iop_pwa.pwa import outbox
+from iop_pwa.security import deny
+from iop_pwa.web import local_now, local_today, participant_required, render_page
+
+bp = Blueprint("practice", __name__)
+
+
+def _my_assignment(assignment_id: int) -> tuple[Assignment, Exercise]:
+    """The assignment if it is the participant's own or their group's, else 404 (audited)."""
+    for assignment, exercise in services.assignments_for(
+        get_db(), participant=current_user, include_ended=True
+    ):
+        if assignment.id == assignment_id:
+            return assignment, exercise
+    deny("assignment", assignment_id)
+
+
+@bp.get("/practice")
+@participant_required
+@outbox.keep_offline
+def index():
+    db = get_db()
+    today = local_today(current_user.timezone)
+    pairs = services.assignments_for(db, participant=current_user, include_ended=True)
+    done = services.completions_for(
+        db, participant_id=current_user.id, start=today - timedelta(days=27), end=today
+    )
+    active = [(a, e) for a, e in pairs if a.status != "ended"]
+    history = sorted(done.values(), key=lambda c: (c.local_date, c.id), reverse=True)
+    titles = {a.id: e.title for a, e in pairs}
+    return render_page(
+        "practice/index.html",
+        active_list=active,
+        today_items={(i.assignment.id): i for i in services.due_on(active, done, today)},
+        history=history,
+        titles=titles,
+        feedback=services.feedback_for(db, [c.id for c in history]),
+        ended=[(a, e) for a, e in pairs if a.status == "ended"],
+    )
+
+
+@bp.get("/practice/<int:assignment_id>")
+@participant_required
+@outbox.keep_offline
+def assignment(assignment_id: int):
+    db = get_db()
+    a, exercise = _my_assignment(assignment_id)
+    today = local_today(current_user.timezone)
+    done = services.completions_for(
+        db, participant_id=current_user.id, start=today - timedelta(days=27), end=today
+    )
+    mine = sorted(
+        (c for (aid, _), c in done.items() if aid == a.id), key=lambda c: c.local_date, reverse=True
+    )
+    return render_page(
+        "practice/assignment.html",
+        assignment=a,
+        exercise=exercise,
+        steps=library.render(exercise.steps),
+        today=today,
+        done_today=done.get((a.id, today)),
+        form=_done_form(a, exercise, done, today),
+        completions=mine,
+        feedback=services.feedback_for(db, [c.id for c in mine]),
+        answers=services.reflection_answers,
+        local_now=local_now(current_user.timezone),
+    )
+
+
+def _day_choices(a: Assignment, done: dict, today: date) -> list[tuple[str, str]]:
+    days = []
+    if a.is_due(today) and (a.id, today) not in done:
+        days.append((today.isoformat(), "Today"))
+    for day in services.missed_days(a, done, today):
+        days.append((day.isoformat(), day.strftime("%A %-d %B") + " (late)"))
+    return days
+
+
+def _done_form(
+    a: Assignment, exercise: Exercise, done: dict, today: date, formdata=None
+) -> MarkDoneForm:
+    form = MarkDoneForm(formdata=formdata, client_id=str(uuid.uuid4()))
+    form.day.choices = _day_choices(a, done, today)
+    if formdata is None:
+        for _ in exercise.question_list:
+            form.answers.append_entry()
+    for entry, question in zip(form.answers, exercise.question_list, strict=False):
+        entry.label.text = question
+    return form
+
+
+@bp.post("/practice/<int:assignment_id>/done")
+@participant_required
+def mark_done(assignment_id: int):
+    db = get_db()
+    a, exercise = _my_assignment(assignment_id)
+    today = local_today(current_user.timezone)
+    done = services.completions_for(
+        db, participant_id=current_user.id, start=today - timedelta(days=7), end=today
+    )
+    form = _done_form(a, exercise, done, today, formdata=request.form)
+    back = url_for("practice.assignment", assignment_id=a.id)
+    client_id = valid_client_id(request.form.get("client_id"))
+    try:
+        day = date.fromisoformat(request.form.get("day", ""))
+    except ValueError:
+        day = None
+    # A replay of a completion the server already has is answered with the original, even
+    # though that day is no longer offered as a choice.
+    if client_id and day:
+        existing = db.exec(
+            select(Completion).where(
+                Completion.participant_id == current_user.id, Completion.client_id == client_id
+            )
+        ).first()
+        if existing:
+            return outbox.saved(client_id, back, "Marked done. Well done for practising.")
+    if not form.validate_on_submit() or day is None:
+        return outbox.invalid(
+            client_id,
+            form.errors or {"day": ["Choose a day."]},
+            lambda: _invalid_page(a, exercise, form),
+        )
+    try:
+        completion, _created = services.mark_done(
+            db,
+            participant=current_user,
+            assignment=a,
+            exercise=exercise,
+            day=day,
+            today=today,
+            client_id=client_id,
+            answers=[f.data or "" for f in form.answers],
+            helpful=form.helpful.data,
+            difficulty=form.difficulty.data,
+            done_at=when_written(form.written_at.data),
+        )
+    except services.PracticeError as exc:
+        form.day.errors = [str(exc)]
+        return outbox.invalid(client_id, form.errors, lambda: _invalid_page(a, exercise, form))
+    db.commit()
+    return outbox.saved(completion.client_id, back, "Marked done. Well done for practising.")
+
+
+def _invalid_page(a: Assignment, exercise: Exercise, form: MarkDoneForm):
+    return render_page(
+        "practice/assignment.html",
+        assignment=a,
+        exercise=exercise,
+        steps=library.render(exercise.steps),
+        today=local_today(current_user.timezone),
+        done_today=None,
+        form=form,
+        completions=[],
+        feedback={},
+        answers=services.reflection_answers,
+        local_now=local_now(current_user.timezone),
+        status=422,
+    )
+
+
+@bp.post("/practice/completions/<int:completion_id>/undo")
+@participant_required
+def undo(completion_id: int):
+    db = get_db()
+    completion = db.get(Completion, completion_id)
+    if completion is None or completion.participant_id != current_user.id:
+        deny("completion", completion_id)
+    today = local_today(current_user.timezone)
+    done_today = completion.received_at.astimezone(ZoneInfo(current_user.timezone)).date() == today
+    try:
+        services.undo(db, completion=completion, today=today, done_today=done_today)
+    except services.PracticeError as exc:
+        flash(str(exc))
+    else:
+        db.commit()
+        flash("Undone. It is no longer marked done.")
+    return redirect(url_for("practice.assignment", assignment_id=completion.assignment_id), 303)
+
+
+@bp.get("/notifications")
+@participant_required
+def notifications():
+    db = get_db()
+    items = recent(db, current_user.id)
+    unread = {n.id for n in items if n.read_at is None}
+    mark_all_read(db, current_user.id)
+    db.commit()
+    return render_page("practice/notifications.html", items=items, unread=unread)
