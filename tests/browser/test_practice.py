@@ -1,0 +1,118 @@
+"""The practice loop in real Chromium: a therapist assigns, a participant does it on a phone and
+reflects, the therapist gives feedback, the participant sees it; the breathing timer offline."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from iop_pwa.db import session_scope
+from iop_pwa.practice.library import sync_builtin_exercises
+from tests.browser.helpers import assert_no_axe_violations, main_nav, sign_in
+
+
+def _library(app):
+    with app.app_context(), session_scope() as db:
+        sync_builtin_exercises(db)
+
+
+def test_assign_do_reflect_and_get_feedback(app, live_server, make_user, new_context):
+    _library(app)
+    therapist = make_user("therapist", name="Dr. Ada Park")
+    make_user("participant", name="Robin Vale", therapist=therapist, email="robin@example.test")
+
+    desk = new_context(phone=False).new_page()
+    sign_in(desk, live_server, therapist.email)
+    main_nav(desk).get_by_role("link", name="Library").click()
+    desk.get_by_label("Skill").select_option(label="Assertiveness")
+    desk.get_by_role("button", name="Search").click()
+    desk.get_by_role("link", name="Turn a complaint into an I-statement").click()
+    assert_no_axe_violations(desk)
+    desk.get_by_role("link", name="Assign").click()
+    desk.get_by_label("Participant").select_option(label="Robin Vale")
+    desk.get_by_label("Every day").check()
+    desk.get_by_label("A personal note (optional)").fill("Try it with someone you trust.")
+    assert_no_axe_violations(desk)
+    desk.get_by_role("button", name="Assign").click()
+    expect(desk.get_by_role("heading", name="Robin Vale", level=1)).to_be_visible()
+    expect(desk.get_by_role("cell", name="Turn a complaint into an I-statement")).to_be_visible()
+
+    phone = new_context(phone=True).new_page()
+    sign_in(phone, live_server, "robin@example.test")
+    expect(phone.get_by_role("link", name="Notifications, 1 new")).to_be_visible()
+    today = phone.get_by_role("region", name="Today's practice")
+    today.get_by_role("link", name="Turn a complaint into an I-statement").click()
+    expect(phone.get_by_text("Try it with someone you trust.")).to_be_visible()
+    expect(phone.get_by_role("heading", name="Steps")).to_be_visible()
+    phone.get_by_label("What I-statement did you write or say?").fill(
+        "I feel left out when plans change without me."
+    )
+    phone.get_by_label("4 · Quite").check()
+    phone.get_by_label("2 · Easy").check()
+    assert_no_axe_violations(phone)
+    phone.get_by_role("button", name="Mark done").click()
+    expect(phone.get_by_role("status").filter(has_text="Marked done")).to_be_visible()
+    expect(phone.get_by_text("Done today").first).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    desk.reload()
+    completion = desk.get_by_role("listitem").filter(has_text="I feel left out when plans change")
+    expect(completion).to_be_visible()
+    completion.get_by_label("Feedback on this practice").fill("Clear and kind. Well done.")
+    completion.get_by_role("button", name="Send feedback").click()
+    expect(desk.get_by_role("status").filter(has_text="Feedback sent")).to_be_visible()
+
+    phone.reload()
+    expect(phone.get_by_text("Clear and kind. Well done.")).to_be_visible()
+    phone.get_by_role("link", name=re.compile(r"Notifications, \d+ new")).click()
+    expect(
+        phone.get_by_role("link", name=re.compile("left feedback on your practice"))
+    ).to_be_visible()
+    assert_no_axe_violations(phone)
+    main_nav(phone).get_by_role("link", name="Practice").click()
+    expect(phone.get_by_role("heading", name="Practice", level=1)).to_be_visible()
+    assert_no_axe_violations(phone)
+
+
+def test_breathing_timer_runs_offline(app, live_server, make_user, page):
+    _library(app)
+    therapist = make_user("therapist")
+    person = make_user("participant", therapist=therapist, group="Evening")
+    from sqlmodel import select
+
+    from iop_pwa.accounts.models import Group, User
+    from iop_pwa.practice import services
+    from iop_pwa.practice.models import Exercise
+    from iop_pwa.web import local_today
+
+    with app.app_context(), session_scope() as db:
+        breathing = db.exec(select(Exercise).where(Exercise.timer == "box-breathing")).one()
+        group = db.exec(select(Group).where(Group.name == "Evening")).one()
+        services.assign(
+            db,
+            therapist=db.get(User, therapist.id),
+            exercise=breathing,
+            participant=None,
+            group=group,
+            schedule="daily",
+            weekdays=[],
+            start_date=local_today(person.timezone),
+            end_date=None,
+            note="",
+            reminder_time=None,
+        )
+    sign_in(page, live_server, person.email)
+    page.get_by_role("link", name="Box breathing").click()
+    expect(page.get_by_role("heading", name="Breathing timer")).to_be_visible()
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()  # now kept for offline reading by the service worker
+    page.context.set_offline(True)
+    page.reload()
+    expect(page.get_by_text(re.compile("Offline: showing what you saw at"))).to_be_visible()
+    page.get_by_role("button", name="Start breathing").click()
+    phase = page.locator(".breathing-phase")
+    expect(phase).to_have_text("Breathe in")
+    expect(phase).to_have_text("Hold", timeout=6000)
+    page.get_by_role("button", name="Stop").click()
+    expect(phase).to_contain_text("Stopped")
