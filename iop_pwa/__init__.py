@@ -129,9 +129,10 @@ def _register_blueprints(app: Flask) -> None:
     from iop_pwa.practice.staff_views import bp as library_bp
     from iop_pwa.practice.views import bp as practice_bp
     from iop_pwa.pwa.views import bp as pwa_bp
+    from iop_pwa.therapy.views import bp as sessions_bp
 
     for bp in (accounts_bp, participant_bp, journal_bp, practice_bp, dashboard_bp, library_bp,
-               admin_bp, pwa_bp):
+               sessions_bp, admin_bp, pwa_bp):
         app.register_blueprint(bp)
 
 

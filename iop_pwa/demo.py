@@ -176,6 +176,45 @@ def _demo_practice(db: Session, therapist: User, now) -> None:
                                exercise_title=assertive.title)
 
 
+def _demo_sessions(db: Session, therapist: User, now) -> None:
+    """The evening group meets Tuesdays and Thursdays at 18:00; Sam has an individual session
+    tomorrow and a family session next week; last week's group has attendance marked."""
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import select
+
+    from iop_pwa.therapy import services as therapy
+    from iop_pwa.therapy.models import TherapySession
+
+    if db.exec(select(TherapySession).where(TherapySession.therapist_id == therapist.id)).first():
+        return
+    today = now.astimezone(ZoneInfo(therapist.timezone)).date()
+    group = services.get_or_create_group(db, EVENING_GROUP)
+    last_tuesday = today - timedelta(days=(today.weekday() - 1) % 7 or 7)
+    for first in (last_tuesday, last_tuesday + timedelta(days=2)):
+        therapy.schedule(db, therapist=therapist, kind="group", title="Evening group",
+                         day=first, at=time(18, 0), duration_minutes=90,
+                         video_url="https://zoom.us/j/5550100200", participant=None,
+                         group_id=group.id, repeat_weeks=4)
+    sam = services.find_user_by_email(db, "sam@demo.test")
+    therapy.schedule(db, therapist=therapist, kind="individual", title="Check-in with Dr. Lopez",
+                     day=today + timedelta(days=1), at=time(10, 0), duration_minutes=50,
+                     video_url="https://doxy.me/drlopez", participant=sam, group_id=None)
+    [family] = therapy.schedule(
+        db, therapist=therapist, kind="family", title="Family session", participant=sam,
+        day=today + timedelta(days=6), at=time(17, 0), duration_minutes=60,
+        video_url="https://meet.google.com/abc-defg-hij", group_id=None)
+    therapy.add_guest(db, session=family, name="Elena Rivera", email=None)
+    past = db.exec(select(TherapySession).where(TherapySession.group_id == group.id)
+                   .order_by(TherapySession.starts_at)).first()
+    if past is not None and past.starts_at < now:
+        for person, status in zip(therapy.attendees(db, past),
+                                  ["attended", "attended", "late", "missed"], strict=False):
+            therapy.mark_attendance(db, session=past, participant_id=person.id, status=status,
+                                    by=therapist)
+
+
 def load_demo(db: Session) -> list[tuple[str, str]]:
     """Create whatever of the demo program is missing; returns the logins to print."""
     therapist = _user(
@@ -207,6 +246,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
 
     _demo_journals(db, now)
     _demo_practice(db, therapist, now)
+    _demo_sessions(db, therapist, now)
 
     if not services.has_invitation_named(db, therapist_id=therapist.id, name="Casey Morgan"):
         services.create_invitation(

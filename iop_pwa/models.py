@@ -21,5 +21,11 @@ from iop_pwa.practice.models import (  # noqa: F401
     Feedback,
 )
 from iop_pwa.safety import CareFlag  # noqa: F401
+from iop_pwa.therapy.models import (  # noqa: F401
+    Attendance,
+    CalendarFeed,
+    FamilyGuest,
+    TherapySession,
+)
 
 metadata = SQLModel.metadata

@@ -13,6 +13,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlmodel import select
 
 from iop_pwa.accounts import my_data, services
 from iop_pwa.accounts import sessions as login_sessions
@@ -135,7 +136,26 @@ def _account_page(password_form=None, timezone_form=None, status=200):
         current_hash=current_hash,
         groups=services.groups_of(db, current_user),
         status=status,
+        **_calendar_feed(db),
     )
+
+
+def _calendar_feed(db) -> dict:
+    """The calendar subscription section (participants): whether a feed exists, and its link
+    if this browser made it (the token is kept only in the person's own session)."""
+    if not current_user.is_participant:
+        return {}
+    from iop_pwa.therapy.forms import FeedForm
+    from iop_pwa.therapy.models import CalendarFeed
+    from iop_pwa.therapy.views import SHOWN_FEED
+
+    feed = db.exec(select(CalendarFeed).where(CalendarFeed.user_id == current_user.id)).first()
+    token = session.get(SHOWN_FEED) if feed else None
+    return {
+        "has_feed": feed is not None,
+        "feed_link": url_for("sessions.feed", token=token, _external=True) if token else None,
+        "feed_form": FeedForm(include_links=feed.include_links if feed else False),
+    }
 
 
 @bp.get("/account")

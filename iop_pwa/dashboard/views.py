@@ -28,12 +28,13 @@ from iop_pwa.security import (
     in_caseload,
     own_or_404,
 )
+from iop_pwa.therapy import services as therapy
+from iop_pwa.therapy.models import ATTENDANCE
 from iop_pwa.web import local_now, render_page, safe_next, staff_required
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 COMING = {
-    "sessions": ("Sessions", "Scheduling therapy sessions with video links comes next."),
     "messages": ("Messages", "Secure messages with your participants come next."),
 }
 
@@ -103,6 +104,8 @@ def participant(participant_id: int):
         flags=open_flags_for(db, [person.id]).get(person.id, []),
         shared=journal.shared_entries(db, participant_id=person.id),
         **_practice_overview(db, person),
+        attendance=therapy.attendance_history(db, person, utcnow()),
+        attendance_words=ATTENDANCE,
         local_time=local_now(person.timezone),
         status_form=StatusForm(status=person.status.value),
     )
@@ -279,12 +282,6 @@ def groups():
 def _coming_soon(key: str):
     title, text = COMING[key]
     return render_page("dashboard/coming_soon.html", title=title, text=text, active=key)
-
-
-@bp.get("/sessions")
-@staff_required
-def sessions():
-    return _coming_soon("sessions")
 
 
 @bp.get("/messages")

@@ -9,11 +9,12 @@ from flask_login import current_user
 
 from iop_pwa.accounts import services
 from iop_pwa.accounts.views import home_for
-from iop_pwa.db import get_db
+from iop_pwa.db import get_db, utcnow
 from iop_pwa.journal import services as journal
 from iop_pwa.journal.forms import CheckinForm
 from iop_pwa.practice import services as practice
 from iop_pwa.pwa.outbox import keep_offline
+from iop_pwa.therapy import services as therapy
 from iop_pwa.web import local_now, participant_required, render_page
 
 bp = Blueprint("participant", __name__)
@@ -21,7 +22,6 @@ bp = Blueprint("participant", __name__)
 # The bottom bar, in PRODUCT.md's words. Pages that later issues fill say so plainly until then.
 COMING = {
     "messages": ("Messages", "Messages with your group and your care team will appear here."),
-    "sessions": ("Sessions", "Your upcoming therapy sessions and their join links will be here."),
 }
 
 
@@ -54,6 +54,11 @@ def today():
         due=practice.due_on(pairs, done, today),
         streak=practice.streak(pairs, done, today),
         week=practice.this_week(pairs, done, today),
+        next_session=therapy.next_session(
+            therapy.for_participant(db, participant=current_user, since=utcnow(),
+                                    until=utcnow() + timedelta(days=60)), utcnow()),
+        utcnow=utcnow(),
+        provider=therapy.provider_name,
     )
 
 
@@ -66,10 +71,3 @@ def _coming_soon(key: str):
 @participant_required
 def messages():
     return _coming_soon("messages")
-
-
-@bp.get("/sessions")
-@participant_required
-@keep_offline
-def sessions():
-    return _coming_soon("sessions")

@@ -97,7 +97,51 @@
     });
   }
 
+  // A page that must change at a known moment (a join link opening) reloads itself then:
+  // for pages without htmx, such as a family guest's.
+  function reloadAt(root) {
+    if (window.htmx) return; // htmx pages poll the join area instead
+    root.querySelectorAll("[data-reload-at]").forEach(function (el) {
+      var wait = new Date(el.dataset.reloadAt).getTime() - Date.now();
+      if (wait > 0 && wait < 24 * 3600 * 1000) setTimeout(function () { location.reload(); }, wait + 1000);
+    });
+  }
+
+  // Times shown in the reader's own time zone (a guest's page knows only UTC on the server).
+  function localTimes(root) {
+    root.querySelectorAll("time[data-local-time]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      el.textContent = when.toLocaleString([], { weekday: "long", day: "numeric", month: "long",
+        hour: "2-digit", minute: "2-digit" });
+      var zone = document.querySelector("[data-local-zone]");
+      if (zone) {
+        zone.hidden = false;
+        zone.querySelector("span").textContent = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      }
+    });
+  }
+
+  // "in 2 hours", "in 3 days" next to the next session on Today, refreshed every minute.
+  function countdowns(root) {
+    var items = root.querySelectorAll("[data-countdown]");
+    if (!items.length) return;
+    function update() {
+      items.forEach(function (el) {
+        var minutes = Math.round((new Date(el.dataset.countdown).getTime() - Date.now()) / 60000);
+        if (minutes <= 0) { el.textContent = "(now)"; return; }
+        var text = minutes < 60 ? minutes + " min" : minutes < 48 * 60 ?
+          Math.round(minutes / 60) + " hours" : Math.round(minutes / 1440) + " days";
+        el.textContent = "(in " + text + ")";
+      });
+    }
+    update();
+    setInterval(update, 60000);
+  }
+
   function enhance(root) {
+    reloadAt(root);
+    localTimes(root);
+    countdowns(root);
     breathingTimers(root);
     prefillTimezone(root);
     selectOnFocus(root);

@@ -1,0 +1,88 @@
+"""Therapy sessions: scheduled video sessions, family guests, attendance and calendar feeds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Column, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from iop_pwa.db import UTCDateTime, utcnow
+
+KINDS = {"individual": "Individual session", "group": "Group session", "family": "Family session"}
+ATTENDANCE = {"attended": "Attended", "late": "Late", "missed": "Missed"}
+JOIN_OPENS_BEFORE = timedelta(minutes=10)
+
+
+class TherapySession(SQLModel, table=True):
+    """One occurrence of a session. Weekly repeats are separate rows sharing a `series_id`, so
+    each occurrence can be moved or cancelled on its own."""
+
+    __tablename__ = "therapy_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    therapist_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=12)  # individual | group | family
+    title: str = Field(max_length=120)
+    starts_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    duration_minutes: int = Field(default=60, ge=5, le=480)
+    video_url: str = Field(max_length=500)
+    participant_id: int | None = Field(
+        default=None, foreign_key="user.id", index=True, ondelete="CASCADE"
+    )
+    group_id: int | None = Field(
+        default=None, foreign_key="therapy_group.id", index=True, ondelete="CASCADE"
+    )
+    series_id: str | None = Field(default=None, max_length=36, index=True)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.starts_at + timedelta(minutes=self.duration_minutes)
+
+    @property
+    def join_opens_at(self) -> datetime:
+        return self.starts_at - JOIN_OPENS_BEFORE
+
+    def can_join(self, now: datetime) -> bool:
+        """The join link works from 10 minutes before the start until the end."""
+        return self.cancelled_at is None and self.join_opens_at <= now < self.ends_at
+
+    @property
+    def kind_name(self) -> str:
+        return KINDS.get(self.kind, self.kind)
+
+
+class FamilyGuest(SQLModel, table=True):
+    """A family member invited to one family session through a private link (no account)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="therapy_session.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=120)
+    email: str | None = Field(default=None, max_length=254)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Attendance(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("session_id", "participant_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="therapy_session.id", index=True, ondelete="CASCADE")
+    participant_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    status: str = Field(max_length=10)  # attended | late | missed
+    marked_by_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    marked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CalendarFeed(SQLModel, table=True):
+    """A participant's private calendar subscription URL (secret token, replaceable)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", unique=True, ondelete="CASCADE")
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    include_links: bool = False  # video links in the feed only if the participant opts in
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,333 @@
+"""Therapy session services: keyword-only, typed, take the session and never commit."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event
+from sqlmodel import Session, col, or_, select
+
+from iop_pwa.accounts.models import GroupMembership, User
+from iop_pwa.db import utcnow
+from iop_pwa.notifications import notify
+from iop_pwa.therapy.models import Attendance, CalendarFeed, FamilyGuest, TherapySession
+
+
+class SessionError(ValueError):
+    """A request that cannot be carried out, with a message fit to show the person."""
+
+
+# --- Video links -------------------------------------------------------------------------------
+
+PROVIDERS = [
+    ("zoom.us", "Zoom"),
+    ("zoomgov.com", "Zoom"),
+    ("meet.google.com", "Google Meet"),
+    ("teams.microsoft.com", "Microsoft Teams"),
+    ("teams.live.com", "Microsoft Teams"),
+    ("doxy.me", "Doxy.me"),
+    ("webex.com", "Webex"),
+]
+
+
+def check_video_url(url: str) -> str:
+    """The link, trimmed, if it is a well-formed https address; SessionError otherwise."""
+    url = (url or "").strip()
+    if not url:
+        raise SessionError("Add the video link for the session.")
+    if any(ch.isspace() for ch in url) or len(url) > 500:
+        raise SessionError("That doesn't look like a video link. Paste the whole https:// link.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a malformed port
+    except ValueError as exc:
+        raise SessionError("That link is not a valid web address.") from exc
+    if parts.scheme.lower() != "https":
+        raise SessionError("Video links must start with https:// (secure links only).")
+    host = (parts.hostname or "").lower()
+    if not host or "." not in host or parts.username or parts.password or port not in (None, 443):
+        raise SessionError("That link is not a valid web address.")
+    return url
+
+
+def provider_name(url: str) -> str:
+    """'Zoom', 'Google Meet', ... for well-known services, else the link's host."""
+    host = (urlsplit(url).hostname or "").lower()
+    for domain, name in PROVIDERS:
+        if host == domain or host.endswith("." + domain):
+            return name
+    return host
+
+
+# --- Scheduling --------------------------------------------------------------------------------
+
+
+def local_to_utc(day: date, at: time, timezone: str) -> datetime:
+    """A local wall-clock time as UTC. In the spring gap the time moves forward by the gap; in the
+    autumn repeat the first occurrence is taken (zoneinfo's fold=0)."""
+    zone = ZoneInfo(timezone)
+    local = datetime.combine(day, at, tzinfo=zone)
+    # Round-trip through UTC: a non-existent time (spring gap) normalises to a real one.
+    return local.astimezone(ZoneInfo("UTC")).astimezone(zone).astimezone(ZoneInfo("UTC"))
+
+
+def schedule(
+    db: Session,
+    *,
+    therapist: User,
+    kind: str,
+    title: str,
+    day: date,
+    at: time,
+    duration_minutes: int,
+    video_url: str,
+    participant: User | None,
+    group_id: int | None,
+    repeat_weeks: int = 1,
+) -> list[TherapySession]:
+    """Create a session, or a weekly series of `repeat_weeks` occurrences at the same local time
+    (computed per date in the therapist's zone, so a DST change keeps 18:00 at 18:00)."""
+    if kind not in ("individual", "group", "family"):
+        raise SessionError("Choose the kind of session.")
+    if kind == "group" and not group_id:
+        raise SessionError("Choose the group for a group session.")
+    if kind in ("individual", "family") and participant is None:
+        raise SessionError("Choose the participant for this session.")
+    if not 1 <= repeat_weeks <= 26:
+        raise SessionError("Repeat for 1 to 26 weeks.")
+    url = check_video_url(video_url)
+    series = str(uuid.uuid4()) if repeat_weeks > 1 else None
+    sessions = []
+    for week in range(repeat_weeks):
+        s = TherapySession(
+            therapist_id=therapist.id,
+            kind=kind,
+            title=title.strip(),
+            starts_at=local_to_utc(day + timedelta(weeks=week), at, therapist.timezone),
+            duration_minutes=duration_minutes,
+            video_url=url,
+            participant_id=participant.id if kind != "group" and participant else None,
+            group_id=group_id if kind == "group" else None,
+            series_id=series,
+        )
+        db.add(s)
+        sessions.append(s)
+    db.flush()
+    return sessions
+
+
+def attendees(db: Session, session: TherapySession) -> list[User]:
+    """The participants a session is for (a group session: the group's members now)."""
+    if session.participant_id:
+        person = db.get(User, session.participant_id)
+        return [person] if person else []
+    return list(
+        db.exec(
+            select(User)
+            .join(GroupMembership, col(GroupMembership.user_id) == User.id)
+            .where(
+                GroupMembership.group_id == session.group_id, ~col(GroupMembership.is_facilitator)
+            )
+            .order_by(User.name)
+        )
+    )
+
+
+def _tell(db: Session, session: TherapySession, text: str) -> None:
+    for person in attendees(db, session):
+        notify(
+            db, user_id=person.id, kind="session_changed", text=text, url=f"/sessions/{session.id}"
+        )
+
+
+def reschedule(
+    db: Session,
+    *,
+    session: TherapySession,
+    by: User,
+    title: str,
+    day: date,
+    at: time,
+    duration_minutes: int,
+    video_url: str,
+) -> bool:
+    """Change one occurrence; returns whether its time moved (participants are told)."""
+    if session.cancelled_at:
+        raise SessionError("This session was cancelled.")
+    starts = local_to_utc(day, at, by.timezone)
+    moved = starts != session.starts_at or duration_minutes != session.duration_minutes
+    session.title, session.starts_at = title.strip(), starts
+    session.duration_minutes, session.video_url = duration_minutes, check_video_url(video_url)
+    session.updated_at = utcnow()
+    db.add(session)
+    _tell(
+        db,
+        session,
+        f"A session was changed: {session.title}. Check the new time."
+        if moved
+        else f"Details of a session were updated: {session.title}.",
+    )
+    return moved
+
+
+def cancel(db: Session, *, session: TherapySession) -> None:
+    if session.cancelled_at:
+        return
+    session.cancelled_at = utcnow()
+    db.add(session)
+    _tell(db, session, f"A session was cancelled: {session.title}.")
+
+
+def for_participant(
+    db: Session, *, participant: User, since: datetime | None = None, until: datetime | None = None
+) -> list[TherapySession]:
+    """Sessions the participant is part of: their own individual and family sessions and their
+    groups' sessions (one query)."""
+    groups = select(GroupMembership.group_id).where(GroupMembership.user_id == participant.id)
+    query = select(TherapySession).where(
+        or_(
+            TherapySession.participant_id == participant.id,
+            col(TherapySession.group_id).in_(groups),
+        )
+    )
+    if since:
+        query = query.where(TherapySession.starts_at >= since - timedelta(hours=8))
+    if until:
+        query = query.where(TherapySession.starts_at < until)
+    return list(db.exec(query.order_by(col(TherapySession.starts_at))))
+
+
+def next_session(sessions: list[TherapySession], now: datetime) -> TherapySession | None:
+    upcoming = [s for s in sessions if s.cancelled_at is None and s.ends_at > now]
+    return upcoming[0] if upcoming else None
+
+
+# --- Family guests -----------------------------------------------------------------------------
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_guest(
+    db: Session, *, session: TherapySession, name: str, email: str | None
+) -> tuple[FamilyGuest, str]:
+    if session.kind != "family":
+        raise SessionError("Guests can join family sessions only.")
+    token = secrets.token_urlsafe(24)
+    guest = FamilyGuest(
+        session_id=session.id, name=name.strip(), email=email or None, token_hash=token_hash(token)
+    )
+    db.add(guest)
+    db.flush()
+    return guest, token
+
+
+def guest_for_token(
+    db: Session, token: str, now: datetime
+) -> tuple[FamilyGuest, TherapySession] | None:
+    """The guest and session for a link, if it is not revoked and the session has not ended."""
+    found = db.exec(
+        select(FamilyGuest, TherapySession)
+        .join(TherapySession, col(TherapySession.id) == FamilyGuest.session_id)
+        .where(FamilyGuest.token_hash == token_hash(token))
+    ).first()
+    if found is None:
+        return None
+    guest, session = found
+    if guest.revoked_at or session.cancelled_at or session.ends_at <= now:
+        return None
+    return guest, session
+
+
+# --- Attendance --------------------------------------------------------------------------------
+
+
+def mark_attendance(
+    db: Session, *, session: TherapySession, participant_id: int, status: str, by: User
+) -> None:
+    if status not in ("attended", "late", "missed"):
+        raise SessionError("Choose attended, late or missed.")
+    if session.starts_at > utcnow():
+        raise SessionError("Attendance can be marked once the session has started.")
+    row = db.exec(
+        select(Attendance).where(
+            Attendance.session_id == session.id, Attendance.participant_id == participant_id
+        )
+    ).first()
+    row = row or Attendance(session_id=session.id, participant_id=participant_id, status=status)
+    row.status, row.marked_by_id, row.marked_at = status, by.id, utcnow()
+    db.add(row)
+
+
+@dataclass
+class AttendanceRow:
+    session: TherapySession
+    status: str | None
+
+
+def attendance_history(db: Session, participant: User, now: datetime) -> list[AttendanceRow]:
+    past = [
+        s
+        for s in for_participant(db, participant=participant)
+        if s.starts_at <= now and s.cancelled_at is None
+    ]
+    marks = {
+        a.session_id: a.status
+        for a in db.exec(select(Attendance).where(Attendance.participant_id == participant.id))
+    }
+    return [AttendanceRow(s, marks.get(s.id)) for s in reversed(past)]
+
+
+# --- Calendars ---------------------------------------------------------------------------------
+
+
+def calendar(sessions: list[TherapySession], *, include_links: bool, name: str) -> bytes:
+    """An iCalendar file: titles and times, and video links only when asked for. No clinical
+    detail: the event says who it is with only as 'your care team'."""
+    cal = Calendar()
+    cal.add("prodid", "-//IOP Companion//Sessions//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", name)
+    for s in sessions:
+        event = Event()
+        event.add("uid", f"session-{s.id}@iop-companion")
+        event.add("dtstamp", s.updated_at or s.created_at)
+        event.add("dtstart", s.starts_at)
+        event.add("dtend", s.ends_at)
+        event.add("summary", s.title)
+        event.add("status", "CANCELLED" if s.cancelled_at else "CONFIRMED")
+        if include_links:
+            event.add("location", s.video_url)
+            event.add("url", s.video_url)
+        cal.add_component(event)
+    return cal.to_ical()
+
+
+def new_feed(db: Session, *, user: User, include_links: bool) -> str:
+    """Create or replace the participant's feed; the old URL stops working. Returns the token."""
+    token = secrets.token_urlsafe(24)
+    feed = db.exec(select(CalendarFeed).where(CalendarFeed.user_id == user.id)).first()
+    feed = feed or CalendarFeed(user_id=user.id, token_hash="")
+    feed.token_hash, feed.include_links, feed.created_at = (
+        token_hash(token),
+        include_links,
+        utcnow(),
+    )
+    db.add(feed)
+    return token
+
+
+def feed_owner(db: Session, token: str) -> tuple[CalendarFeed, User] | None:
+    found = db.exec(
+        select(CalendarFeed, User)
+        .join(User, col(User.id) == CalendarFeed.user_id)
+        .where(CalendarFeed.token_hash == token_hash(token))
+    ).first()
+    return found if found and found[1].is_active else None

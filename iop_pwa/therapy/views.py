@@ -1,0 +1,427 @@
+"""Sessions: the therapist schedules; the participant sees times and joins; family guests join
+through a private link; calendars subscribe to a private feed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, flash, redirect, request, session, url_for
+from flask_login import current_user
+from sqlmodel import col, select
+from wtforms.fields.choices import SelectChoice
+
+from iop_pwa.accounts.models import Group, User
+from iop_pwa.dashboard import services as dashboard
+from iop_pwa.db import get_db, utcnow
+from iop_pwa.extensions import limiter
+from iop_pwa.pwa import outbox
+from iop_pwa.security import audit_event, deny, in_caseload
+from iop_pwa.therapy import services
+from iop_pwa.therapy.forms import EditSessionForm, FeedForm, GuestForm, SessionForm
+from iop_pwa.therapy.models import (
+    ATTENDANCE,
+    Attendance,
+    CalendarFeed,
+    FamilyGuest,
+    TherapySession,
+)
+from iop_pwa.web import participant_required, render_page, staff_required
+
+bp = Blueprint("sessions", __name__)
+
+SHOWN_GUEST_LINKS = "guest_links"  # raw guest tokens, kept only in the therapist's own session
+SHOWN_FEED = "feed_link"
+
+
+# --- Participant -------------------------------------------------------------------------------
+
+
+def _my_session(session_id: int) -> TherapySession:
+    for s in services.for_participant(get_db(), participant=current_user):
+        if s.id == session_id:
+            return s
+    deny("therapy_session", session_id)
+
+
+@bp.get("/sessions")
+@participant_required
+@outbox.keep_offline
+def index():
+    now = utcnow()
+    sessions = services.for_participant(get_db(), participant=current_user)
+    return render_page(
+        "therapy/index.html",
+        upcoming=[s for s in sessions if s.ends_at > now],
+        past=[s for s in reversed(sessions) if s.ends_at <= now][:20],
+        now=now,
+        provider=services.provider_name,
+    )
+
+
+@bp.get("/sessions/<int:session_id>")
+@participant_required
+@outbox.keep_offline
+def show(session_id: int):
+    s = _my_session(session_id)
+    return render_page("therapy/session.html", s=s, now=utcnow(), provider=services.provider_name)
+
+
+@bp.get("/sessions/<int:session_id>/join")
+@participant_required
+def join_button(session_id: int):
+    """The join area alone: polled by htmx until the link opens, so it appears without a
+    reload; answers 286 (htmx: stop polling) once it is open or over."""
+    s = _my_session(session_id)
+    now = utcnow()
+    response = Response(
+        render_page(
+            "therapy/_join.html",
+            s=s,
+            now=now,
+            provider=services.provider_name,
+            block="join",
+            tz=current_user.timezone,
+        )[0]
+    )
+    if s.can_join(now) or s.ends_at <= now or s.cancelled_at:
+        response.status_code = 286
+    return response
+
+
+@bp.get("/sessions/<int:session_id>.ics")
+@participant_required
+def ics(session_id: int):
+    s = _my_session(session_id)
+    body = services.calendar([s], include_links=True, name="Therapy session")
+    return Response(
+        body,
+        mimetype="text/calendar",
+        headers={"Content-Disposition": f'attachment; filename="session-{s.id}.ics"'},
+    )
+
+
+@bp.get("/calendar/<token>.ics")
+@limiter.limit("60 per hour")
+def feed(token: str):
+    """A calendar app's subscription: no sign-in (calendar apps can't), a secret in the URL."""
+    db = get_db()
+    found = services.feed_owner(db, token)
+    if found is None:
+        abort(404)
+    feed_row, person = found
+    now = utcnow()
+    sessions = services.for_participant(db, participant=person, since=now - timedelta(days=30))
+    body = services.calendar(
+        sessions, include_links=feed_row.include_links, name="Therapy sessions"
+    )
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Cache-Control"] = "private, max-age=900"
+    return response
+
+
+@bp.post("/account/calendar")
+@participant_required
+def new_feed():
+    form = FeedForm()
+    if form.validate_on_submit():
+        db = get_db()
+        token = services.new_feed(db, user=current_user, include_links=form.include_links.data)
+        audit_event("calendar_feed_created")
+        db.commit()
+        session[SHOWN_FEED] = token
+        flash("Your calendar link is ready. Any earlier link no longer works.")
+    return redirect(url_for("accounts.account") + "#calendar", 303)
+
+
+@bp.post("/account/calendar/revoke")
+@participant_required
+def revoke_feed():
+    db = get_db()
+    feed_row = db.exec(select(CalendarFeed).where(CalendarFeed.user_id == current_user.id)).first()
+    if feed_row:
+        db.delete(feed_row)
+        audit_event("calendar_feed_revoked")
+        db.commit()
+    session.pop(SHOWN_FEED, None)
+    flash("Your calendar link is turned off.")
+    return redirect(url_for("accounts.account") + "#calendar", 303)
+
+
+# --- Family guests -------------------------------------------------------------------------------
+
+
+@bp.get("/guest/<token>")
+@limiter.limit("60 per hour")
+def guest(token: str):
+    """A family guest's page: only the session time, a Join button and a privacy notice."""
+    found = services.guest_for_token(get_db(), token, utcnow())
+    if found is None:
+        return render_page("therapy/guest_invalid.html", status=404)
+    guest_row, s = found
+    response = Response(
+        render_page(
+            "therapy/guest.html",
+            guest=guest_row,
+            s=s,
+            now=utcnow(),
+            provider=services.provider_name,
+        )[0]
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# --- Therapist -----------------------------------------------------------------------------------
+
+
+def _own_session(session_id: int) -> TherapySession:
+    s = get_db().get(TherapySession, session_id)
+    if s is None or s.therapist_id != current_user.id:
+        deny("therapy_session", session_id)
+    return s
+
+
+def _session_form(formdata=None, **defaults) -> SessionForm:
+    db = get_db()
+    form = (
+        SessionForm(formdata=formdata, **defaults)
+        if formdata is not None
+        else SessionForm(**defaults)
+    )
+    rows = dashboard.caseload(db, current_user.id)
+    form.participant.choices = [SelectChoice("", "Choose a participant")] + [
+        SelectChoice(str(r.participant.id), r.participant.name) for r in rows
+    ]
+    form.group.choices = [SelectChoice("", "Choose a group")] + [
+        SelectChoice(str(g.group.id), g.group.name)
+        for g in dashboard.groups_for(db, current_user.id)
+    ]
+    return form
+
+
+@bp.get("/dashboard/sessions")
+@staff_required
+def staff_index():
+    db = get_db()
+    now = utcnow()
+    mine = list(
+        db.exec(
+            select(TherapySession)
+            .where(
+                TherapySession.therapist_id == current_user.id,
+                TherapySession.starts_at >= now - timedelta(days=14),
+            )
+            .order_by(col(TherapySession.starts_at))
+        )
+    )
+    return render_page(
+        "therapy/staff_index.html",
+        upcoming=[s for s in mine if s.ends_at > now],
+        recent=[s for s in reversed(mine) if s.ends_at <= now],
+        now=now,
+        provider=services.provider_name,
+        names=_names(db, mine),
+        active="sessions",
+    )
+
+
+def _names(db, sessions) -> dict:
+    """Who each session is for, by name (participants) or group name: two queries."""
+    people = {s.participant_id for s in sessions if s.participant_id}
+    groups = {s.group_id for s in sessions if s.group_id}
+    names = {}
+    if people:
+        names.update(
+            {("p", u.id): u.name for u in db.exec(select(User).where(col(User.id).in_(people)))}
+        )
+    if groups:
+        names.update(
+            {("g", g.id): g.name for g in db.exec(select(Group).where(col(Group.id).in_(groups)))}
+        )
+    return names
+
+
+@bp.route("/dashboard/sessions/new", methods=["GET", "POST"])
+@staff_required
+def new():
+    db = get_db()
+    if request.method == "GET":
+        form = _session_form(participant=request.args.get("participant", ""))
+        return render_page("therapy/form.html", form=form, s=None, active="sessions")
+    form = _session_form(formdata=request.form)
+    if form.validate_on_submit():
+        participant = None
+        if form.participant.data:
+            pid = int(form.participant.data) if form.participant.data.isdigit() else None
+            participant = db.get(User, pid) if pid else None
+            if participant is None or not in_caseload(db, current_user.id, participant.id):
+                deny("participant", pid)
+        group_id = None
+        if form.group.data:
+            group_id = int(form.group.data) if form.group.data.isdigit() else None
+            if group_id not in {g.group.id for g in dashboard.groups_for(db, current_user.id)}:
+                deny("group", group_id)
+        try:
+            created = services.schedule(
+                db,
+                therapist=current_user,
+                kind=form.kind.data,
+                title=form.title.data,
+                day=form.day.data,
+                at=form.at.data,
+                duration_minutes=form.duration_minutes.data,
+                video_url=form.video_url.data,
+                participant=participant,
+                group_id=group_id,
+                repeat_weeks=form.repeat_weeks.data,
+            )
+        except services.SessionError as exc:
+            target = form.video_url if "link" in str(exc) or "https" in str(exc) else form.kind
+            target.errors = [str(exc)]
+        else:
+            for s in created:
+                services._tell(db, s, f"A session was scheduled: {s.title}.")
+            db.commit()
+            flash(f"Scheduled {len(created)} session{'s' if len(created) > 1 else ''}.")
+            return redirect(url_for("sessions.manage", session_id=created[0].id), 303)
+    return render_page("therapy/form.html", form=form, s=None, active="sessions", status=422)
+
+
+@bp.route("/dashboard/sessions/<int:session_id>", methods=["GET", "POST"])
+@staff_required
+def manage(session_id: int):
+    s = _own_session(session_id)
+    db = get_db()
+    zone = ZoneInfo(current_user.timezone)
+    local = s.starts_at.astimezone(zone)
+    form = (
+        EditSessionForm(
+            data={
+                "title": s.title,
+                "day": local.date(),
+                "at": local.time(),
+                "duration_minutes": s.duration_minutes,
+                "video_url": s.video_url,
+            }
+        )
+        if request.method == "GET"
+        else (EditSessionForm())
+    )
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            services.reschedule(
+                db,
+                session=s,
+                by=current_user,
+                title=form.title.data,
+                day=form.day.data,
+                at=form.at.data,
+                duration_minutes=form.duration_minutes.data,
+                video_url=form.video_url.data,
+            )
+        except services.SessionError as exc:
+            form.video_url.errors = [str(exc)]
+        else:
+            db.commit()
+            flash("The session is updated; participants were told.")
+            return redirect(url_for("sessions.manage", session_id=s.id), 303)
+    guests = list(db.exec(select(FamilyGuest).where(FamilyGuest.session_id == s.id)))
+    links = session.get(SHOWN_GUEST_LINKS, {})
+    marks = {
+        a.participant_id: a.status
+        for a in db.exec(select(Attendance).where(Attendance.session_id == s.id))
+    }
+    return render_page(
+        "therapy/manage.html",
+        s=s,
+        form=form,
+        guests=guests,
+        guest_form=GuestForm(),
+        guest_links={int(k): v for k, v in links.items()},
+        attendees=services.attendees(db, s),
+        marks=marks,
+        choices=ATTENDANCE,
+        now=utcnow(),
+        provider=services.provider_name,
+        active="sessions",
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+@bp.post("/dashboard/sessions/<int:session_id>/cancel")
+@staff_required
+def cancel(session_id: int):
+    s = _own_session(session_id)
+    db = get_db()
+    services.cancel(db, session=s)
+    db.commit()
+    flash("The session is cancelled; participants were told.")
+    return redirect(url_for("sessions.manage", session_id=s.id), 303)
+
+
+@bp.post("/dashboard/sessions/<int:session_id>/guests")
+@staff_required
+def add_guest(session_id: int):
+    s = _own_session(session_id)
+    form = GuestForm()
+    db = get_db()
+    if not form.validate_on_submit():
+        flash(" ".join(e for errors in form.errors.values() for e in errors))
+        return redirect(url_for("sessions.manage", session_id=s.id), 303)
+    try:
+        g, token = services.add_guest(
+            db, session=s, name=form.name.data, email=form.email.data or None
+        )
+    except services.SessionError as exc:
+        flash(str(exc))
+        return redirect(url_for("sessions.manage", session_id=s.id), 303)
+    audit_event(
+        "guest_invited", object_type="therapy_session", object_id=s.id, subject_id=s.participant_id
+    )
+    db.commit()
+    links = dict(session.get(SHOWN_GUEST_LINKS, {}))
+    links[str(g.id)] = url_for("sessions.guest", token=token, _external=True)
+    session[SHOWN_GUEST_LINKS] = dict(list(links.items())[-20:])
+    flash(f"A private link for {g.name} is ready below.")
+    return redirect(url_for("sessions.manage", session_id=s.id) + "#guests", 303)
+
+
+@bp.post("/dashboard/sessions/guests/<int:guest_id>/revoke")
+@staff_required
+def revoke_guest(guest_id: int):
+    db = get_db()
+    g = db.get(FamilyGuest, guest_id)
+    s = db.get(TherapySession, g.session_id) if g else None
+    if g is None or s is None or s.therapist_id != current_user.id:
+        deny("family_guest", guest_id)
+    g.revoked_at = utcnow()
+    db.add(g)
+    db.commit()
+    flash(f"{g.name}'s link no longer works.")
+    return redirect(url_for("sessions.manage", session_id=s.id) + "#guests", 303)
+
+
+@bp.post("/dashboard/sessions/<int:session_id>/attendance")
+@staff_required
+def attendance(session_id: int):
+    s = _own_session(session_id)
+    db = get_db()
+    allowed = {p.id for p in services.attendees(db, s)}
+    try:
+        for key, status in request.form.items():
+            if not key.startswith("attendance-") or not status:
+                continue
+            pid = int(key.removeprefix("attendance-")) if key[11:].isdigit() else None
+            if pid not in allowed:
+                abort(400)
+            services.mark_attendance(
+                db, session=s, participant_id=pid, status=status, by=current_user
+            )
+    except services.SessionError as exc:
+        flash(str(exc))
+        return redirect(url_for("sessions.manage", session_id=s.id), 303)
+    db.commit()
+    flash("Attendance saved.")
+    return redirect(url_for("sessions.manage", session_id=s.id) + "#attendance", 303)

@@ -1,0 +1,365 @@
+"""Therapy sessions: scheduling across DST, join windows, video links, family guests, calendars,
+notifications and who may see what. Time is frozen at named moments."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+import time_machine
+from icalendar import Calendar
+from sqlmodel import select
+
+from iop_pwa.notifications import Notification
+from iop_pwa.therapy import services
+from iop_pwa.therapy.models import Attendance, TherapySession
+from tests.conftest import PASSWORD
+
+# Monday 2 March 2026, 09:00 in New York. DST starts there on Sunday 8 March (02:00 -> 03:00)
+# and in London on Sunday 29 March.
+MONDAY_NY_9AM = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def people(make_user):
+    therapist = make_user("therapist", email="t@example.test", group="Evening")
+    sam = make_user(
+        "participant",
+        email="sam@example.test",
+        name="Sam Rivera",
+        therapist=therapist,
+        group="Evening",
+        timezone="Europe/London",
+    )
+    return therapist, sam
+
+
+def signed_in(app, email):
+    client = app.test_client()
+    assert client.post_form("/sign-in", {"email": email, "password": PASSWORD}).status_code == 303
+    return client
+
+
+def schedule(client, **fields):
+    data = {
+        "kind": "individual",
+        "title": "Check-in",
+        "day": "2026-03-05",
+        "at": "18:00",
+        "duration_minutes": "50",
+        "video_url": "https://zoom.us/j/123",
+        "participant": "",
+        "group": "",
+        "repeat_weeks": "1",
+    }
+    data.update(fields)
+    return client.post_form("/dashboard/sessions/new", data)
+
+
+# --- Links -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://zoom.us/j/1",
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "ftp://x.org/a",
+        "https://",
+        "https:///path",
+        "zoom.us/j/1",
+        "https://exa mple.com",
+        "https://user:pw@zoom.us",
+        "https://localhost/x",
+        "https://zoom.us:99999/x",
+        "",
+    ],
+)
+def test_bad_video_links_are_refused(url):
+    with pytest.raises(services.SessionError):
+        services.check_video_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("https://us02web.zoom.us/j/123?pwd=x", "Zoom"),
+        ("https://meet.google.com/abc-defg-hij", "Google Meet"),
+        ("https://teams.microsoft.com/l/meetup-join/x", "Microsoft Teams"),
+        ("https://doxy.me/drlopez", "Doxy.me"),
+        ("https://clinic.webex.com/meet/x", "Webex"),
+        ("https://video.example.org/room/5", "video.example.org"),
+        ("https://notzoom.us.evil.example/x", "notzoom.us.evil.example"),
+    ],
+)
+def test_providers_are_named_and_other_hosts_shown(url, name):
+    assert services.check_video_url(url) == url
+    assert services.provider_name(url) == name
+
+
+def test_a_bad_link_in_the_form_is_a_clear_422_and_nothing_is_saved(app, people, db):
+    therapist, sam = people
+    client = signed_in(app, therapist.email)
+    response = schedule(client, participant=str(sam.id), video_url="javascript:alert(1)")
+    assert response.status_code == 422
+    assert "https://" in response.get_data(as_text=True)
+    assert db.exec(select(TherapySession)).all() == []
+
+
+# --- Time --------------------------------------------------------------------------------------
+
+
+def test_weekly_repeats_keep_the_local_time_across_dst(app, people, db):
+    therapist, sam = people  # therapist in New York, Sam in London
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        client = signed_in(app, therapist.email)
+        response = schedule(
+            client,
+            kind="group",
+            group=_group_id(db),
+            day="2026-03-05",
+            at="18:00",
+            repeat_weeks="4",
+        )
+        assert response.status_code == 303
+    starts = [s.starts_at for s in db.exec(select(TherapySession).order_by(TherapySession.id))]
+    assert starts == [
+        datetime(2026, 3, 5, 23, 0, tzinfo=UTC),  # 18:00 EST
+        datetime(2026, 3, 12, 22, 0, tzinfo=UTC),  # 18:00 EDT, after the change
+        datetime(2026, 3, 19, 22, 0, tzinfo=UTC),
+        datetime(2026, 3, 26, 22, 0, tzinfo=UTC),
+    ]
+    assert len({s.series_id for s in db.exec(select(TherapySession))}) == 1
+
+
+def _group_id(db):
+    from iop_pwa.accounts.models import Group
+
+    return str(db.exec(select(Group).where(Group.name == "Evening")).one().id)
+
+
+def test_the_spring_gap_moves_forward_and_the_autumn_repeat_takes_the_first():
+    gap = services.local_to_utc(date(2026, 3, 8), time(2, 30), "America/New_York")
+    assert gap == datetime(2026, 3, 8, 7, 30, tzinfo=UTC)  # 03:30 EDT: the hour that exists
+    repeat = services.local_to_utc(date(2026, 11, 1), time(1, 30), "America/New_York")
+    assert repeat == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # the first 01:30 (EDT)
+
+
+def test_participant_sees_times_in_their_zone_and_join_opens_ten_minutes_before(app, people, db):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
+        t = signed_in(app, therapist.email)
+        schedule(t, participant=str(sam.id), day="2026-03-02", at="12:00")  # 17:00 UTC
+        s = db.exec(select(TherapySession)).one()
+        p = signed_in(app, sam.email)
+        page = p.get("/sessions").get_data(as_text=True)
+        assert "Monday 2 March, 17:00" in page  # London, not New York
+        assert "Join session</a>" not in page and "opens at" in page and "16:50" in page
+        today = p.get("/today").get_data(as_text=True)
+        assert "Check-in" in today and "data-countdown" in today
+
+        clock.move_to(datetime(2026, 3, 2, 16, 49, tzinfo=UTC))
+        join = p.get(f"/sessions/{s.id}/join", headers={"HX-Request": "true"})
+        assert join.status_code == 200 and "Join session</a>" not in join.get_data(as_text=True)
+        clock.move_to(datetime(2026, 3, 2, 16, 50, tzinfo=UTC))
+        join = p.get(f"/sessions/{s.id}/join", headers={"HX-Request": "true"})
+        assert join.status_code == 286  # htmx stops polling: the link is there
+        assert 'href="https://zoom.us/j/123"' in join.get_data(as_text=True)
+        clock.move_to(datetime(2026, 3, 2, 17, 49, tzinfo=UTC))
+        assert "Join session</a>" in p.get(f"/sessions/{s.id}").get_data(as_text=True)
+        clock.move_to(datetime(2026, 3, 2, 17, 50, tzinfo=UTC))
+        page = p.get(f"/sessions/{s.id}").get_data(as_text=True)
+        assert "Join session</a>" not in page and "has ended" in page
+
+
+# --- Changes and notifications -----------------------------------------------------------------
+
+
+def test_reschedule_and_cancel_notify_participants_and_show_in_calendar(app, people, db):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        t = signed_in(app, therapist.email)
+        schedule(t, participant=str(sam.id), repeat_weeks="2")
+        first, second = db.exec(select(TherapySession).order_by(TherapySession.id)).all()
+        moved = t.post_form(
+            f"/dashboard/sessions/{first.id}",
+            {
+                "title": "Check-in",
+                "day": "2026-03-06",
+                "at": "09:00",
+                "duration_minutes": "50",
+                "video_url": "https://meet.google.com/abc",
+            },
+        )
+        assert moved.status_code == 303
+        assert db.get(TherapySession, first.id).starts_at == datetime(2026, 3, 6, 14, 0, tzinfo=UTC)
+        # The next week's occurrence stays: 18:00 EDT on 12 March.
+        assert db.get(TherapySession, second.id).starts_at == datetime(
+            2026, 3, 12, 22, 0, tzinfo=UTC
+        )
+        t.post_form(f"/dashboard/sessions/{second.id}/cancel")
+        texts = [
+            n.text
+            for n in db.exec(
+                select(Notification).where(Notification.user_id == sam.id).order_by(Notification.id)
+            )
+        ]
+        assert any("changed" in x for x in texts) and any("cancelled" in x for x in texts)
+        p = signed_in(app, sam.email)
+        assert "Cancelled" in p.get("/sessions").get_data(as_text=True)
+        cal = Calendar.from_ical(p.get(f"/sessions/{second.id}.ics").data)
+        [event] = list(cal.walk("VEVENT"))
+        assert str(event["status"]) == "CANCELLED"
+
+
+# --- Family guests -----------------------------------------------------------------------------
+
+
+def _guest_link(client, session_id) -> str:
+    client.post_form(
+        f"/dashboard/sessions/{session_id}/guests", {"name": "Elena Rivera", "email": ""}
+    )
+    page = client.get(f"/dashboard/sessions/{session_id}").get_data(as_text=True)
+    return re.search(r'value="https?://[^/]+(/guest/[^"]+)"', page).group(1)
+
+
+def test_family_guest_link_shows_only_the_time_and_expires(app, people, db):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
+        t = signed_in(app, therapist.email)
+        schedule(
+            t,
+            kind="family",
+            title="Family session",
+            participant=str(sam.id),
+            day="2026-03-02",
+            at="12:00",
+            video_url="https://doxy.me/room",
+        )
+        s = db.exec(select(TherapySession)).one()
+        link = _guest_link(t, s.id)
+        guest = app.test_client()
+        page = guest.get(link)
+        text = page.get_data(as_text=True)
+        assert page.status_code == 200 and "Welcome, Elena" in text and "privacy" in text.lower()
+        assert "Sam" not in text and "Rivera" not in text.replace("Elena Rivera", "")
+        assert "https://doxy.me/room" not in text  # not before the join window
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+        clock.move_to(datetime(2026, 3, 2, 16, 55, tzinfo=UTC))
+        assert "https://doxy.me/room" in guest.get(link).get_data(as_text=True)
+        clock.move_to(datetime(2026, 3, 2, 17, 51, tzinfo=UTC))
+        assert guest.get(link).status_code == 404  # ended
+
+
+def test_a_revoked_guest_link_stops_working_and_guests_only_join_family_sessions(app, people, db):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        t = signed_in(app, therapist.email)
+        schedule(t, kind="family", participant=str(sam.id), day="2026-03-03")
+        schedule(t, kind="individual", participant=str(sam.id), day="2026-03-03")
+        family, individual = db.exec(select(TherapySession).order_by(TherapySession.id)).all()
+        link = _guest_link(t, family.id)
+        from iop_pwa.therapy.models import FamilyGuest
+
+        guest = db.exec(select(FamilyGuest)).one()
+        assert link.rsplit("/", 1)[1] not in guest.token_hash  # only the hash is stored
+        t.post_form(f"/dashboard/sessions/guests/{guest.id}/revoke")
+        assert app.test_client().get(link).status_code == 404
+        t.post_form(f"/dashboard/sessions/{individual.id}/guests", {"name": "X", "email": ""})
+        assert (
+            db.exec(select(FamilyGuest).where(FamilyGuest.session_id == individual.id)).all() == []
+        )
+
+
+# --- Calendars ---------------------------------------------------------------------------------
+
+
+def test_ics_file_parses_and_carries_no_clinical_detail(app, people, db):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        t = signed_in(app, therapist.email)
+        schedule(t, participant=str(sam.id), title="Weekly check-in")
+        s = db.exec(select(TherapySession)).one()
+        p = signed_in(app, sam.email)
+        response = p.get(f"/sessions/{s.id}.ics")
+        assert response.mimetype == "text/calendar"
+        [event] = list(Calendar.from_ical(response.data).walk("VEVENT"))
+        assert str(event["summary"]) == "Weekly check-in"
+        assert event.decoded("dtstart") == s.starts_at
+        assert event.decoded("dtend") - event.decoded("dtstart") == timedelta(minutes=50)
+
+
+def test_calendar_feed_opt_in_links_replace_and_revoke(app, people, db):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        t = signed_in(app, therapist.email)
+        schedule(t, participant=str(sam.id))
+        p = signed_in(app, sam.email)
+        p.post_form("/account/calendar", {})
+        first = re.search(
+            r'id="feed-link"[^>]*value="https?://[^/]+([^"]+)"',
+            p.get("/account").get_data(as_text=True),
+        ).group(1)
+        feed = app.test_client().get(first)
+        assert feed.status_code == 200
+        [event] = list(Calendar.from_ical(feed.data).walk("VEVENT"))
+        assert "url" not in event and "location" not in event  # no video link unless opted in
+        p.post_form("/account/calendar", {"include_links": "y"})
+        second = re.search(
+            r'id="feed-link"[^>]*value="https?://[^/]+([^"]+)"',
+            p.get("/account").get_data(as_text=True),
+        ).group(1)
+        assert second != first
+        assert app.test_client().get(first).status_code == 404  # replaced
+        [event] = list(Calendar.from_ical(app.test_client().get(second).data).walk("VEVENT"))
+        assert str(event["url"]) == "https://zoom.us/j/123"
+        p.post_form("/account/calendar/revoke")
+        assert app.test_client().get(second).status_code == 404
+
+
+# --- Attendance and access --------------------------------------------------------------------
+
+
+def test_attendance_is_marked_after_the_session_and_shown_on_the_participants_page(app, people, db):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
+        t = signed_in(app, therapist.email)
+        schedule(t, participant=str(sam.id), day="2026-03-02", at="10:00")
+        s = db.exec(select(TherapySession)).one()
+        early = t.post_form(
+            f"/dashboard/sessions/{s.id}/attendance", {f"attendance-{sam.id}": "attended"}
+        )
+        assert early.status_code == 303
+        assert db.exec(select(Attendance)).all() == []
+        clock.move_to(datetime(2026, 3, 2, 16, 0, tzinfo=UTC))
+        t = signed_in(app, therapist.email)
+        t.post_form(f"/dashboard/sessions/{s.id}/attendance", {f"attendance-{sam.id}": "late"})
+        assert db.exec(select(Attendance)).one().status == "late"
+        page = t.get(f"/dashboard/participants/{sam.id}").get_data(as_text=True)
+        assert "<strong>Late</strong>" in page
+
+
+def test_participants_see_only_their_own_and_their_groups_sessions(app, people, make_user, db):
+    therapist, sam = people
+    other = make_user("participant", therapist=therapist, email="o@example.test")
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        t = signed_in(app, therapist.email)
+        schedule(t, participant=str(sam.id), title="Sam alone")
+        schedule(t, kind="family", participant=str(sam.id), title="Sam family")
+        schedule(t, kind="group", group=_group_id(db), title="Evening group")
+        ids = {s.title: s.id for s in db.exec(select(TherapySession))}
+        o = signed_in(app, other.email)
+        page = o.get("/sessions").get_data(as_text=True)
+        assert "Sam alone" not in page and "Sam family" not in page
+        assert "Evening group" not in page  # not a member
+        for title in ("Sam alone", "Sam family", "Evening group"):
+            assert o.get(f"/sessions/{ids[title]}").status_code == 404
+            assert o.get(f"/sessions/{ids[title]}.ics").status_code == 404
+        s = signed_in(app, sam.email)
+        page = s.get("/sessions").get_data(as_text=True)
+        assert all(title in page for title in ids)
+        outsider = signed_in(app, make_user("therapist").email)
+        assert outsider.get(f"/dashboard/sessions/{ids['Sam alone']}").status_code == 404
+        assert schedule(outsider, participant=str(sam.id)).status_code == 404
