@@ -124,7 +124,7 @@ def init_app(app: Flask) -> None:
             and not request.path.startswith("/static/")
         ):
             # Personal pages: never stored by the browser or a proxy; fragments differ from pages.
-            headers["Cache-Control"] = "no-store"
+            headers.setdefault("Cache-Control", "no-store")  # unless the view chose
             response.vary.add("HX-Request")
             response.vary.add("Cookie")
         return response
