@@ -131,8 +131,17 @@ def _register_blueprints(app: Flask) -> None:
     from iop_pwa.pwa.views import bp as pwa_bp
     from iop_pwa.therapy.views import bp as sessions_bp
 
-    for bp in (accounts_bp, participant_bp, journal_bp, practice_bp, dashboard_bp, library_bp,
-               sessions_bp, admin_bp, pwa_bp):
+    for bp in (
+        accounts_bp,
+        participant_bp,
+        journal_bp,
+        practice_bp,
+        dashboard_bp,
+        library_bp,
+        sessions_bp,
+        admin_bp,
+        pwa_bp,
+    ):
         app.register_blueprint(bp)
 
 
@@ -148,8 +157,11 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def _globals():
-        return {"local_now": local_now, "crisis_url": url_for("accounts.crisis_help"),
-                "unread_notifications": _unread_notifications}
+        return {
+            "local_now": local_now,
+            "crisis_url": url_for("accounts.crisis_help"),
+            "unread_notifications": _unread_notifications,
+        }
 
 
 def _unread_notifications() -> int:

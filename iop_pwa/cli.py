@@ -42,8 +42,10 @@ def db_upgrade(revision: str):
     if revision == "head":
         with session_scope() as db:
             counts = sync_builtin_exercises(db)
-        click.echo(f"Exercise library: {counts['added']} added, {counts['updated']} updated, "
-                   f"{counts['archived']} archived.")
+        click.echo(
+            f"Exercise library: {counts['added']} added, {counts['updated']} updated, "
+            f"{counts['archived']} archived."
+        )
 
 
 @db_cli.command("downgrade")

@@ -143,18 +143,37 @@ def _demo_practice(db: Session, therapist: User, now) -> None:
     sam = services.find_user_by_email(db, "sam@demo.test")
     today = now.astimezone(ZoneInfo(sam.timezone)).date()
     group = services.get_or_create_group(db, EVENING_GROUP)
-    practice.assign(db, therapist=therapist, exercise=breathing, participant=None, group=group,
-                    schedule="daily", weekdays=[], start_date=today - timedelta(days=14),
-                    end_date=None, note="Two minutes before bed is plenty.",
-                    reminder_time=None)
+    practice.assign(
+        db,
+        therapist=therapist,
+        exercise=breathing,
+        participant=None,
+        group=group,
+        schedule="daily",
+        weekdays=[],
+        start_date=today - timedelta(days=14),
+        end_date=None,
+        note="Two minutes before bed is plenty.",
+        reminder_time=None,
+    )
     mine = practice.assign(
-        db, therapist=therapist, exercise=assertive, participant=sam, group=None,
-        schedule="weekdays", weekdays=[0, 2, 4], start_date=today - timedelta(days=12),
-        end_date=today + timedelta(days=30), reminder_time=None,
-        note="Try it with your sister first, like we practised in session.")
+        db,
+        therapist=therapist,
+        exercise=assertive,
+        participant=sam,
+        group=None,
+        schedule="weekdays",
+        weekdays=[0, 2, 4],
+        start_date=today - timedelta(days=12),
+        end_date=today + timedelta(days=30),
+        reminder_time=None,
+        note="Try it with your sister first, like we practised in session.",
+    )
     pairs = practice.assignments_for(db, participant=sam)
-    answers = ["I told my sister I feel unheard when plans change last minute.",
-               "Calmer than I expected. She said sorry."]
+    answers = [
+        "I told my sister I feel unheard when plans change last minute.",
+        "Calmer than I expected. She said sorry.",
+    ]
     first = None
     for back in range(1, 12):
         day = today - timedelta(days=back)
@@ -163,17 +182,28 @@ def _demo_practice(db: Session, therapist: User, now) -> None:
         for a, exercise in pairs:
             if a.is_due(day):
                 completion, _ = practice.mark_done(
-                    db, participant=sam, assignment=a, exercise=exercise, day=day, today=day,
+                    db,
+                    participant=sam,
+                    assignment=a,
+                    exercise=exercise,
+                    day=day,
+                    today=day,
                     client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-{a.id}-{day}")),
                     answers=answers if a.id == mine.id else ["Slower breathing, looser shoulders."],
-                    helpful=4, difficulty=2 if a.id == mine.id else 1,
-                    done_at=now - timedelta(days=back))
+                    helpful=4,
+                    difficulty=2 if a.id == mine.id else 1,
+                    done_at=now - timedelta(days=back),
+                )
                 if a.id == mine.id and first is None:
                     first = completion
     if first is not None:
-        practice.give_feedback(db, therapist=therapist, completion=first,
-                               text="That is a textbook I-statement. Notice how she softened?",
-                               exercise_title=assertive.title)
+        practice.give_feedback(
+            db,
+            therapist=therapist,
+            completion=first,
+            text="That is a textbook I-statement. Notice how she softened?",
+            exercise_title=assertive.title,
+        )
 
 
 def _demo_sessions(db: Session, therapist: User, now) -> None:
@@ -193,26 +223,57 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
     group = services.get_or_create_group(db, EVENING_GROUP)
     last_tuesday = today - timedelta(days=(today.weekday() - 1) % 7 or 7)
     for first in (last_tuesday, last_tuesday + timedelta(days=2)):
-        therapy.schedule(db, therapist=therapist, kind="group", title="Evening group",
-                         day=first, at=time(18, 0), duration_minutes=90,
-                         video_url="https://zoom.us/j/5550100200", participant=None,
-                         group_id=group.id, repeat_weeks=4)
+        therapy.schedule(
+            db,
+            therapist=therapist,
+            kind="group",
+            title="Evening group",
+            day=first,
+            at=time(18, 0),
+            duration_minutes=90,
+            video_url="https://zoom.us/j/5550100200",
+            participant=None,
+            group_id=group.id,
+            repeat_weeks=4,
+        )
     sam = services.find_user_by_email(db, "sam@demo.test")
-    therapy.schedule(db, therapist=therapist, kind="individual", title="Check-in with Dr. Lopez",
-                     day=today + timedelta(days=1), at=time(10, 0), duration_minutes=50,
-                     video_url="https://doxy.me/drlopez", participant=sam, group_id=None)
+    therapy.schedule(
+        db,
+        therapist=therapist,
+        kind="individual",
+        title="Check-in with Dr. Lopez",
+        day=today + timedelta(days=1),
+        at=time(10, 0),
+        duration_minutes=50,
+        video_url="https://doxy.me/drlopez",
+        participant=sam,
+        group_id=None,
+    )
     [family] = therapy.schedule(
-        db, therapist=therapist, kind="family", title="Family session", participant=sam,
-        day=today + timedelta(days=6), at=time(17, 0), duration_minutes=60,
-        video_url="https://meet.google.com/abc-defg-hij", group_id=None)
+        db,
+        therapist=therapist,
+        kind="family",
+        title="Family session",
+        participant=sam,
+        day=today + timedelta(days=6),
+        at=time(17, 0),
+        duration_minutes=60,
+        video_url="https://meet.google.com/abc-defg-hij",
+        group_id=None,
+    )
     therapy.add_guest(db, session=family, name="Elena Rivera", email=None)
-    past = db.exec(select(TherapySession).where(TherapySession.group_id == group.id)
-                   .order_by(TherapySession.starts_at)).first()
+    past = db.exec(
+        select(TherapySession)
+        .where(TherapySession.group_id == group.id)
+        .order_by(TherapySession.starts_at)
+    ).first()
     if past is not None and past.starts_at < now:
-        for person, status in zip(therapy.attendees(db, past),
-                                  ["attended", "attended", "late", "missed"], strict=False):
-            therapy.mark_attendance(db, session=past, participant_id=person.id, status=status,
-                                    by=therapist)
+        for person, status in zip(
+            therapy.attendees(db, past), ["attended", "attended", "late", "missed"], strict=False
+        ):
+            therapy.mark_attendance(
+                db, session=past, participant_id=person.id, status=status, by=therapist
+            )
 
 
 def load_demo(db: Session) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from flask import abort, render_template
+from flask import abort, render_template, request
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 
@@ -64,3 +64,8 @@ def safe_next(target: str | None) -> str | None:
     if any(ch in target for ch in "\r\n\t"):
         return None
     return target
+
+
+def form_status() -> int:
+    """The status for a page with a form: 422 when it comes back after a refused POST."""
+    return 422 if request.method == "POST" else 200

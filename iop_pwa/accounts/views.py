@@ -28,7 +28,7 @@ from iop_pwa.accounts.models import User
 from iop_pwa.db import get_db
 from iop_pwa.extensions import limiter
 from iop_pwa.security import audit_event
-from iop_pwa.web import local_today, participant_required, render_page, safe_next
+from iop_pwa.web import form_status, local_today, participant_required, render_page, safe_next
 
 bp = Blueprint("accounts", __name__)
 
@@ -96,7 +96,7 @@ def sign_in():
         error = "That email and password don't match an account. Please try again."
     elif request.method == "POST":
         error = "Enter your email and password."
-    status = 422 if request.method == "POST" else 200
+    status = form_status()
     return render_page("accounts/sign_in.html", form=form, error=error, status=status)
 
 
@@ -253,7 +253,7 @@ def accept_invitation(token: str):
             db.commit()
             flash(f"Welcome, {participant.first_name}. This is your Today page.")
             return redirect(url_for("participant.today"), 303)
-    status = 422 if request.method == "POST" else 200
+    status = form_status()
     return render_page(
         "accounts/accept_invitation.html", form=form, invitation=invitation, status=status
     )
@@ -293,7 +293,7 @@ def delete_account():
             session.clear()
             flash("Your account and everything you wrote are deleted. Take care of yourself.")
             return redirect(url_for("accounts.sign_in"), 303)
-    status = 422 if request.method == "POST" else 200
+    status = form_status()
     return render_page(
         "accounts/delete.html",
         form=form,

@@ -116,8 +116,9 @@ def _practice_overview(db, person) -> dict:
     a fixed number of queries however much history there is."""
     today = local_now(person.timezone).date()
     pairs = practice.assignments_for(db, participant=person, include_ended=True)
-    done = practice.completions_for(db, participant_id=person.id,
-                                    start=today - timedelta(days=27), end=today)
+    done = practice.completions_for(
+        db, participant_id=person.id, start=today - timedelta(days=27), end=today
+    )
     recent = sorted(done.values(), key=lambda c: (c.local_date, c.id), reverse=True)[:20]
     return {
         "summaries": practice.summaries(pairs, done, today),

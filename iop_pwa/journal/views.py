@@ -12,7 +12,7 @@ from iop_pwa.journal.forms import CheckinForm, EditEntryForm, EntryForm, FilterF
 from iop_pwa.journal.models import MOODS, JournalEntry
 from iop_pwa.pwa import outbox
 from iop_pwa.security import own_or_404
-from iop_pwa.web import local_today, participant_required, render_page
+from iop_pwa.web import form_status, local_today, participant_required, render_page
 
 bp = Blueprint("journal", __name__, url_prefix="/journal")
 
@@ -73,8 +73,9 @@ def index():
 def create():
     form = EntryForm()
     if not form.validate_on_submit():
-        return outbox.invalid(form.client_id.data, form.errors,
-                              lambda: _journal_page(form=form, status=422))
+        return outbox.invalid(
+            form.client_id.data, form.errors, lambda: _journal_page(form=form, status=422)
+        )
     db = get_db()
     result = services.save_entry(
         db,
@@ -134,8 +135,11 @@ def checkin():
             block="checkin",
         )
     _crisis_message(result.crisis, False)
-    return outbox.saved(result.entry.client_id, url_for("participant.today"),
-                        f"Check-in saved: {result.entry.mood_word}.")
+    return outbox.saved(
+        result.entry.client_id,
+        url_for("participant.today"),
+        f"Check-in saved: {result.entry.mood_word}.",
+    )
 
 
 @bp.get("/<int:entry_id>")
@@ -173,7 +177,7 @@ def edit(entry_id: int):
         _crisis_message(crisis, entry.shared)
         flash("Your changes are saved.")
         return redirect(url_for("journal.show", entry_id=entry.id), 303)
-    status = 422 if request.method == "POST" else 200
+    status = form_status()
     return render_page("journal/edit.html", entry=entry, form=form, status=status)
 
 

@@ -33,9 +33,9 @@ def notify(db: Session, *, user_id: int, kind: str, text: str, url: str) -> Noti
 
 def unread_count(db: Session, user_id: int) -> int:
     return db.exec(
-        select(func.count()).select_from(Notification).where(
-            Notification.user_id == user_id, col(Notification.read_at).is_(None)
-        )
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, col(Notification.read_at).is_(None))
     ).one()
 
 

@@ -42,8 +42,9 @@ def today():
     db = get_db()
     today = now.date()
     pairs = practice.assignments_for(db, participant=current_user)
-    done = practice.completions_for(db, participant_id=current_user.id,
-                                    start=today - timedelta(days=90), end=today)
+    done = practice.completions_for(
+        db, participant_id=current_user.id, start=today - timedelta(days=90), end=today
+    )
     return render_page(
         "participant/today.html",
         now=now,
@@ -55,8 +56,11 @@ def today():
         streak=practice.streak(pairs, done, today),
         week=practice.this_week(pairs, done, today),
         next_session=therapy.next_session(
-            therapy.for_participant(db, participant=current_user, since=utcnow(),
-                                    until=utcnow() + timedelta(days=60)), utcnow()),
+            therapy.for_participant(
+                db, participant=current_user, since=utcnow(), until=utcnow() + timedelta(days=60)
+            ),
+            utcnow(),
+        ),
         utcnow=utcnow(),
         provider=therapy.provider_name,
     )

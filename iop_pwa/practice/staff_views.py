@@ -14,7 +14,7 @@ from iop_pwa.practice import library, services
 from iop_pwa.practice.forms import AssignForm, AssignmentEditForm, ExerciseForm, FeedbackForm
 from iop_pwa.practice.models import SKILLS, Assignment, AssignmentEvent, Completion, Exercise
 from iop_pwa.security import audit_event, deny, in_caseload
-from iop_pwa.web import local_today, render_page, staff_required
+from iop_pwa.web import form_status, local_today, render_page, staff_required
 
 bp = Blueprint("library", __name__, url_prefix="/dashboard")
 
@@ -86,7 +86,7 @@ def new_exercise():
         "practice/exercise_form.html",
         form=form,
         exercise=None,
-        status=422 if request.method == "POST" else 200,
+        status=form_status(),
         active="library",
     )
 
@@ -116,7 +116,7 @@ def edit_exercise(exercise_id: int):
         "practice/exercise_form.html",
         form=form,
         exercise=ex,
-        status=422 if request.method == "POST" else 200,
+        status=form_status(),
         active="library",
     )
 
@@ -235,7 +235,7 @@ def assign(exercise_id: int):
         form=form,
         exercise=ex,
         active="library",
-        status=422 if request.method == "POST" else 200,
+        status=form_status(),
     )
 
 
@@ -303,7 +303,7 @@ def manage_assignment(assignment_id: int):
         form=form,
         history=services.history(db, a.id),
         active="participants",
-        status=422 if request.method == "POST" else 200,
+        status=form_status(),
     )
 
 

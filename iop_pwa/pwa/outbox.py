@@ -35,8 +35,11 @@ def saved(client_id: str, next_url: str, message: str):
 def invalid(client_id: str | None, errors: dict, page):
     """The server refuses the item as it is: the device keeps it and shows why."""
     if from_outbox():
-        reasons = [f"{e}" for messages in errors.values() for e in (
-            messages if isinstance(messages, list) else [messages])]
+        reasons = [
+            f"{e}"
+            for messages in errors.values()
+            for e in (messages if isinstance(messages, list) else [messages])
+        ]
         return jsonify(id=client_id, status="invalid", errors=reasons), 422
     return page()
 

@@ -81,20 +81,42 @@ def manifest():
         "theme_color": "#2f5d50",
         "background_color": "#f6f4ef",
         "icons": [
-            {"src": url_for("static", filename="icons/icon-192.png"), "sizes": "192x192",
-             "type": "image/png", "purpose": "any"},
-            {"src": url_for("static", filename="icons/icon-512.png"), "sizes": "512x512",
-             "type": "image/png", "purpose": "any"},
-            {"src": url_for("static", filename="icons/maskable-512.png"), "sizes": "512x512",
-             "type": "image/png", "purpose": "maskable"},
+            {
+                "src": url_for("static", filename="icons/icon-192.png"),
+                "sizes": "192x192",
+                "type": "image/png",
+                "purpose": "any",
+            },
+            {
+                "src": url_for("static", filename="icons/icon-512.png"),
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "any",
+            },
+            {
+                "src": url_for("static", filename="icons/maskable-512.png"),
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
         ],
         "shortcuts": [
-            {"name": "Journal", "short_name": "Journal", "url": "/journal",
-             "icons": [{"src": url_for("static", filename="icons/icon-192.png"),
-                        "sizes": "192x192"}]},
-            {"name": "Today", "short_name": "Today", "url": "/today",
-             "icons": [{"src": url_for("static", filename="icons/icon-192.png"),
-                        "sizes": "192x192"}]},
+            {
+                "name": "Journal",
+                "short_name": "Journal",
+                "url": "/journal",
+                "icons": [
+                    {"src": url_for("static", filename="icons/icon-192.png"), "sizes": "192x192"}
+                ],
+            },
+            {
+                "name": "Today",
+                "short_name": "Today",
+                "url": "/today",
+                "icons": [
+                    {"src": url_for("static", filename="icons/icon-192.png"), "sizes": "192x192"}
+                ],
+            },
         ],
     }
     response = Response(_json(data), mimetype="application/manifest+json")

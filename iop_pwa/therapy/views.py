@@ -26,7 +26,7 @@ from iop_pwa.therapy.models import (
     FamilyGuest,
     TherapySession,
 )
-from iop_pwa.web import participant_required, render_page, staff_required
+from iop_pwa.web import form_status, participant_required, render_page, staff_required
 
 bp = Blueprint("sessions", __name__)
 
@@ -346,7 +346,7 @@ def manage(session_id: int):
         now=utcnow(),
         provider=services.provider_name,
         active="sessions",
-        status=422 if request.method == "POST" else 200,
+        status=form_status(),
     )
 
 
