@@ -352,12 +352,19 @@ def test_other_people_cannot_reach_an_entry(app, client, me, make_user, db):
 def test_mood_summary_speaks_plainly_about_trends_and_journaling():
     start = date(2026, 10, 1)
     days = [
-        MoodDay(start + timedelta(days=i), 2.0 if i < 15 else 4.0, wrote=i >= 20) for i in range(30)
+        MoodDay(
+            start + timedelta(days=i),
+            2.0 if i < 15 else 4.0,
+            wrote=i >= 20,
+            practised=i % 2 == 0 or i >= 15,
+        )
+        for i in range(30)
     ]
     summary = " ".join(mood_summary(days))
     assert "You checked in on 30 of the last 30 days" in summary
     assert "higher in the second half" in summary
     assert "higher on days you wrote in your journal" in summary
+    assert "Your mood was higher on days you practised." in summary
     assert mood_summary(days[:2]) == []  # too little to say anything
 
 

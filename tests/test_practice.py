@@ -415,9 +415,7 @@ def test_a_participant_cannot_see_or_complete_anothers_assignment(
 ):
     therapist, sam = people
     t = signed_in(app, therapist.email)
-    assign(
-        t, an_exercise(exercises).id, participant=str(sam.id), start_date=ny_today().isoformat()
-    )
+    assign(t, an_exercise(exercises).id, participant=str(sam.id), start_date=ny_today().isoformat())
     a = db.exec(select(Assignment)).one()
     other = signed_in(app, make_user("participant").email)
     assert other.get(f"/practice/{a.id}").status_code == 404
@@ -463,3 +461,23 @@ def test_today_and_participant_page_run_a_constant_number_of_queries(
             measured.append(len(queries))
         counts.append(measured)
     assert counts[0] == counts[1], counts
+
+
+def test_my_data_export_includes_practice_and_its_reflections(app, people, exercises, db):
+    import io
+    import json
+    import zipfile
+
+    therapist, sam = people
+    exercise = an_exercise(exercises, "assertiveness")
+    with time_machine.travel(WEDNESDAY, tick=False):
+        t = signed_in(app, therapist.email)
+        assign(t, exercise.id, participant=str(sam.id), start_date="2026-03-01")
+        a = db.exec(select(Assignment)).one()
+        p = signed_in(app, sam.email)
+        mark_done(p, a.id, date(2026, 3, 4), **{"answers-0": "I said it kindly."})
+        archive = zipfile.ZipFile(io.BytesIO(p.get("/account/my-data.zip").data))
+    data = json.loads(archive.read("my-data.json"))
+    [record] = data["practice"]
+    assert record["exercise"] == exercise.title and "I said it kindly." in record["reflection"]
+    assert "I said it kindly." in archive.read("practice.csv").decode()

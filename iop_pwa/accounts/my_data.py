@@ -16,12 +16,14 @@ from sqlmodel import Session, delete
 from iop_pwa.accounts.models import User
 from iop_pwa.db import utcnow
 from iop_pwa.journal import services as journal
+from iop_pwa.practice import services as practice
 
 PART2_NOTICE = "42 CFR part 2 prohibits unauthorized disclosure of these records."
 
 # What deleting an account removes, in the words the confirmation page uses.
 DELETED_ON_ACCOUNT_DELETION = [
     "every journal entry and mood check-in, shared or private",
+    "every practice you marked done, with your reflections",
     "your sign-in and your signed-in devices",
     "your place in your groups and on your care team's list",
 ]
@@ -49,7 +51,10 @@ def _csv(records: list[dict]) -> str:
 
 def export_zip(db: Session, *, user: User) -> bytes:
     """Everything the participant wrote, as JSON and CSV in one ZIP, with the Part 2 notice."""
-    sections = {"journal": journal.export_records(db, user=user)}
+    sections = {
+        "journal": journal.export_records(db, user=user),
+        "practice": practice.export_records(db, user=user),
+    }
     document = {
         "notice": PART2_NOTICE,
         "exported_at": utcnow().isoformat(),

@@ -233,10 +233,14 @@ class MoodDay:
     day: date
     mood: float | None  # the day's average, None when nothing was recorded
     wrote: bool  # wrote a journal entry (not only a check-in) that day
+    practised: bool = False  # marked practice done for that day
 
 
-def mood_days(db: Session, *, user: User, today: date, days: int) -> list[MoodDay]:
-    """One row per day for the last `days` days, oldest first: one query."""
+def mood_days(
+    db: Session, *, user: User, today: date, days: int, practised: frozenset[date] = frozenset()
+) -> list[MoodDay]:
+    """One row per day for the last `days` days, oldest first: one query. `practised` holds the
+    dates the participant did their practice (from the practice feature)."""
     start = today - timedelta(days=days - 1)
     rows = db.exec(
         select(
@@ -253,8 +257,8 @@ def mood_days(db: Session, *, user: User, today: date, days: int) -> list[MoodDa
     ).all()
     by_day = {d: (float(m) if m is not None else None, bool(length)) for d, m, length in rows}
     return [
-        MoodDay(start + timedelta(days=i), *by_day.get(start + timedelta(days=i), (None, False)))
-        for i in range(days)
+        MoodDay(day, *by_day.get(day, (None, False)), practised=day in practised)
+        for day in (start + timedelta(days=i) for i in range(days))
     ]
 
 
@@ -279,11 +283,12 @@ def mood_summary(days: list[MoodDay]) -> list[str]:
     if first is not None and second is not None and abs(second - first) >= 0.3:
         trend = "higher" if second > first else "lower"
         sentences.append(f"It was {trend} in the second half of this period than in the first.")
-    wrote = _average([d.mood for d in days if d.mood is not None and d.wrote])
-    not_wrote = _average([d.mood for d in days if d.mood is not None and not d.wrote])
-    if wrote is not None and not_wrote is not None and abs(wrote - not_wrote) >= 0.3:
-        word = "higher" if wrote > not_wrote else "lower"
-        sentences.append(f"Your mood was {word} on days you wrote in your journal.")
+    for attribute, doing in (("practised", "practised"), ("wrote", "wrote in your journal")):
+        on = _average([d.mood for d in days if d.mood is not None and getattr(d, attribute)])
+        off = _average([d.mood for d in days if d.mood is not None and not getattr(d, attribute)])
+        if on is not None and off is not None and abs(on - off) >= 0.3:
+            word = "higher" if on > off else "lower"
+            sentences.append(f"Your mood was {word} on days you {doing}.")
     return sentences
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
@@ -10,6 +12,7 @@ from iop_pwa.extensions import htmx
 from iop_pwa.journal import charts, services
 from iop_pwa.journal.forms import CheckinForm, EditEntryForm, EntryForm, FilterForm
 from iop_pwa.journal.models import MOODS, JournalEntry
+from iop_pwa.practice import services as practice
 from iop_pwa.pwa import outbox
 from iop_pwa.security import own_or_404
 from iop_pwa.web import form_status, local_today, participant_required, render_page
@@ -202,7 +205,13 @@ def mood():
     if days not in (30, 90):
         abort(404)
     today = local_today(current_user.timezone)
-    series = services.mood_days(get_db(), user=current_user, today=today, days=days)
+    db = get_db()
+    done = practice.completions_for(
+        db, participant_id=current_user.id, start=today - timedelta(days=days), end=today
+    )
+    series = services.mood_days(
+        db, user=current_user, today=today, days=days, practised=frozenset(day for _, day in done)
+    )
     return render_page(
         "journal/mood.html",
         days=days,

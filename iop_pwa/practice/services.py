@@ -368,3 +368,27 @@ def give_feedback(
         url=f"/practice/{completion.assignment_id}",
     )
     return feedback
+
+
+def export_records(db: Session, *, user: User) -> list[dict]:
+    """Every practice the participant marked done, with reflections, for "My data"."""
+    rows = db.exec(
+        select(Completion, Exercise.title)
+        .join(Assignment, col(Assignment.id) == Completion.assignment_id)
+        .join(Exercise, col(Exercise.id) == Assignment.exercise_id)
+        .where(Completion.participant_id == user.id)
+        .order_by(col(Completion.local_date), col(Completion.id))
+    ).all()
+    return [
+        {
+            "date": c.local_date.isoformat(),
+            "exercise": title,
+            "filled_in_later": c.late,
+            "helpful": c.helpful,
+            "how_hard": c.difficulty,
+            "reflection": " | ".join(
+                f"{qa['question']} {qa['answer']}" for qa in reflection_answers(c)
+            ),
+        }
+        for c, title in rows
+    ]
