@@ -363,3 +363,16 @@ def test_participants_see_only_their_own_and_their_groups_sessions(app, people, 
         outsider = signed_in(app, make_user("therapist").email)
         assert outsider.get(f"/dashboard/sessions/{ids['Sam alone']}").status_code == 404
         assert schedule(outsider, participant=str(sam.id)).status_code == 404
+
+
+def test_only_sessions_opening_soon_are_polled(app, people, db):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        t = signed_in(app, therapist.email)
+        schedule(t, participant=str(sam.id), day="2026-03-02", at="10:00", title="Soon")
+        schedule(t, participant=str(sam.id), day="2026-03-05", at="10:00", title="Later")
+        soon, later = db.exec(select(TherapySession).order_by(TherapySession.id)).all()
+        page = signed_in(app, sam.email).get("/sessions").get_data(as_text=True)
+        assert f'hx-get="/sessions/{soon.id}/join"' in page
+        assert f'hx-get="/sessions/{later.id}/join"' not in page
+        assert "on Thu 5 Mar" in page  # a day other than today is named

@@ -119,7 +119,7 @@ def _practice_overview(db, person) -> dict:
     done = practice.completions_for(
         db, participant_id=person.id, start=today - timedelta(days=27), end=today
     )
-    recent = sorted(done.values(), key=lambda c: (c.local_date, c.id), reverse=True)[:20]
+    recent = sorted(done.values(), key=lambda c: (c.local_date, c.id), reverse=True)[:10]
     return {
         "summaries": practice.summaries(pairs, done, today),
         "completions": recent,

@@ -59,6 +59,7 @@ def test_assign_do_reflect_and_get_feedback(app, live_server, make_user, new_con
     desk.reload()
     completion = desk.get_by_role("listitem").filter(has_text="I feel left out when plans change")
     expect(completion).to_be_visible()
+    completion.get_by_text("Leave feedback").click()
     completion.get_by_label("Feedback on this practice").fill("Clear and kind. Well done.")
     completion.get_by_role("button", name="Send feedback").click()
     expect(desk.get_by_role("status").filter(has_text="Feedback sent")).to_be_visible()
