@@ -48,15 +48,10 @@ def mood_chart(days: list[MoodDay]) -> Markup:
                 f'<text class="axis" x="{_x(i, n):.1f}" y="{HEIGHT - 8}" '
                 f'text-anchor="middle">{day.day.strftime("%b %-d")}</text>'
             )
-    # A line through consecutive recorded days; a gap where nothing was recorded.
-    run: list[str] = []
-    for i, day in enumerate(days + [MoodDay(days[-1].day, None, False)] if days else []):
-        if day.mood is not None and i < n:
-            run.append(f"{_x(i, n):.1f},{_y(day.mood):.1f}")
-            continue
-        if len(run) > 1:
-            parts.append(f'<polyline class="line" points="{" ".join(run)}"/>')
-        run = []
+    # A line through the recorded days (days without a check-in are bridged), then the points.
+    points = [f"{_x(i, n):.1f},{_y(d.mood):.1f}" for i, d in enumerate(days) if d.mood is not None]
+    if len(points) > 1:
+        parts.append(f'<polyline class="line" points="{" ".join(points)}"/>')
     for i, day in enumerate(days):
         if day.mood is not None:
             parts.append(
