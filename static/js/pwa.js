@@ -98,6 +98,17 @@
 
   /* --- Outbox: queue every write, send when possible ------------------------------------- */
 
+  /* A page opened from the device (offline copy, back/forward cache) holds the client id it was
+   * rendered with, which an earlier write from that same copy already used: a new write would
+   * replace that item in the outbox, or be taken for a replay by the server and dropped.
+   * Every page view therefore starts its write forms with ids of its own. */
+  function freshClientIds() {
+    document.querySelectorAll("form[data-offline-write] input[name='client_id']")
+      .forEach(function (field) { field.value = uuid(); });
+  }
+  freshClientIds();
+  window.addEventListener("pageshow", function (event) { if (event.persisted) freshClientIds(); });
+
   function renderOutbox() {
     if (!outbox || !userId) return Promise.resolve();
     return outbox.forUser(userId).then(function (items) {

@@ -266,3 +266,23 @@ def test_a_new_service_worker_shows_the_update_banner(app, page, live_server, pa
     after = page.evaluate("caches.keys()")
     shells = [n for n in after if n.startswith("iop-shell-")]
     assert len(shells) == 1 and shells[0] not in first  # the old shell cache is gone
+
+
+def test_writing_again_after_an_offline_reload_keeps_both_items(page, live_server, participant, db):
+    """A page opened from the device carries the client id it was saved with; each page view
+    must use fresh ids, or a second write would replace the first in the outbox."""
+    sign_in(page, live_server, participant.email)
+    _ready(page)
+    page.goto(live_server + "/journal")
+    page.context.set_offline(True)
+    page.reload()
+    page.get_by_label("Your entry").fill("Before the reload")
+    page.get_by_role("button", name="Save entry").click()
+    expect(page.get_by_text("1 waiting to sync")).to_be_visible()
+    page.reload()
+    page.get_by_label("Your entry").fill("After the reload")
+    page.get_by_role("button", name="Save entry").click()
+    expect(page.get_by_text("2 waiting to sync")).to_be_visible()
+    page.context.set_offline(False)
+    _wait_for(lambda: len(_entries(db, participant)) == 2)
+    assert [r.body for r in _entries(db, participant)] == ["Before the reload", "After the reload"]
