@@ -137,7 +137,7 @@ def _demo_practice(db: Session, therapist: User, now) -> None:
         return
     exercises = db.exec(select(Exercise).where(Exercise.slug.is_not(None))).all()
     breathing = next((e for e in exercises if e.timer == "box-breathing"), None)
-    assertive = next((e for e in exercises if e.skill == "assertiveness"), None)
+    assertive = next((e for e in exercises if e.slug == "i-statement"), None)
     if breathing is None or assertive is None:
         return
     sam = services.find_user_by_email(db, "sam@demo.test")
