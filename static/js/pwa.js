@@ -115,8 +115,14 @@
       var status = $("#outbox-status");
       var count = items.length;
       if (status) {
+        // A refused item is not waiting: it is sent only after the person fixes it.
+        var refused = items.filter(function (item) { return item.status === "invalid"; }).length;
+        var waiting = count - refused;
+        var parts = [];
+        if (waiting) parts.push(waiting + " waiting to sync");
+        if (refused) parts.push(refused + " not sent");
         status.hidden = count === 0;
-        $("#outbox-count").textContent = count === 1 ? "1 waiting to sync" : count + " waiting to sync";
+        $("#outbox-count").textContent = parts.join(" · ");
       }
       document.querySelectorAll("[data-outbox-list]").forEach(function (list) {
         var kinds = (list.dataset.outboxList || "").split(" ");
@@ -211,6 +217,12 @@
       if (signIn) signIn.hidden = !report.signedOut;
       if (report.sent.length && !foregroundId) {
         say(report.sent.length === 1 ? "1 item synced." : report.sent.length + " items synced.");
+        // What just left "Kept on this phone" must show up in the list, not vanish until a reload.
+        var entries = $("#journal-entries");
+        if (entries && window.htmx) {
+          htmx.ajax("GET", location.pathname + location.search,
+            { target: "#journal-entries", swap: "outerHTML" });
+        }
       }
       return renderOutbox().then(function () { return report; });
     });
