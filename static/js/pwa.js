@@ -296,6 +296,13 @@
     signOutForm.addEventListener("submit", function (event) {
       if (signOutForm.dataset.confirmed) return;
       event.preventDefault();
+      if (!navigator.onLine) {
+        // Signing out ends the session on the server: without a connection it would only wipe
+        // this phone and leave the session alive. Say so and change nothing.
+        say("You're offline. Signing out needs a connection; nothing was changed.");
+        alert("You're offline. Signing out needs a connection; nothing was changed.");
+        return;
+      }
       var proceed = function () {
         forgetEverything().then(function () {
           signOutForm.dataset.confirmed = "1";

@@ -1,0 +1,567 @@
+"""The offline-first app in a real browser: manifest, service worker, pages kept for reading
+offline, the IndexedDB outbox and its sync, an expired session, sign-out cleanup and updates.
+
+`context.set_offline(True)` really cuts the page off, so every "offline" step here is offline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlmodel import col, delete, select
+
+from iop_pwa.accounts.models import LoginSession
+from iop_pwa.journal.models import JournalEntry
+from iop_pwa.pwa.views import SHELL, shell_version
+from tests.browser.helpers import png_size, sign_in
+
+PAGES_CACHE = "iop-pages-v1"
+SHELL_CACHE = re.compile(r"^iop-shell-[0-9a-f]{12}$")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def no_script_errors(page):
+    """Any uncaught error or unhandled rejection on the page fails the test."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+    yield
+    assert errors == [], errors
+
+
+def signed_in_participant(page: Page, live_server: str, make_user, **user) -> object:
+    person = make_user("participant", **user)
+    sign_in(page, live_server, person.email)
+    expect(page).to_have_url(live_server + "/today")
+    return person
+
+
+def wait_until_controlled(page: Page) -> None:
+    """The service worker is active and this page is one of its clients."""
+    page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+    page.reload()
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+
+
+def wait_until_kept(page: Page, *paths: str) -> None:
+    """The service worker has put these pages into the pages cache (it does so after answering)."""
+    page.wait_for_function(
+        """async ([name, paths]) => {
+            if (!(await caches.has(name))) return false;
+            const cache = await caches.open(name);
+            for (const path of paths) if (!(await cache.match(path))) return false;
+            return true;
+        }""",
+        arg=[PAGES_CACHE, list(paths)],
+    )
+
+
+def visit_and_keep(page: Page, live_server: str, *paths: str) -> None:
+    for path in paths:
+        page.goto(live_server + path)
+        expect(page).to_have_url(live_server + path)
+    wait_until_kept(page, *paths)
+
+
+def outbox_items(page: Page) -> list[dict]:
+    return page.evaluate("() => IOPOutbox.all()")
+
+
+def outbox_count(page: Page):
+    return page.locator("#outbox-status")
+
+
+def wait_until_outbox_empty(page: Page) -> None:
+    """Every item reached the server (the status line starts hidden, so it proves nothing)."""
+    page.wait_for_function("async () => (await IOPOutbox.all()).length === 0")
+    expect(outbox_count(page)).to_be_hidden()
+
+
+def write_entry(page: Page, text: str, mood: str | None = None) -> None:
+    if mood:
+        page.get_by_role("group", name="How is your mood?").get_by_label(mood, exact=True).check()
+    page.get_by_label("Your entry", exact=True).fill(text)
+    page.get_by_role("button", name="Save entry").click()
+    # Queued: the form is cleared for the next entry.
+    expect(page.get_by_label("Your entry", exact=True)).to_have_value("")
+
+
+def check_in(page: Page, mood: str) -> None:
+    page.get_by_role("group", name="How are you right now?").get_by_label(mood, exact=True).check()
+    page.get_by_role("button", name="Save check-in").click()
+
+
+def entries_of(db, user) -> list[JournalEntry]:
+    return list(
+        db.exec(
+            select(JournalEntry)
+            .where(JournalEntry.user_id == user.id)
+            .order_by(col(JournalEntry.id))
+        ).all()
+    )
+
+
+def assert_in_written_order(rows: list[JournalEntry]) -> None:
+    received = [row.received_at for row in rows]
+    assert received == sorted(received), f"received out of order: {received}"
+    written = [row.written_at for row in rows]
+    assert written == sorted(written), f"stored out of the order written: {written}"
+
+
+# --- 1. manifest and icons ----------------------------------------------------------------------
+
+
+def test_manifest_is_complete_and_its_icons_are_real_pngs(page, live_server, make_user):
+    signed_in_participant(page, live_server, make_user)
+
+    manifest_href = page.locator('link[rel="manifest"]').get_attribute("href")
+    assert manifest_href == "/manifest.webmanifest"
+    response = page.request.get(live_server + manifest_href)
+    assert response.ok
+    assert response.headers["content-type"].startswith("application/manifest+json")
+    manifest = json.loads(response.text())
+
+    for key in ("id", "name", "short_name", "start_url", "scope"):
+        assert isinstance(manifest.get(key), str) and manifest[key], key
+    assert manifest["display"] == "standalone"
+    assert manifest["scope"] == "/"
+    assert manifest["start_url"].startswith("/")
+    for key in ("theme_color", "background_color"):
+        assert re.fullmatch(r"#[0-9a-fA-F]{6}", manifest[key]), key
+    theme = page.locator('meta[name="theme-color"]').get_attribute("content")
+    assert theme.lower() == manifest["theme_color"].lower()
+
+    icons = manifest["icons"]
+    sizes_any = {i["sizes"] for i in icons if "any" in i.get("purpose", "any").split()}
+    assert {"192x192", "512x512"} <= sizes_any
+    assert any("maskable" in i.get("purpose", "").split() for i in icons)
+
+    shortcuts = {s["name"]: s["url"] for s in manifest["shortcuts"]}
+    assert shortcuts == {"Journal": "/journal", "Today": "/today"}
+
+    def check_png(url: str, sizes: str | None) -> None:
+        got = page.request.get(live_server + url)
+        assert got.ok, url
+        assert got.headers["content-type"] == "image/png", url
+        width, height = png_size(got.body())
+        if sizes:
+            assert f"{width}x{height}" == sizes, f"{url} is {width}x{height}, says {sizes}"
+
+    for icon in icons + [i for s in manifest["shortcuts"] for i in s.get("icons", [])]:
+        assert icon.get("type", "image/png") == "image/png"
+        check_png(icon["src"], icon["sizes"])
+
+    apple = page.locator('link[rel="apple-touch-icon"]').get_attribute("href")
+    check_png(apple, "180x180")
+    for path in ("/manifest.webmanifest", apple, shortcuts["Journal"], shortcuts["Today"]):
+        assert page.request.get(live_server + path).ok, path
+
+
+# --- 2. service worker --------------------------------------------------------------------------
+
+
+def test_service_worker_controls_the_page_and_precaches_a_versioned_shell(
+    page, live_server, make_user, app, new_context
+):
+    signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    state = page.evaluate(
+        """async () => {
+            const reg = await navigator.serviceWorker.getRegistration();
+            return {scope: reg.scope, active: reg.active && reg.active.state,
+                    controller: navigator.serviceWorker.controller.scriptURL,
+                    caches: await caches.keys()};
+        }"""
+    )
+    assert state["active"] == "activated"
+    assert state["scope"] == live_server + "/"
+    assert state["controller"] == live_server + "/sw.js"
+
+    version = shell_version(app.static_folder, app.config.get("SW_VERSION_SALT", ""))
+    shells = [name for name in state["caches"] if name.startswith("iop-shell-")]
+    assert shells == [f"iop-shell-{version}"], state["caches"]
+    assert SHELL_CACHE.match(shells[0])
+    kept = page.evaluate(
+        """async (name) => (await (await caches.open(name)).keys())
+            .map((r) => new URL(r.url).pathname)""",
+        shells[0],
+    )
+    assert set(kept) == {f"/static/{name}" for name in SHELL} | {"/offline"}
+
+    # Never cached long, whoever asks: signed in (this context) and signed out.
+    for who, request in (("signed in", page.request), ("signed out", new_context().request)):
+        response = request.get(live_server + "/sw.js")
+        assert response.ok
+        assert response.headers["content-type"].startswith("text/javascript")
+        assert response.headers.get("cache-control") == "no-cache", (
+            who,
+            response.headers.get("cache-control"),
+        )
+        assert response.text().startswith("self.IOP_CONFIG = ")
+
+
+# --- 3. pages offline ---------------------------------------------------------------------------
+
+
+def test_offline_kept_pages_open_with_a_banner_and_others_show_the_offline_page(
+    page, context, live_server, make_user
+):
+    signed_in_participant(page, live_server, make_user, name="Robin Park")
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/today", "/journal")
+
+    context.set_offline(True)
+    for path, heading in (("/today", re.compile(r"Robin$")), ("/journal", "Journal")):
+        page.goto(live_server + path)
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        banner = page.get_by_role("status").filter(has_text="Offline: showing what you saw at")
+        expect(banner).to_be_visible()
+        expect(banner.locator("time")).to_have_text(re.compile(r"\d"))
+        expect(banner.locator("time")).to_have_attribute("datetime", re.compile(r"^\d{4}-"))
+
+    for path in ("/sessions", "/account"):
+        page.goto(live_server + path)
+        expect(page.get_by_role("heading", name="You're offline", level=1)).to_be_visible()
+        expect(page.get_by_role("link", name="Go to Journal")).to_be_visible()
+
+    # Back online, pages come from the network again, without the banner.
+    context.set_offline(False)
+    page.goto(live_server + "/journal")
+    expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible()
+    expect(page.locator("#offline-banner")).to_be_hidden()
+
+
+# --- 4. writing offline, syncing later ----------------------------------------------------------
+
+
+def test_writes_made_offline_wait_survive_a_reload_and_sync_once_in_order(
+    page, context, live_server, make_user, db
+):
+    person = signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/today", "/journal")
+
+    context.set_offline(True)
+    page.goto(live_server + "/journal")
+    write_entry(page, "First, written on the bus.", mood="3 · Okay")
+    expect(outbox_count(page)).to_contain_text("1 waiting to sync")
+    write_entry(page, "Second: the breathing exercise helped.")
+    expect(outbox_count(page)).to_contain_text("2 waiting to sync")
+
+    page.goto(live_server + "/today")
+    check_in(page, "4 · Good")
+    expect(outbox_count(page)).to_contain_text("3 waiting to sync")
+    pending = page.locator('[data-outbox-list="mood-checkin"]')
+    expect(pending.get_by_text("Waiting to sync")).to_have_count(1)
+    expect(pending).to_contain_text("Mood: 4 · Good")
+
+    # The journal page opens again from the device: a new entry must not replace an older one.
+    page.goto(live_server + "/journal")
+    write_entry(page, "Third, after group.")
+    expect(outbox_count(page)).to_contain_text("4 waiting to sync")
+
+    page.reload()
+    expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible()
+    expect(outbox_count(page)).to_contain_text("4 waiting to sync")
+    kept = page.get_by_role("region", name="Kept on this phone")
+    expect(kept.get_by_text("Waiting to sync")).to_have_count(3)
+    for text in ("First, written on the bus.", "Second:", "Third, after group."):
+        expect(kept).to_contain_text(text)
+    # "Sync now" while offline sends nothing and loses nothing.
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.get_by_role("button", name="Sync now")).to_be_enabled()
+    expect(outbox_count(page)).to_contain_text("4 waiting to sync")
+    assert len(outbox_items(page)) == 4
+    assert entries_of(db, person) == []
+
+    # Back online: the `online` event alone sends everything (no tap needed).
+    context.set_offline(False)
+    wait_until_outbox_empty(page)
+    expect(kept).to_be_hidden()
+
+    rows = entries_of(db, person)
+    assert [(r.kind, r.body, r.mood) for r in rows] == [
+        ("entry", "First, written on the bus.", 3),
+        ("entry", "Second: the breathing exercise helped.", None),
+        ("checkin", "", 4),
+        ("entry", "Third, after group.", None),
+    ]
+    assert len({r.client_id for r in rows}) == 4
+    assert_in_written_order(rows)
+
+    # Syncing again sends nothing twice.
+    page.evaluate("() => IOPOutbox.flush()")
+    assert len(entries_of(db, person)) == 4
+
+
+# --- 5. an expired session ----------------------------------------------------------------------
+
+
+def test_items_survive_an_expired_session_and_arrive_once_after_signing_in_again(
+    page, context, live_server, make_user, db
+):
+    person = signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/journal")
+
+    context.set_offline(True)
+    page.goto(live_server + "/journal")
+    write_entry(page, "Written before the session ended.")
+    write_entry(page, "And one more.")
+    expect(outbox_count(page)).to_contain_text("2 waiting to sync")
+
+    db.exec(delete(LoginSession).where(col(LoginSession.user_id) == person.id))
+    db.commit()
+
+    context.set_offline(False)  # the `online` event tries at once: refused, signed out
+    expect(page.get_by_text("Your session ended.")).to_be_visible()
+    page.get_by_role("button", name="Sync now").click()  # and again, by hand
+    expect(page.get_by_role("button", name="Sync now")).to_be_enabled()
+    expect(page.get_by_text("Your session ended.")).to_be_visible()
+    expect(outbox_count(page)).to_contain_text("2 waiting to sync")
+    expect(
+        page.get_by_role("region", name="Kept on this phone").get_by_text("Waiting to sync")
+    ).to_have_count(2)
+    assert entries_of(db, person) == []
+
+    page.get_by_role("link", name="Sign in again").click()
+    expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
+    page.get_by_label("Email", exact=True).fill(person.email)
+    page.get_by_label("Password", exact=True).fill("correct horse battery")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(live_server + "/journal")
+    wait_until_outbox_empty(page)
+    expect(page.get_by_text("Your session ended.")).to_be_hidden()
+
+    rows = entries_of(db, person)
+    assert [r.body for r in rows] == ["Written before the session ended.", "And one more."]
+    assert_in_written_order(rows)
+    expect(page.locator("#journal-entries")).to_contain_text("2 entries")
+
+
+# --- 6. a replayed request ----------------------------------------------------------------------
+
+REPLAY = """async ([clientId, times, together]) => {
+    const who = await (await fetch('/api/session', {headers: {Accept: 'application/json'}})).json();
+    const post = async () => {
+        const body = new FormData();
+        body.append('client_id', clientId);
+        body.append('body', 'Sent twice by a flaky connection.');
+        body.append('csrf_token', who.csrf);
+        const r = await fetch('/journal', {method: 'POST', body, redirect: 'manual', headers: {
+            Accept: 'application/json', 'X-Outbox': '1', 'X-CSRFToken': who.csrf}});
+        return {status: r.status, type: r.headers.get('Content-Type'), data: await r.json()};
+    };
+    if (together) return Promise.all(Array.from({length: times}, post));
+    const answers = [];
+    for (let i = 0; i < times; i++) answers.push(await post());
+    return answers;
+}"""
+
+
+def test_a_replayed_write_is_stored_once_and_both_answers_echo_its_id(
+    page, live_server, make_user, db, new_context
+):
+    person = signed_in_participant(page, live_server, make_user)
+    one, two = "6f1c3c9e-1111-4c1a-9a55-3e6b1f7a0a01", "6f1c3c9e-2222-4c1a-9a55-3e6b1f7a0a02"
+
+    for client_id, together in ((one, False), (two, True)):
+        answers = page.evaluate(REPLAY, [client_id, 2, together])
+        for answer in answers:
+            assert answer["status"] == 200, answer
+            assert answer["type"].startswith("application/json")
+            assert answer["data"]["id"] == client_id
+            assert answer["data"]["status"] == "saved"
+
+    rows = entries_of(db, person)
+    assert [r.client_id for r in rows] == [one, two]
+
+    # Signed out, the session endpoint answers 401 JSON, never a redirect to the sign-in page.
+    stranger = new_context().request.get(live_server + "/api/session", max_redirects=0)
+    assert stranger.status == 401
+    assert stranger.json()["error"] == "signed_out"
+
+
+# --- 7. a refused item --------------------------------------------------------------------------
+
+TOO_LONG = "x" * 20_001
+
+
+def queue_too_long(page: Page) -> None:
+    page.get_by_label("Your entry", exact=True).evaluate(
+        "(el, text) => { el.value = text; }", TOO_LONG
+    )
+    page.get_by_role("button", name="Save entry").click()
+
+
+def test_a_refused_item_says_why_and_can_be_fixed_or_discarded(page, live_server, make_user, db):
+    person = signed_in_participant(page, live_server, make_user)
+    page.goto(live_server + "/journal")
+
+    queue_too_long(page)
+    kept = page.get_by_role("region", name="Kept on this phone")
+    expect(kept.get_by_text("Not sent", exact=True)).to_be_visible()
+    expect(kept).to_contain_text("Entries can be up to 20,000 characters.")
+    expect(kept.get_by_text("Waiting to sync")).to_have_count(0)
+    # Refused is not "waiting": it will not go until it is fixed.
+    expect(page.locator("#outbox-count")).to_have_text("1 not sent")
+
+    # Fix it: the text goes back into the form, shortened it is stored under the same id.
+    client_id = outbox_items(page)[0]["id"]
+    kept.get_by_role("button", name="Fix and send again").click()
+    body = page.get_by_label("Your entry", exact=True)
+    expect(body).to_have_value(TOO_LONG)
+    expect(kept).to_be_hidden()
+    body.fill("Shorter now.")
+    page.get_by_role("button", name="Save entry").click()
+    expect(page.get_by_role("status").filter(has_text="Your entry is saved.")).to_be_visible()
+    rows = entries_of(db, person)
+    assert [(r.client_id, r.body) for r in rows] == [(client_id, "Shorter now.")]
+
+    # Discard another one, after confirming.
+    queue_too_long(page)
+    expect(kept.get_by_text("Not sent", exact=True)).to_be_visible()
+    dialogs = []
+    page.once("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    kept.get_by_role("button", name="Discard").click()
+    expect(kept).to_be_hidden()
+    expect(outbox_count(page)).to_be_hidden()
+    assert dialogs and "Discard" in dialogs[0]
+    assert outbox_items(page) == []
+    assert len(entries_of(db, person)) == 1
+
+
+# --- 8. sign-out cleanup ------------------------------------------------------------------------
+
+DEVICE_STATE = """async () => {
+    const pages = {};
+    for (const name of await caches.keys()) {
+        if (!name.startsWith('iop-pages-')) continue;
+        const cache = await caches.open(name);
+        for (const request of await cache.keys()) {
+            const key = name + ' ' + new URL(request.url).pathname;
+            pages[key] = await (await cache.match(request)).text();
+        }
+    }
+    const items = await new Promise((resolve, reject) => {
+        let missing = false;
+        const open = indexedDB.open('iop-outbox');
+        // No database: create none (the app makes it with its own schema).
+        open.onupgradeneeded = () => { missing = true; open.transaction.abort(); };
+        open.onsuccess = () => {
+            const db = open.result;
+            const tx = db.transaction('items', 'readonly');
+            const all = tx.objectStore('items').getAll();
+            all.onsuccess = () => { db.close(); resolve(all.result); };
+            all.onerror = () => reject(all.error);
+        };
+        open.onerror = () => (missing ? resolve([]) : reject(open.error));
+    });
+    return {pages, items, history: localStorage.getItem('htmx-history-cache')};
+}"""
+
+
+def test_sign_out_asks_about_unsent_items_and_leaves_nothing_of_the_person_behind(
+    page, live_server, make_user
+):
+    robin = signed_in_participant(page, live_server, make_user, name="Robin Park")
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/today", "/journal")
+    page.evaluate("() => localStorage.setItem('htmx-history-cache', '[{\"url\": \"/journal\"}]')")
+    queue_too_long(page)  # refused by the server, so it stays on the phone
+    expect(outbox_count(page)).to_contain_text("1 not sent")
+    before = page.evaluate(DEVICE_STATE)
+    assert any("Robin" in html for html in before["pages"].values())
+    assert [item["userId"] for item in before["items"]] == [str(robin.id)]
+
+    page.get_by_role("banner").get_by_role("button", name="Sign out").click()
+    dialog = page.get_by_role("dialog", name="Some writing is not sent yet")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("You wrote 1 item on this phone that the server does not have")
+    dialog.get_by_role("button", name="Stay signed in").click()
+    expect(dialog).to_be_hidden()
+    expect(page).to_have_url(live_server + "/journal")
+
+    page.get_by_role("banner").get_by_role("button", name="Sign out").click()
+    dialog.get_by_role("button", name="Sign out and discard 1 unsent item").click()
+    expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+    signed_out = page.evaluate(DEVICE_STATE)
+    assert signed_out == {"pages": {}, "items": [], "history": None}, signed_out
+
+    sam = make_user("participant", name="Sam Lee")
+    sign_in(page, live_server, sam.email)
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"Sam$"))
+    after = page.evaluate(DEVICE_STATE)
+    leftovers = [key for key, html in after["pages"].items() if "Robin" in html]
+    assert leftovers == [], f"Robin's pages still on the phone: {leftovers}"
+    assert not any(key.endswith(" /journal") for key in after["pages"]), after["pages"].keys()
+    assert [item for item in after["items"] if item.get("userId") == str(robin.id)] == []
+    assert after["history"] is None
+
+
+# --- 9. updates ---------------------------------------------------------------------------------
+
+
+def test_a_new_service_worker_waits_for_the_person_to_tap_reload(page, live_server, make_user, app):
+    signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/today")
+    old = shell_version(app.static_folder, app.config.get("SW_VERSION_SALT", ""))
+    expect(page.locator("#update-banner")).to_be_hidden()
+
+    app.config["SW_VERSION_SALT"] = "v2"
+    new = shell_version(app.static_folder, "v2")
+    assert new != old
+    page.evaluate("() => navigator.serviceWorker.getRegistration().then(r => r.update())")
+
+    banner = page.get_by_role("status").filter(has_text="A new version is ready")
+    expect(banner).to_be_visible()
+    # Waiting, not in charge yet: the old shell still serves this page.
+    assert page.evaluate("async () => !!(await navigator.serviceWorker.getRegistration()).waiting")
+    page.evaluate("() => { window.beforeUpdate = true; }")
+
+    with page.expect_navigation():
+        banner.get_by_role("button", name="Reload").click()
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    assert page.evaluate("() => window.beforeUpdate === undefined"), "the page did not reload"
+    state = page.evaluate(
+        """async () => {
+            const reg = await navigator.serviceWorker.getRegistration();
+            return {waiting: !!reg.waiting, active: reg.active.state,
+                    controlled: navigator.serviceWorker.controller === reg.active,
+                    caches: await caches.keys()};
+        }"""
+    )
+    assert state["waiting"] is False
+    assert state["active"] == "activated"
+    assert state["controlled"] is True
+    shells = sorted(name for name in state["caches"] if name.startswith("iop-shell-"))
+    assert shells == [f"iop-shell-{new}"], state["caches"]
+    assert PAGES_CACHE in state["caches"]  # an update keeps the pages saved for offline
+    expect(page.locator("#update-banner")).to_be_hidden()
+
+
+def test_signing_out_offline_changes_nothing_and_says_why(page, live_server, make_user):
+    """Signing out ends the session on the server; offline it must not wipe the phone and leave
+    the session alive, so the app explains and keeps everything."""
+    signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/today", "/journal")
+    page.context.set_offline(True)
+    write_entry(page, "Kept while offline")
+    messages: list[str] = []
+    page.once("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible()
+    assert messages and "needs a connection" in messages[0]
+    assert len(outbox_items(page)) == 1  # nothing was wiped
+    page.context.set_offline(False)
+    wait_until_outbox_empty(page)
+    page.goto(live_server + "/today")
+    expect(page).to_have_url(live_server + "/today")  # still signed in
