@@ -7,13 +7,20 @@ the demo looks like a program that is alive.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from iop_pwa.accounts import services
 from iop_pwa.accounts.models import ParticipantStatus, Role, User
 from iop_pwa.db import utcnow
+from iop_pwa.journal import services as journal
+from iop_pwa.practice import services as practice
+from iop_pwa.practice.library import sync_builtin_exercises
+from iop_pwa.practice.models import Assignment, Exercise
+from iop_pwa.therapy import services as therapy
+from iop_pwa.therapy.models import TherapySession
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed for the local demo only
 THERAPIST_EMAIL = "therapist@demo.test"
@@ -91,8 +98,6 @@ SAM_JOURNAL = [
 
 def _demo_journals(db: Session, now) -> None:
     """A month of Sam's journal and check-ins, and one shared entry that raised a flag."""
-    from iop_pwa.journal import services as journal
-
     sam = services.find_user_by_email(db, "sam@demo.test")
     if journal.export_records(db, user=sam):
         return
@@ -124,14 +129,6 @@ def _demo_journals(db: Session, now) -> None:
 def _demo_practice(db: Session, therapist: User, now) -> None:
     """The evening group breathes every day; Sam practises I-statements three days a week and
     has done most of it, with reflections and one piece of feedback."""
-    from zoneinfo import ZoneInfo
-
-    from sqlmodel import select
-
-    from iop_pwa.practice import services as practice
-    from iop_pwa.practice.library import sync_builtin_exercises
-    from iop_pwa.practice.models import Assignment, Exercise
-
     sync_builtin_exercises(db)
     if db.exec(select(Assignment).where(Assignment.therapist_id == therapist.id)).first():
         return
@@ -209,14 +206,6 @@ def _demo_practice(db: Session, therapist: User, now) -> None:
 def _demo_sessions(db: Session, therapist: User, now) -> None:
     """The evening group meets Tuesdays and Thursdays at 18:00; Sam has an individual session
     tomorrow and a family session next week; last week's group has attendance marked."""
-    from datetime import time
-    from zoneinfo import ZoneInfo
-
-    from sqlmodel import select
-
-    from iop_pwa.therapy import services as therapy
-    from iop_pwa.therapy.models import TherapySession
-
     if db.exec(select(TherapySession).where(TherapySession.therapist_id == therapist.id)).first():
         return
     today = now.astimezone(ZoneInfo(therapist.timezone)).date()

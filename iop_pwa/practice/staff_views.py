@@ -73,44 +73,32 @@ def exercise(exercise_id: int):
 @bp.route("/library/new", methods=["GET", "POST"])
 @staff_required
 def new_exercise():
-    form = ExerciseForm()
-    if form.validate_on_submit():
-        ex = Exercise(owner_id=current_user.id)
-        _fill(ex, form)
-        db = get_db()
-        db.add(ex)
-        db.commit()
-        flash("The exercise is in your library.")
-        return redirect(url_for("library.exercise", exercise_id=ex.id), 303)
-    return render_page(
-        "practice/exercise_form.html",
-        form=form,
-        exercise=None,
-        status=form_status(),
-        active="library",
-    )
-
-
-def _fill(ex: Exercise, form: ExerciseForm) -> None:
-    ex.title, ex.skill, ex.why = form.title.data.strip(), form.skill.data, form.why.data.strip()
-    ex.steps, ex.minutes = form.steps.data.strip(), form.minutes.data
-    ex.questions = "\n".join(
-        q.strip() for q in (form.questions.data or "").splitlines() if q.strip()
-    )
+    return _exercise_form(None, "The exercise is in your library.")
 
 
 @bp.route("/library/<int:exercise_id>/edit", methods=["GET", "POST"])
 @staff_required
 def edit_exercise(exercise_id: int):
-    ex = _own_exercise(exercise_id)
+    return _exercise_form(_own_exercise(exercise_id), "Your changes are saved.")
+
+
+def _exercise_form(ex: Exercise | None, saved: str):
+    """Write a new exercise (ex is None) or change one of the therapist's own."""
     form = ExerciseForm(obj=ex)
     if form.validate_on_submit():
-        _fill(ex, form)
-        ex.updated_at = utcnow()
+        if ex is None:
+            ex = Exercise(owner_id=current_user.id)
+        else:
+            ex.updated_at = utcnow()
+        ex.title, ex.skill, ex.why = form.title.data.strip(), form.skill.data, form.why.data.strip()
+        ex.steps, ex.minutes = form.steps.data.strip(), form.minutes.data
+        ex.questions = "\n".join(
+            q.strip() for q in (form.questions.data or "").splitlines() if q.strip()
+        )
         db = get_db()
         db.add(ex)
         db.commit()
-        flash("Your changes are saved.")
+        flash(saved)
         return redirect(url_for("library.exercise", exercise_id=ex.id), 303)
     return render_page(
         "practice/exercise_form.html",

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlmodel import select
 
 from iop_pwa.db import get_db
 from iop_pwa.journal.services import valid_client_id, when_written
@@ -123,16 +122,6 @@ def mark_done(assignment_id: int):
         day = date.fromisoformat(request.form.get("day", ""))
     except ValueError:
         day = None
-    # A replay of a completion the server already has is answered with the original, even
-    # though that day is no longer offered as a choice.
-    if client_id and day:
-        existing = db.exec(
-            select(Completion).where(
-                Completion.participant_id == current_user.id, Completion.client_id == client_id
-            )
-        ).first()
-        if existing:
-            return outbox.saved(client_id, back, "Marked done. Well done for practising.")
     if not form.validate_on_submit() or day is None:
         return outbox.invalid(
             client_id,

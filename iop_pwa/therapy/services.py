@@ -71,10 +71,8 @@ def provider_name(url: str) -> str:
 def local_to_utc(day: date, at: time, timezone: str) -> datetime:
     """A local wall-clock time as UTC. In the spring gap the time moves forward by the gap; in the
     autumn repeat the first occurrence is taken (zoneinfo's fold=0)."""
-    zone = ZoneInfo(timezone)
-    local = datetime.combine(day, at, tzinfo=zone)
-    # Round-trip through UTC: a non-existent time (spring gap) normalises to a real one.
-    return local.astimezone(ZoneInfo("UTC")).astimezone(zone).astimezone(ZoneInfo("UTC"))
+    local = datetime.combine(day, at, tzinfo=ZoneInfo(timezone))
+    return local.astimezone(ZoneInfo("UTC"))
 
 
 def schedule(
@@ -119,6 +117,8 @@ def schedule(
         db.add(s)
         sessions.append(s)
     db.flush()
+    for s in sessions:
+        notify_attendees(db, s, f"A session was scheduled: {s.title}.")
     return sessions
 
 
@@ -139,7 +139,8 @@ def attendees(db: Session, session: TherapySession) -> list[User]:
     )
 
 
-def _tell(db: Session, session: TherapySession, text: str) -> None:
+def notify_attendees(db: Session, session: TherapySession, text: str) -> None:
+    """Tell everyone a session is for (through the one notification function)."""
     for person in attendees(db, session):
         notify(
             db, user_id=person.id, kind="session_changed", text=text, url=f"/sessions/{session.id}"
@@ -166,7 +167,7 @@ def reschedule(
     session.duration_minutes, session.video_url = duration_minutes, check_video_url(video_url)
     session.updated_at = utcnow()
     db.add(session)
-    _tell(
+    notify_attendees(
         db,
         session,
         f"A session was changed: {session.title}. Check the new time."
@@ -181,7 +182,7 @@ def cancel(db: Session, *, session: TherapySession) -> None:
         return
     session.cancelled_at = utcnow()
     db.add(session)
-    _tell(db, session, f"A session was cancelled: {session.title}.")
+    notify_attendees(db, session, f"A session was cancelled: {session.title}.")
 
 
 def for_participant(

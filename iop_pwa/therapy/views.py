@@ -281,8 +281,6 @@ def new():
             target = form.video_url if "link" in str(exc) or "https" in str(exc) else form.kind
             target.errors = [str(exc)]
         else:
-            for s in created:
-                services._tell(db, s, f"A session was scheduled: {s.title}.")
             db.commit()
             flash(f"Scheduled {len(created)} session{'s' if len(created) > 1 else ''}.")
             return redirect(url_for("sessions.manage", session_id=created[0].id), 303)
