@@ -121,6 +121,18 @@ def groups_of(db: Session, user: User) -> list[Group]:
     )
 
 
+def group_members(db: Session, group_id: int) -> list[User]:
+    """The participants in a group now (facilitators are not members), by name."""
+    return list(
+        db.exec(
+            select(User)
+            .join(GroupMembership, col(GroupMembership.user_id) == User.id)
+            .where(GroupMembership.group_id == group_id, ~col(GroupMembership.is_facilitator))
+            .order_by(User.name)
+        )
+    )
+
+
 def set_status(db: Session, *, participant: User, status: ParticipantStatus) -> None:
     participant.status = status
     db.add(participant)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 
 from iop_pwa.accounts.models import Group, GroupMembership, User
+from iop_pwa.accounts.services import group_members
 from iop_pwa.db import utcnow
 from iop_pwa.notifications import notify
 from iop_pwa.practice.models import (
@@ -264,16 +265,6 @@ def undo(db: Session, *, completion: Completion, today: date, done_today: bool) 
 
 
 # --- Assigning (therapists) -------------------------------------------------------------------
-
-
-def group_members(db: Session, group_id: int) -> list[User]:
-    return list(
-        db.exec(
-            select(User)
-            .join(GroupMembership, col(GroupMembership.user_id) == User.id)
-            .where(GroupMembership.group_id == group_id, ~col(GroupMembership.is_facilitator))
-        )
-    )
 
 
 def assign(

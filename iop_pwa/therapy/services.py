@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from icalendar import Calendar, Event
 from sqlmodel import Session, col, or_, select
 
 from iop_pwa.accounts.models import GroupMembership, User
+from iop_pwa.accounts.services import group_members
+from iop_pwa.accounts.sessions import token_hash
 from iop_pwa.db import utcnow
 from iop_pwa.notifications import notify
 from iop_pwa.therapy.models import Attendance, CalendarFeed, FamilyGuest, TherapySession
@@ -127,16 +128,7 @@ def attendees(db: Session, session: TherapySession) -> list[User]:
     if session.participant_id:
         person = db.get(User, session.participant_id)
         return [person] if person else []
-    return list(
-        db.exec(
-            select(User)
-            .join(GroupMembership, col(GroupMembership.user_id) == User.id)
-            .where(
-                GroupMembership.group_id == session.group_id, ~col(GroupMembership.is_facilitator)
-            )
-            .order_by(User.name)
-        )
-    )
+    return group_members(db, session.group_id)
 
 
 def notify_attendees(db: Session, session: TherapySession, text: str) -> None:
@@ -210,10 +202,6 @@ def next_session(sessions: list[TherapySession], now: datetime) -> TherapySessio
 
 
 # --- Family guests -----------------------------------------------------------------------------
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def add_guest(
