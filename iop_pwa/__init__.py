@@ -13,9 +13,11 @@ from flask import Flask, jsonify, redirect, request, session, url_for
 from flask_htmx import make_response as htmx_response
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from iop_pwa import db as database
 from iop_pwa import errors, security
+from iop_pwa.access import MAX_ID
 from iop_pwa.config import load_settings
 from iop_pwa.extensions import csrf, htmx, limiter, login_manager
 
@@ -120,7 +122,17 @@ def _init_login(app: Flask) -> None:
         return redirect(sign_in, 303)
 
 
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route: a 64-bit id or no match (404), so an id like
+    99999999999999999999 never reaches the database driver (which would overflow: a 500)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def _register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     from iop_pwa.accounts.views import bp as accounts_bp
     from iop_pwa.admin.views import bp as admin_bp
     from iop_pwa.dashboard.views import bp as dashboard_bp

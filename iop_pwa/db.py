@@ -41,6 +41,19 @@ def init_app(app: Flask) -> None:
     """Bind an engine to the app and close the request's session on teardown."""
     app.extensions["db_engine"] = make_engine(app.config["DATABASE_URL"])
 
+    @app.after_request
+    def _commit_once(response):
+        """One transaction per request: what the view and its services wrote commits here,
+        after the view returned, if the answer is a success or a redirect. A refused or invalid
+        request (4xx, 5xx) keeps nothing; its own audit row of a refusal commits on its own."""
+        session = g.get("db")
+        if session is not None:
+            if response.status_code < 400:
+                session.commit()
+            else:
+                session.rollback()
+        return response
+
     @app.teardown_appcontext
     def _close_session(exc):
         session = g.pop("db", None)

@@ -250,7 +250,7 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
         video_url="https://meet.google.com/abc-defg-hij",
         group_id=None,
     )
-    therapy.add_guest(db, session=family, name="Elena Rivera", email=None)
+    therapy.add_guest(db, session=family, name="Elena Rivera", email=None, by=therapist)
     past = db.exec(
         select(TherapySession)
         .where(TherapySession.group_id == group.id)

@@ -6,6 +6,7 @@ from flask import Flask, jsonify, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from iop_pwa.access import NotPermitted, deny
 from iop_pwa.db import rollback_request_session
 from iop_pwa.web import render_page
 
@@ -49,6 +50,16 @@ def init_app(app: Flask) -> None:
             "what you typed is still on the page if you go back.",
             error_code="csrf",
         )
+
+    @app.errorhandler(NotPermitted)
+    def _not_permitted(err: NotPermitted):
+        """A service refused an object the caller may not reach: nothing it did is kept, and
+        the answer is the same audited 404 as any other refusal."""
+        rollback_request_session()
+        try:
+            deny(err.kind, err.object_id, subject_id=err.subject_id)
+        except HTTPException as refusal:
+            return _error_response(refusal.code)
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):

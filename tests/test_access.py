@@ -118,7 +118,9 @@ def world(app, make_user):
             participant=db.get(User, participant.id),
             group_id=None,
         )
-        guest, _ = therapy.add_guest(db, session=family, name="Guest", email=None)
+        guest, _ = therapy.add_guest(
+            db, session=family, name="Guest", email=None, by=db.get(User, owner.id)
+        )
         ids = (exercise.id, assignment.id, completion.id, family.id, guest.id)
     return World(owner, participant, invitation_id, entry_id, flag_id, *ids)
 
@@ -270,8 +272,39 @@ def test_a_participant_is_not_on_a_caseload_by_sharing_a_group(app, world, make_
     assert client.get(f"/dashboard/participants/{world.participant.id}").status_code == 404
 
 
+# Admin routes: any admin may use them; everyone else gets 403, and unknown ids 404.
+ADMIN_ROUTES = [
+    ("POST", "/admin/groups/{group}/facilitators"),
+    ("POST", "/admin/groups/{group}/facilitators/{user}/remove"),
+]
+
+
+@pytest.fixture
+def admin_world(make_user, db):
+    from iop_pwa.accounts.models import Group
+
+    admin = make_user("admin", email="admin@example.test")
+    therapist = make_user("therapist", group="Evening")
+    group = db.exec(select(Group).where(Group.name == "Evening")).one()
+    return admin, therapist, group
+
+
+@pytest.mark.parametrize(("method", "template"), ADMIN_ROUTES)
+def test_admin_routes_are_for_admins_only(app, admin_world, make_user, method, template):
+    admin, therapist, group = admin_world
+    path = template.format(group=group.id, user=therapist.id)
+    data = {"facilitator": str(therapist.id)}
+    assert signed_in(app, therapist.email).post_form(path, data).status_code == 403
+    assert signed_in(app, admin.email).post_form(path, data).status_code == 303
+    missing = template.format(group=999_999, user=999_999)
+    assert signed_in(app, admin.email).post_form(missing, data).status_code == 404
+
+
 def test_every_route_with_an_id_is_in_the_matrix(app):
-    covered = set()
+    covered = {
+        template.replace("{group}", "<int:group_id>").replace("{user}", "<int:user_id>")
+        for _, template in ADMIN_ROUTES
+    }
     for _, template, _, _ in ROUTES:
         for name, arg in PLACEHOLDERS.items():
             template = template.replace("{" + name + "}", f"<int:{arg}>")

@@ -155,3 +155,46 @@ def test_db_upgrade_is_a_no_op_on_a_current_database(app):
     assert result.exit_code == 0, result.output
     current = run(app, "db", "current")
     assert current.exit_code == 0
+
+
+def test_upgrading_to_free_group_names_keeps_every_membership(tmp_path):
+    """0005 copies the group table on SQLite; foreign keys must not cascade the old table's
+    drop into memberships, sessions and assignments."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from iop_pwa import create_app
+    from iop_pwa.cli import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    app = create_app({"DATABASE_URL": url, "TESTING": True})
+    with app.app_context():
+        command.upgrade(alembic_config(), "0004_sessions")
+        engine = app.extensions["db_engine"]
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO therapy_group (id, name, created_at) VALUES (1, 'G', '2026-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO user (id, email, name, password_hash, role, status, timezone,"
+                    " created_at, password_changed_at) VALUES (1, 'a@x.test', 'A', 'h',"
+                    " 'participant', 'active', 'UTC', '2026-01-01', '2026-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO groupmembership (group_id, user_id, is_facilitator, joined_at)"
+                    " VALUES (1, 1, 0, '2026-01-01')"
+                )
+            )
+        command.upgrade(alembic_config(), "head")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM groupmembership")).scalar() == 1
+            conn.execute(
+                text("INSERT INTO therapy_group (name, created_at) VALUES ('G', '2026-01-02')")
+            )
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    app.extensions["db_engine"].dispose()

@@ -58,10 +58,12 @@ def test_groups_page_lists_facilitated_groups_with_member_counts(client, make_us
     make_user("participant", therapist=therapist, group="Evening")
     make_user("participant", group="Evening")
     make_user("participant", group="Unrelated")
+    # Someone on the caseload in another therapist's group does not make that group theirs.
+    make_user("participant", therapist=therapist, group="Colleague's group")
     sign_in(therapist)
     page = client.get("/dashboard/groups").get_data(as_text=True)
-    assert "Evening" in page and "2 participants" in page and "you facilitate" in page
-    assert "Unrelated" not in page
+    assert "Evening" in page and "2 participants" in page
+    assert "Unrelated" not in page and "Colleague" not in page
 
 
 def _grow_caseload(make_user, therapist, n, start):

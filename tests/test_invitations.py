@@ -164,7 +164,7 @@ def test_the_link_is_shown_only_on_the_device_that_made_it(app, client, make_use
 
 def test_invitation_created_for_existing_group(client, make_user, sign_in, db):
     make_user("participant", group="Morning Group")
-    sign_in(make_user("therapist"))
+    sign_in(make_user("therapist", group="Morning Group"))  # its facilitator
     from iop_pwa.accounts.models import Group
 
     group = db.exec(select(Group).where(Group.name == "Morning Group")).one()

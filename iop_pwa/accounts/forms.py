@@ -104,7 +104,9 @@ class InvitationForm(FlaskForm):
         "Participant's name", validators=[DataRequired("Enter a name."), Length(max=120)]
     )
     email = EmailField("Email (optional)", validators=[Optional(), EmailAddress(), Length(max=254)])
-    group = SelectField("Group", coerce=str, validators=[Optional()])
+    # Choices are the therapist's own groups; a posted id outside them is refused by the group
+    # policy (an audited 404), not by WTForms.
+    group = SelectField("Group", coerce=str, validators=[Optional()], validate_choice=False)
     new_group = StringField("Or a new group", validators=[Optional(), Length(max=120)])
 
 
@@ -153,6 +155,17 @@ class TherapistForm(FlaskForm):
         validators=[KnownTimezone()],
         default="America/New_York",
     )
+
+
+class GroupForm(FlaskForm):
+    """An admin starts a group and names its first facilitator."""
+
+    name = StringField("Group name", validators=[DataRequired("Enter a name."), Length(max=120)])
+    facilitator = SelectField("Facilitator", validators=[DataRequired("Choose a therapist.")])
+
+
+class FacilitatorForm(FlaskForm):
+    facilitator = SelectField("Add a facilitator", validators=[DataRequired("Choose a therapist.")])
 
 
 class DeleteAccountForm(FlaskForm):

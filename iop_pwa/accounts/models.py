@@ -75,12 +75,13 @@ class User(SQLModel, table=True):
 
 
 class Group(SQLModel, table=True):
-    """A therapy or peer group (a cohort of the program, or an alumni group)."""
+    """A therapy or peer group (a cohort of the program, or an alumni group). Names need not be
+    unique: a group is always chosen by id, and only its facilitators may use it."""
 
     __tablename__ = "therapy_group"
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(sa_column=Column(String(120), unique=True, nullable=False))
+    name: str = Field(max_length=120)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

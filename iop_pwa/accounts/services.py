@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, func, select
 
+from iop_pwa import audit
 from iop_pwa.accounts.models import (
     CareTeamLink,
     Group,
@@ -75,13 +76,44 @@ def set_password(db: Session, *, user: User, password: str) -> None:
     db.add(user)
 
 
+class GroupNameTaken(AccountError):
+    """The therapist already facilitates a group with that name."""
+
+
 def get_or_create_group(db: Session, name: str) -> Group:
+    """A group by name, for the admin's command line and the demo only: on the web a group is
+    always chosen by id (see `start_group`), so typing a name never reaches someone's group."""
     name = " ".join(name.split())
     group = db.exec(select(Group).where(func.lower(Group.name) == name.lower())).first()
     if group is None:
         group = Group(name=name)
         db.add(group)
         db.flush()
+    return group
+
+
+def start_group(db: Session, *, name: str, by: User) -> Group:
+    """A new group started by a therapist, who facilitates it. Always a new group: another
+    therapist's group of the same name stays theirs."""
+    name = " ".join(name.split())
+    if not name:
+        raise GroupNameTaken("Give the new group a name.")
+    mine = db.exec(
+        select(Group.id)
+        .join(GroupMembership, col(GroupMembership.group_id) == Group.id)
+        .where(
+            GroupMembership.user_id == by.id,
+            col(GroupMembership.is_facilitator),
+            func.lower(Group.name) == name.lower(),
+        )
+    ).first()
+    if mine is not None:
+        raise GroupNameTaken(f"You already have a group called {name}. Choose it from the list.")
+    group = Group(name=name)
+    db.add(group)
+    db.flush()
+    add_to_group(db, user=by, group=group, facilitator=True)
+    audit.record(db, "group_started", actor_id=by.id, object_type="group", object_id=group.id)
     return group
 
 
@@ -94,6 +126,49 @@ def add_to_group(db: Session, *, user: User, group: Group, facilitator: bool = F
     if exists is None:
         db.add(GroupMembership(group_id=group.id, user_id=user.id, is_facilitator=facilitator))
         db.flush()
+    elif facilitator and not exists.is_facilitator:
+        exists.is_facilitator = True
+        db.add(exists)
+
+
+def set_facilitator(db: Session, *, group: Group, therapist: User, on: bool, by: User) -> None:
+    """An admin makes a therapist a facilitator of a group, or ends that (audited)."""
+    if therapist.role not in (Role.therapist, Role.admin):
+        raise AccountError("Only therapists can facilitate a group.")
+    if on:
+        add_to_group(db, user=therapist, group=group, facilitator=True)
+    else:
+        row = db.exec(
+            select(GroupMembership).where(
+                GroupMembership.group_id == group.id,
+                GroupMembership.user_id == therapist.id,
+                col(GroupMembership.is_facilitator),
+            )
+        ).first()
+        if row is not None:
+            db.delete(row)
+    audit.record(
+        db,
+        "facilitator_added" if on else "facilitator_removed",
+        actor_id=by.id,
+        object_type="group",
+        object_id=group.id,
+        detail=f"therapist {therapist.id}",
+    )
+
+
+def facilitators(db: Session) -> dict[int, list[User]]:
+    """Every group's facilitators, by group id (one query; for the admin's Groups page)."""
+    rows = db.exec(
+        select(GroupMembership.group_id, User)
+        .join(User, col(User.id) == GroupMembership.user_id)
+        .where(col(GroupMembership.is_facilitator))
+        .order_by(func.lower(User.name))
+    ).all()
+    found: dict[int, list[User]] = {}
+    for group_id, user in rows:
+        found.setdefault(group_id, []).append(user)
+    return found
 
 
 def link_care_team(db: Session, *, therapist: User, participant: User) -> None:
@@ -108,6 +183,18 @@ def link_care_team(db: Session, *, therapist: User, participant: User) -> None:
     if exists is None:
         db.add(CareTeamLink(therapist_id=therapist.id, participant_id=participant.id))
         db.flush()
+
+
+def caseload(db: Session, staff_id: int) -> list[User]:
+    """The participants on a staff member's caseload (their care-team links), by name."""
+    return list(
+        db.exec(
+            select(User)
+            .join(CareTeamLink, col(CareTeamLink.participant_id) == User.id)
+            .where(CareTeamLink.therapist_id == staff_id)
+            .order_by(func.lower(User.name))
+        )
+    )
 
 
 def groups_of(db: Session, user: User) -> list[Group]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import has_request_context, request
 from sqlalchemy import event
 from sqlmodel import Field, Session, SQLModel
 
@@ -37,7 +38,12 @@ def record(
     ip: str | None = None,
     detail: str | None = None,
 ) -> AuditEvent:
-    """Add one audit row to the session (committed with the rest of the unit of work)."""
+    """Add one audit row to the session (committed with the rest of the unit of work).
+
+    Services call this with the person acting; inside a request the address is filled in.
+    """
+    if ip is None and has_request_context():
+        ip = request.remote_addr
     row = AuditEvent(
         action=action,
         actor_id=actor_id,

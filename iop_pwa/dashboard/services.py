@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case
 from sqlmodel import Session, col, func, select
 
+from iop_pwa import access
+from iop_pwa.accounts import services as accounts
 from iop_pwa.accounts.models import (
-    CareTeamLink,
     Group,
     GroupMembership,
     Invitation,
@@ -54,12 +54,7 @@ class CaseloadRow:
 
 def caseload(db: Session, therapist_id: int) -> list[CaseloadRow]:
     """The therapist's participants with their groups and open flags: three queries."""
-    participants = db.exec(
-        select(User)
-        .join(CareTeamLink, col(CareTeamLink.participant_id) == User.id)
-        .where(CareTeamLink.therapist_id == therapist_id)
-        .order_by(func.lower(User.name))
-    ).all()
+    participants = accounts.caseload(db, therapist_id)
     rows = {p.id: CaseloadRow(p) for p in participants}
     if rows:
         memberships = db.exec(
@@ -96,32 +91,16 @@ def open_invitations(
 class GroupRow:
     group: Group
     members: int
-    facilitating: bool
 
 
 def groups_for(db: Session, therapist_id: int) -> list[GroupRow]:
-    """Groups the therapist facilitates or that hold someone on their caseload: one query."""
-    caseload_ids = select(CareTeamLink.participant_id).where(
-        CareTeamLink.therapist_id == therapist_id
-    )
-    facilitated = select(GroupMembership.group_id).where(
-        GroupMembership.user_id == therapist_id, col(GroupMembership.is_facilitator)
-    )
-    relevant = select(GroupMembership.group_id).where(
-        col(GroupMembership.user_id).in_(caseload_ids)
-    )
+    """The groups the therapist facilitates, with their member counts: one query."""
     members = func.count(GroupMembership.id).filter(~col(GroupMembership.is_facilitator))
-    facilitating = func.max(
-        case(
-            (and_(GroupMembership.user_id == therapist_id, col(GroupMembership.is_facilitator)), 1),
-            else_=0,
-        )
-    )
     rows = db.exec(
-        select(Group, members, facilitating)
-        .join(GroupMembership, col(GroupMembership.group_id) == Group.id)
-        .where(col(Group.id).in_(facilitated) | col(Group.id).in_(relevant))
+        select(Group, members)
+        .outerjoin(GroupMembership, col(GroupMembership.group_id) == Group.id)
+        .where(col(Group.id).in_(access.facilitated_group_ids(therapist_id)))
         .group_by(col(Group.id))
-        .order_by(Group.name)
+        .order_by(func.lower(Group.name))
     ).all()
-    return [GroupRow(group, count, bool(fac)) for group, count, fac in rows]
+    return [GroupRow(group, count) for group, count in rows]

@@ -8,26 +8,21 @@ import segno
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user
 from markupsafe import Markup
-from sqlmodel import select
 from wtforms.fields.choices import SelectChoice
 
+from iop_pwa import access
+from iop_pwa.access import Action, load_or_404
 from iop_pwa.accounts import services as accounts
 from iop_pwa.accounts.forms import InvitationForm
-from iop_pwa.accounts.models import Group, Invitation, ParticipantStatus
+from iop_pwa.accounts.models import Invitation, ParticipantStatus
 from iop_pwa.dashboard import services
 from iop_pwa.dashboard.forms import StatusForm
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.journal import services as journal
 from iop_pwa.practice import services as practice
 from iop_pwa.practice.forms import FeedbackForm
-from iop_pwa.safety import CareFlag, mark_seen, open_flags_for
-from iop_pwa.security import (
-    audit_event,
-    caseload_participant_or_404,
-    deny,
-    in_caseload,
-    own_or_404,
-)
+from iop_pwa.safety import CARE_FLAG, mark_seen, open_flags_for
+from iop_pwa.security import audit_event, audit_staff_list
 from iop_pwa.therapy import services as therapy
 from iop_pwa.therapy.models import ATTENDANCE
 from iop_pwa.web import local_now, render_page, safe_next, staff_required
@@ -74,6 +69,8 @@ def home():
     db = get_db()
     rows = services.caseload(db, current_user.id)
     attention = sorted((r for r in rows if r.needs_attention), key=lambda r: not r.flags)
+    audit_staff_list("dashboard", len(rows))
+    db.commit()
     return render_page(
         "dashboard/home.html",
         attention=attention,
@@ -87,14 +84,30 @@ def home():
 @bp.get("/participants")
 @staff_required
 def participants():
-    rows = services.caseload(get_db(), current_user.id)
+    db = get_db()
+    rows = services.caseload(db, current_user.id)
+    audit_staff_list("participants", len(rows))
+    db.commit()
     return render_page("dashboard/participants.html", rows=rows)
+
+
+def _read_record(participant_id: int, purpose: str, action: Action = Action.view):
+    """The participant's record if on the caseload (else audited 404); the read is audited."""
+    person = load_or_404(access.PARTICIPANT, participant_id, action)
+    audit_event(
+        "staff_read",
+        subject_id=person.id,
+        object_type="participant",
+        object_id=person.id,
+        detail=purpose,
+    )
+    return person
 
 
 @bp.get("/participants/<int:participant_id>")
 @staff_required
 def participant(participant_id: int):
-    person = caseload_participant_or_404(participant_id)
+    person = _read_record(participant_id, "view_record")
     db = get_db()
     db.commit()  # the audit row of this read
     return render_page(
@@ -133,7 +146,8 @@ def _practice_overview(db, person) -> dict:
 @bp.post("/participants/<int:participant_id>/status")
 @staff_required
 def participant_status(participant_id: int):
-    person = caseload_participant_or_404(participant_id, purpose="change_status")
+    # Any status may be changed (a deactivated person can be reactivated): a view-level rule.
+    person = _read_record(participant_id, "change_status")
     form = StatusForm()
     db = get_db()
     if not form.validate_on_submit():
@@ -148,10 +162,10 @@ def participant_status(participant_id: int):
 
 
 def _invitation_form() -> InvitationForm:
+    """The invitation form; its groups are only those the therapist facilitates."""
     form = InvitationForm()
-    groups = get_db().exec(select(Group).order_by(Group.name)).all()
     form.group.choices = [SelectChoice("", "No group")] + [
-        SelectChoice(str(g.id), g.name) for g in groups
+        SelectChoice(str(g.id), g.name) for g in access.my_groups(get_db(), current_user.id)
     ]
     return form
 
@@ -173,12 +187,12 @@ def create_invitation():
     db = get_db()
     form = _invitation_form()
     if form.validate_on_submit():
-        group = None
-        if form.new_group.data and form.new_group.data.strip():
-            group = accounts.get_or_create_group(db, form.new_group.data)
-        elif form.group.data:
-            group = db.get(Group, int(form.group.data))
         try:
+            group = None
+            if form.new_group.data and form.new_group.data.strip():
+                group = accounts.start_group(db, name=form.new_group.data, by=current_user)
+            elif form.group.data:
+                group = load_or_404(access.GROUP, form.group.data, Action.change)
             invitation, token = accounts.create_invitation(
                 db,
                 therapist=current_user,
@@ -187,6 +201,8 @@ def create_invitation():
                 group=group,
                 valid_for=_valid_for(),
             )
+        except accounts.GroupNameTaken as exc:
+            form.new_group.errors = [str(exc)]
         except accounts.AccountError as exc:
             form.email.errors = [str(exc)]
         else:
@@ -208,7 +224,7 @@ def _valid_for() -> timedelta:
 
 
 def _own_invitation(invitation_id: int) -> Invitation:
-    return own_or_404(Invitation, invitation_id, owner_field="therapist_id")
+    return load_or_404(access.INVITATION, invitation_id, Action.change)
 
 
 @bp.get("/invitations/<int:invitation_id>")
@@ -262,13 +278,8 @@ def revoke_invitation(invitation_id: int):
 def flag_seen(flag_id: int):
     """A therapist marks a safety flag as seen (after reaching out); it leaves the dashboard."""
     db = get_db()
-    flag = db.get(CareFlag, flag_id)
-    if flag is None or not in_caseload(db, current_user.id, flag.participant_id):
-        deny("care_flag", flag_id)
+    flag = load_or_404(CARE_FLAG, flag_id, Action.change)
     mark_seen(db, flag=flag, therapist_id=current_user.id)
-    audit_event(
-        "flag_seen", subject_id=flag.participant_id, object_type="care_flag", object_id=flag.id
-    )
     db.commit()
     flash("Marked as seen.")
     return redirect(safe_next(request.form.get("next")) or url_for("dashboard.home"), 303)

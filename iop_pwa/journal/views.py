@@ -7,14 +7,15 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
+from iop_pwa.access import Action, load_or_404
 from iop_pwa.db import get_db
 from iop_pwa.extensions import htmx
 from iop_pwa.journal import charts, services
 from iop_pwa.journal.forms import CheckinForm, EditEntryForm, EntryForm, FilterForm
-from iop_pwa.journal.models import MOODS, JournalEntry
+from iop_pwa.journal.models import MOODS
+from iop_pwa.journal.policies import JOURNAL_ENTRY
 from iop_pwa.practice import services as practice
 from iop_pwa.pwa import outbox
-from iop_pwa.security import own_or_404
 from iop_pwa.web import form_status, local_today, participant_required, render_page
 
 bp = Blueprint("journal", __name__, url_prefix="/journal")
@@ -148,14 +149,14 @@ def checkin():
 @bp.get("/<int:entry_id>")
 @participant_required
 def show(entry_id: int):
-    entry = own_or_404(JournalEntry, entry_id)
+    entry = load_or_404(JOURNAL_ENTRY, entry_id)
     return render_page("journal/entry.html", entry=entry)
 
 
 @bp.route("/<int:entry_id>/edit", methods=["GET", "POST"])
 @participant_required
 def edit(entry_id: int):
-    entry = own_or_404(JournalEntry, entry_id)
+    entry = load_or_404(JOURNAL_ENTRY, entry_id, Action.change)
     form = EditEntryForm(
         data={
             "mood": entry.mood,
@@ -188,7 +189,7 @@ def edit(entry_id: int):
 @participant_required
 def delete(entry_id: int):
     """Asks once, then really deletes."""
-    entry = own_or_404(JournalEntry, entry_id)
+    entry = load_or_404(JOURNAL_ENTRY, entry_id, Action.change)
     if request.method == "POST":
         db = get_db()
         db.delete(entry)

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 
+from iop_pwa import access, audit
 from iop_pwa.accounts.models import Group, GroupMembership, User
 from iop_pwa.accounts.services import group_members
 from iop_pwa.db import utcnow
@@ -283,6 +284,10 @@ def assign(
 ) -> Assignment:
     if (participant is None) == (group is None):
         raise PracticeError("Choose one participant or one group.")
+    if participant is not None:
+        access.check(db, therapist, access.PARTICIPANT, participant, access.Action.change)
+    else:
+        access.check(db, therapist, access.GROUP, group, access.Action.change)
     if end_date and end_date < start_date:
         raise PracticeError("The end date is before the start date.")
     if schedule == "weekdays" and not weekdays:
@@ -309,6 +314,7 @@ def assign(
             detail=assignment.describe_schedule(),
         )
     )
+    _audit(db, "assignment_created", assignment, by=therapist)
     people = [participant] if participant else group_members(db, group.id)
     for person in people:
         notify(
@@ -331,6 +337,56 @@ def change_status(db: Session, *, assignment: Assignment, status: str, by: User)
     assignment.updated_at = utcnow()
     db.add(assignment)
     db.add(AssignmentEvent(assignment_id=assignment.id, by_id=by.id, action=action))
+    _audit(db, f"assignment_{action}", assignment, by=by)
+
+
+def change_schedule(
+    db: Session,
+    *,
+    assignment: Assignment,
+    by: User,
+    schedule: str,
+    weekdays: list[int],
+    start_date: date,
+    end_date: date | None,
+    note: str,
+    reminder_time: time | None,
+) -> None:
+    """Change when an assignment is due (its history records the change)."""
+    end = start_date if schedule == "once" else end_date
+    if end and end < start_date:
+        raise PracticeError("The end date is before the start date.")
+    if schedule == "weekdays" and not weekdays:
+        raise PracticeError("Choose at least one day of the week.")
+    assignment.schedule, assignment.start_date, assignment.end_date = schedule, start_date, end
+    assignment.weekdays = (
+        ",".join(str(d) for d in sorted(set(weekdays))) if schedule == "weekdays" else ""
+    )
+    assignment.note, assignment.reminder_time = note.strip(), reminder_time
+    assignment.updated_at = utcnow()
+    db.add(assignment)
+    db.add(
+        AssignmentEvent(
+            assignment_id=assignment.id,
+            by_id=by.id,
+            action="changed",
+            detail=assignment.describe_schedule(),
+        )
+    )
+    _audit(db, "assignment_changed", assignment, by=by)
+
+
+def _audit(db: Session, action: str, assignment: Assignment, *, by: User) -> None:
+    """Every staff write to an assignment is audited against the participant (or the group)."""
+    audit.record(
+        db,
+        action,
+        actor_id=by.id,
+        subject_id=assignment.participant_id,
+        object_type="assignment",
+        object_id=assignment.id,
+        detail=f"group {assignment.group_id}" if assignment.group_id else None,
+    )
 
 
 def history(db: Session, assignment_id: int) -> list[AssignmentEvent]:
@@ -351,6 +407,14 @@ def give_feedback(
         raise PracticeError("Write a few words of feedback.")
     feedback = Feedback(completion_id=completion.id, therapist_id=therapist.id, text=text[:1000])
     db.add(feedback)
+    audit.record(
+        db,
+        "feedback_given",
+        actor_id=therapist.id,
+        subject_id=completion.participant_id,
+        object_type="completion",
+        object_id=completion.id,
+    )
     notify(
         db,
         user_id=completion.participant_id,

@@ -7,13 +7,15 @@ from flask_login import current_user
 from sqlmodel import col, func, or_, select
 from wtforms.fields.choices import SelectChoice
 
-from iop_pwa.accounts.models import Group, User
-from iop_pwa.dashboard import services as dashboard
+from iop_pwa import access
+from iop_pwa.access import Action, load_or_404
+from iop_pwa.accounts import services as accounts
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.practice import library, services
 from iop_pwa.practice.forms import AssignForm, AssignmentEditForm, ExerciseForm, FeedbackForm
-from iop_pwa.practice.models import SKILLS, Assignment, AssignmentEvent, Completion, Exercise
-from iop_pwa.security import audit_event, deny, in_caseload
+from iop_pwa.practice.models import SKILLS, Assignment, Exercise
+from iop_pwa.practice.policies import ASSIGNMENT, COMPLETION, EXERCISE
+from iop_pwa.security import audit_event, audit_staff_list
 from iop_pwa.web import form_status, local_today, render_page, staff_required
 
 bp = Blueprint("library", __name__, url_prefix="/dashboard")
@@ -21,17 +23,11 @@ bp = Blueprint("library", __name__, url_prefix="/dashboard")
 
 def _visible_exercise(exercise_id: int) -> Exercise:
     """A built-in exercise, or one of the therapist's own; anyone else's answers 404."""
-    exercise = get_db().get(Exercise, exercise_id)
-    if exercise is None or not (exercise.builtin or exercise.owner_id == current_user.id):
-        deny("exercise", exercise_id)
-    return exercise
+    return load_or_404(EXERCISE, exercise_id)
 
 
 def _own_exercise(exercise_id: int) -> Exercise:
-    exercise = _visible_exercise(exercise_id)
-    if exercise.owner_id != current_user.id:
-        deny("exercise", exercise_id)
-    return exercise
+    return load_or_404(EXERCISE, exercise_id, Action.change)
 
 
 @bp.get("/library")
@@ -149,15 +145,13 @@ def _assign_form(formdata=None, **defaults) -> AssignForm:
         if formdata is not None
         else AssignForm(**defaults)
     )
-    rows = dashboard.caseload(db, current_user.id)
+    people = [p for p in accounts.caseload(db, current_user.id) if access.open_to_new_work(p)]
+    audit_staff_list("assign form", len(people))
     form.participant.choices = [SelectChoice("", "Choose a participant")] + [
-        SelectChoice(str(r.participant.id), r.participant.name)
-        for r in rows
-        if r.participant.status != "deactivated"
+        SelectChoice(str(p.id), p.name) for p in people
     ]
     form.group.choices = [SelectChoice("", "No group")] + [
-        SelectChoice(str(g.group.id), g.group.name)
-        for g in dashboard.groups_for(db, current_user.id)
+        SelectChoice(str(g.id), g.name) for g in access.my_groups(db, current_user.id)
     ]
     return form
 
@@ -177,18 +171,11 @@ def assign(exercise_id: int):
     if request.method == "POST" and form.validate_on_submit():
         participant = group = None
         if form.participant.data:
-            pid = _int(form.participant.data)
-            participant = db.get(User, pid) if pid else None
-            if participant is None or not in_caseload(db, current_user.id, participant.id):
-                deny("participant", pid)
+            participant = load_or_404(access.PARTICIPANT, form.participant.data, Action.change)
         if form.group.data:
-            gid = _int(form.group.data)
-            mine = {row.group.id for row in dashboard.groups_for(db, current_user.id)}
-            if gid not in mine:
-                deny("group", gid)
-            group = db.get(Group, gid)
+            group = load_or_404(access.GROUP, form.group.data, Action.change)
         try:
-            a = services.assign(
+            services.assign(
                 db,
                 therapist=current_user,
                 exercise=ex,
@@ -204,12 +191,6 @@ def assign(exercise_id: int):
         except services.PracticeError as exc:
             form.schedule.errors = [str(exc)]
         else:
-            audit_event(
-                "assignment_created",
-                subject_id=participant.id if participant else None,
-                object_type="assignment",
-                object_id=a.id,
-            )
             db.commit()
             who = participant.name if participant else f"everyone in {group.name}"
             flash(f"Assigned “{ex.title}” to {who}.")
@@ -227,63 +208,44 @@ def assign(exercise_id: int):
     )
 
 
-def _int(value: str) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _managed_assignment(assignment_id: int) -> Assignment:
-    """An assignment the therapist gave, or one for a participant on their caseload."""
-    db = get_db()
-    a = db.get(Assignment, assignment_id)
-    if a is None:
-        deny("assignment", assignment_id)
-    allowed = a.therapist_id == current_user.id or (
-        a.participant_id is not None and in_caseload(db, current_user.id, a.participant_id)
-    )
-    if not allowed:
-        deny("assignment", assignment_id)
-    return a
+def _managed_assignment(assignment_id: int, action: Action = Action.view) -> Assignment:
+    """An assignment for someone on the therapist's caseload or a group they facilitate."""
+    return load_or_404(ASSIGNMENT, assignment_id, action)
 
 
 @bp.route("/assignments/<int:assignment_id>", methods=["GET", "POST"])
 @staff_required
 def manage_assignment(assignment_id: int):
-    a = _managed_assignment(assignment_id)
+    a = _managed_assignment(
+        assignment_id, Action.change if request.method == "POST" else Action.view
+    )
     db = get_db()
     ex = db.get(Exercise, a.exercise_id)
     form = AssignmentEditForm(obj=a) if request.method == "GET" else AssignmentEditForm()
     if request.method == "GET":
         form.weekdays.data = sorted(a.weekday_set)
     if request.method == "POST" and form.validate_on_submit():
-        end = form.start_date.data if form.schedule.data == "once" else form.end_date.data
-        if end and end < form.start_date.data:
-            form.end_date.errors = ["The end date is before the start date."]
-        elif form.schedule.data == "weekdays" and not form.weekdays.data:
-            form.weekdays.errors = ["Choose at least one day of the week."]
+        try:
+            services.change_schedule(
+                db,
+                assignment=a,
+                by=current_user,
+                schedule=form.schedule.data,
+                weekdays=form.weekdays.data or [],
+                start_date=form.start_date.data,
+                end_date=form.end_date.data,
+                note=form.note.data or "",
+                reminder_time=form.reminder_time.data,
+            )
+        except services.PracticeError as exc:
+            target = form.weekdays if "day of the week" in str(exc) else form.end_date
+            target.errors = [str(exc)]
         else:
-            a.schedule, a.start_date, a.end_date = form.schedule.data, form.start_date.data, end
-            a.weekdays = (
-                ",".join(str(d) for d in sorted(form.weekdays.data or []))
-                if (a.schedule == "weekdays")
-                else ""
-            )
-            a.note, a.reminder_time = (form.note.data or "").strip(), form.reminder_time.data
-            a.updated_at = utcnow()
-            db.add(a)
-            db.add(
-                AssignmentEvent(
-                    assignment_id=a.id,
-                    by_id=current_user.id,
-                    action="changed",
-                    detail=a.describe_schedule(),
-                )
-            )
             db.commit()
             flash("The assignment is updated.")
             return redirect(url_for("library.manage_assignment", assignment_id=a.id), 303)
+    elif request.method == "GET":
+        _audit_read(a)
     return render_page(
         "practice/manage.html",
         assignment=a,
@@ -298,7 +260,7 @@ def manage_assignment(assignment_id: int):
 @bp.post("/assignments/<int:assignment_id>/status")
 @staff_required
 def assignment_status(assignment_id: int):
-    a = _managed_assignment(assignment_id)
+    a = _managed_assignment(assignment_id, Action.change)
     db = get_db()
     try:
         services.change_status(
@@ -322,9 +284,7 @@ def assignment_status(assignment_id: int):
 @staff_required
 def feedback(completion_id: int):
     db = get_db()
-    completion = db.get(Completion, completion_id)
-    if completion is None or not in_caseload(db, current_user.id, completion.participant_id):
-        deny("completion", completion_id)
+    completion = load_or_404(COMPLETION, completion_id, Action.change)
     form = FeedbackForm()
     back = url_for("dashboard.participant", participant_id=completion.participant_id)
     if not form.validate_on_submit():
@@ -339,12 +299,17 @@ def feedback(completion_id: int):
         text=form.text.data,
         exercise_title=ex.title,
     )
-    audit_event(
-        "feedback_given",
-        subject_id=completion.participant_id,
-        object_type="completion",
-        object_id=completion.id,
-    )
     db.commit()
     flash("Feedback sent.")
     return redirect(back + f"#completion-{completion.id}", 303)
+
+
+def _audit_read(a: Assignment) -> None:
+    """Opening an assignment shows the participant's name (or a group's roster) and history."""
+    audit_event(
+        "staff_read",
+        subject_id=a.participant_id,
+        object_type="assignment",
+        object_id=a.id,
+        detail="assignment page",
+    )

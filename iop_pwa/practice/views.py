@@ -9,27 +9,24 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
+from iop_pwa.access import Action, load_or_404
 from iop_pwa.db import get_db
 from iop_pwa.journal.services import valid_client_id, when_written
 from iop_pwa.notifications import mark_all_read, recent
 from iop_pwa.practice import library, services
 from iop_pwa.practice.forms import MarkDoneForm
-from iop_pwa.practice.models import Assignment, Completion, Exercise
+from iop_pwa.practice.models import Assignment, Exercise
+from iop_pwa.practice.policies import ASSIGNMENT, COMPLETION
 from iop_pwa.pwa import outbox
-from iop_pwa.security import deny
 from iop_pwa.web import local_now, local_today, participant_required, render_page
 
 bp = Blueprint("practice", __name__)
 
 
-def _my_assignment(assignment_id: int) -> tuple[Assignment, Exercise]:
+def _my_assignment(assignment_id: int, action: Action = Action.view) -> tuple[Assignment, Exercise]:
     """The assignment if it is the participant's own or their group's, else 404 (audited)."""
-    for assignment, exercise in services.assignments_for(
-        get_db(), participant=current_user, include_ended=True
-    ):
-        if assignment.id == assignment_id:
-            return assignment, exercise
-    deny("assignment", assignment_id)
+    assignment = load_or_404(ASSIGNMENT, assignment_id, action)
+    return assignment, get_db().get(Exercise, assignment.exercise_id)
 
 
 @bp.get("/practice")
@@ -110,7 +107,7 @@ def _done_form(
 @participant_required
 def mark_done(assignment_id: int):
     db = get_db()
-    a, exercise = _my_assignment(assignment_id)
+    a, exercise = _my_assignment(assignment_id, Action.change)
     today = local_today(current_user.timezone)
     done = services.completions_for(
         db, participant_id=current_user.id, start=today - timedelta(days=7), end=today
@@ -170,9 +167,7 @@ def _invalid_page(a: Assignment, exercise: Exercise, form: MarkDoneForm):
 @participant_required
 def undo(completion_id: int):
     db = get_db()
-    completion = db.get(Completion, completion_id)
-    if completion is None or completion.participant_id != current_user.id:
-        deny("completion", completion_id)
+    completion = load_or_404(COMPLETION, completion_id, Action.change)
     today = local_today(current_user.timezone)
     done_today = completion.received_at.astimezone(ZoneInfo(current_user.timezone)).date() == today
     try:

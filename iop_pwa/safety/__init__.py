@@ -14,6 +14,8 @@ from pathlib import Path
 
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from iop_pwa import audit
+from iop_pwa.access import Policy, staff_reaches_participant
 from iop_pwa.db import UTCDateTime, utcnow
 
 PHRASES_FILE = Path(__file__).with_name("crisis_phrases.txt")
@@ -105,6 +107,24 @@ def open_flags_for(db: Session, participant_ids: list[int]) -> dict[int, list[Ca
 
 
 def mark_seen(db: Session, *, flag: CareFlag, therapist_id: int) -> None:
+    """A therapist marks a flag seen (after reaching out); the write is audited."""
     flag.seen_at = utcnow()
     flag.seen_by_id = therapist_id
     db.add(flag)
+    audit.record(
+        db,
+        "flag_seen",
+        actor_id=therapist_id,
+        subject_id=flag.participant_id,
+        object_type="care_flag",
+        object_id=flag.id,
+    )
+
+
+CARE_FLAG = Policy(
+    "care_flag",
+    CareFlag,
+    lambda db, user, flag, _action: staff_reaches_participant(db, user, flag.participant_id),
+    subject=lambda flag: flag.participant_id,
+)
+"""A safety flag: staff with the participant on their caseload."""

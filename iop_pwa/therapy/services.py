@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 from sqlmodel import Session, col, or_, select
 
-from iop_pwa.accounts.models import GroupMembership, User
+from iop_pwa import access, audit
+from iop_pwa.accounts.models import Group, GroupMembership, User
 from iop_pwa.accounts.services import group_members
 from iop_pwa.accounts.sessions import token_hash
 from iop_pwa.db import utcnow
@@ -100,6 +101,11 @@ def schedule(
         raise SessionError("Choose the participant for this session.")
     if not 1 <= repeat_weeks <= 26:
         raise SessionError("Repeat for 1 to 26 weeks.")
+    if kind == "group":
+        group = db.get(Group, group_id)
+        access.check(db, therapist, access.GROUP, group, access.Action.change)
+    else:
+        access.check(db, therapist, access.PARTICIPANT, participant, access.Action.change)
     url = check_video_url(video_url)
     series = str(uuid.uuid4()) if repeat_weeks > 1 else None
     sessions = []
@@ -119,8 +125,18 @@ def schedule(
         sessions.append(s)
     db.flush()
     for s in sessions:
+        _audit(db, "session_scheduled", s, by=therapist)
         notify_attendees(db, s, f"A session was scheduled: {s.title}.")
     return sessions
+
+
+def _audit(db: Session, action: str, session: TherapySession, *, by: User, **fields) -> None:
+    """Every staff write to a session is audited against its participant (or its group)."""
+    fields.setdefault("subject_id", session.participant_id)
+    fields.setdefault("detail", f"group {session.group_id}" if session.group_id else None)
+    audit.record(
+        db, action, actor_id=by.id, object_type="therapy_session", object_id=session.id, **fields
+    )
 
 
 def attendees(db: Session, session: TherapySession) -> list[User]:
@@ -159,6 +175,7 @@ def reschedule(
     session.duration_minutes, session.video_url = duration_minutes, check_video_url(video_url)
     session.updated_at = utcnow()
     db.add(session)
+    _audit(db, "session_changed", session, by=by)
     notify_attendees(
         db,
         session,
@@ -169,11 +186,12 @@ def reschedule(
     return moved
 
 
-def cancel(db: Session, *, session: TherapySession) -> None:
+def cancel(db: Session, *, session: TherapySession, by: User) -> None:
     if session.cancelled_at:
         return
     session.cancelled_at = utcnow()
     db.add(session)
+    _audit(db, "session_cancelled", session, by=by)
     notify_attendees(db, session, f"A session was cancelled: {session.title}.")
 
 
@@ -205,7 +223,7 @@ def next_session(sessions: list[TherapySession], now: datetime) -> TherapySessio
 
 
 def add_guest(
-    db: Session, *, session: TherapySession, name: str, email: str | None
+    db: Session, *, session: TherapySession, name: str, email: str | None, by: User
 ) -> tuple[FamilyGuest, str]:
     if session.kind != "family":
         raise SessionError("Guests can join family sessions only.")
@@ -215,7 +233,14 @@ def add_guest(
     )
     db.add(guest)
     db.flush()
+    _audit(db, "guest_invited", session, by=by, detail=f"guest {guest.id}")
     return guest, token
+
+
+def revoke_guest(db: Session, *, guest: FamilyGuest, session: TherapySession, by: User) -> None:
+    guest.revoked_at = utcnow()
+    db.add(guest)
+    _audit(db, "guest_revoked", session, by=by, detail=f"guest {guest.id}")
 
 
 def guest_for_token(
@@ -253,6 +278,7 @@ def mark_attendance(
     row = row or Attendance(session_id=session.id, participant_id=participant_id, status=status)
     row.status, row.marked_by_id, row.marked_at = status, by.id, utcnow()
     db.add(row)
+    _audit(db, "attendance_marked", session, by=by, subject_id=participant_id, detail=status)
 
 
 @dataclass

@@ -11,12 +11,14 @@ from flask_login import current_user
 from sqlmodel import col, select
 from wtforms.fields.choices import SelectChoice
 
+from iop_pwa import access
+from iop_pwa.access import Action, load_or_404
+from iop_pwa.accounts import services as accounts
 from iop_pwa.accounts.models import Group, User
-from iop_pwa.dashboard import services as dashboard
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.extensions import limiter
 from iop_pwa.pwa import outbox
-from iop_pwa.security import audit_event, deny, in_caseload
+from iop_pwa.security import audit_event, audit_staff_list
 from iop_pwa.therapy import services
 from iop_pwa.therapy.forms import EditSessionForm, FeedForm, GuestForm, SessionForm
 from iop_pwa.therapy.models import (
@@ -26,6 +28,7 @@ from iop_pwa.therapy.models import (
     FamilyGuest,
     TherapySession,
 )
+from iop_pwa.therapy.policies import FAMILY_GUEST, THERAPY_SESSION
 from iop_pwa.web import form_status, participant_required, render_page, staff_required
 
 bp = Blueprint("sessions", __name__)
@@ -38,10 +41,8 @@ SHOWN_FEED = "feed_link"
 
 
 def _my_session(session_id: int) -> TherapySession:
-    for s in services.for_participant(get_db(), participant=current_user):
-        if s.id == session_id:
-            return s
-    deny("therapy_session", session_id)
+    """One of the participant's own sessions or their groups' (else an audited 404)."""
+    return load_or_404(THERAPY_SESSION, session_id)
 
 
 @bp.get("/sessions")
@@ -176,11 +177,9 @@ def guest(token: str):
 # --- Therapist -----------------------------------------------------------------------------------
 
 
-def _own_session(session_id: int) -> TherapySession:
-    s = get_db().get(TherapySession, session_id)
-    if s is None or s.therapist_id != current_user.id:
-        deny("therapy_session", session_id)
-    return s
+def _managed_session(session_id: int, action: Action = Action.change) -> TherapySession:
+    """A session for someone on the therapist's caseload or a group they facilitate."""
+    return load_or_404(THERAPY_SESSION, session_id, action)
 
 
 def _session_form(formdata=None, **defaults) -> SessionForm:
@@ -190,13 +189,13 @@ def _session_form(formdata=None, **defaults) -> SessionForm:
         if formdata is not None
         else SessionForm(**defaults)
     )
-    rows = dashboard.caseload(db, current_user.id)
+    people = [p for p in accounts.caseload(db, current_user.id) if access.open_to_new_work(p)]
+    audit_staff_list("session form", len(people))
     form.participant.choices = [SelectChoice("", "Choose a participant")] + [
-        SelectChoice(str(r.participant.id), r.participant.name) for r in rows
+        SelectChoice(str(p.id), p.name) for p in people
     ]
     form.group.choices = [SelectChoice("", "Choose a group")] + [
-        SelectChoice(str(g.group.id), g.group.name)
-        for g in dashboard.groups_for(db, current_user.id)
+        SelectChoice(str(g.id), g.name) for g in access.my_groups(db, current_user.id)
     ]
     return form
 
@@ -216,6 +215,7 @@ def staff_index():
             .order_by(col(TherapySession.starts_at))
         )
     )
+    audit_staff_list("sessions", len({s.participant_id for s in mine if s.participant_id}))
     return render_page(
         "therapy/staff_index.html",
         upcoming=[s for s in mine if s.ends_at > now],
@@ -252,17 +252,11 @@ def new():
         return render_page("therapy/form.html", form=form, s=None, active="sessions")
     form = _session_form(formdata=request.form)
     if form.validate_on_submit():
-        participant = None
+        participant = group = None
         if form.participant.data:
-            pid = int(form.participant.data) if form.participant.data.isdigit() else None
-            participant = db.get(User, pid) if pid else None
-            if participant is None or not in_caseload(db, current_user.id, participant.id):
-                deny("participant", pid)
-        group_id = None
+            participant = load_or_404(access.PARTICIPANT, form.participant.data, Action.change)
         if form.group.data:
-            group_id = int(form.group.data) if form.group.data.isdigit() else None
-            if group_id not in {g.group.id for g in dashboard.groups_for(db, current_user.id)}:
-                deny("group", group_id)
+            group = load_or_404(access.GROUP, form.group.data, Action.change)
         try:
             created = services.schedule(
                 db,
@@ -274,7 +268,7 @@ def new():
                 duration_minutes=form.duration_minutes.data,
                 video_url=form.video_url.data,
                 participant=participant,
-                group_id=group_id,
+                group_id=group.id if group else None,
                 repeat_weeks=form.repeat_weeks.data,
             )
         except services.SessionError as exc:
@@ -290,7 +284,7 @@ def new():
 @bp.route("/dashboard/sessions/<int:session_id>", methods=["GET", "POST"])
 @staff_required
 def manage(session_id: int):
-    s = _own_session(session_id)
+    s = _managed_session(session_id, Action.change if request.method == "POST" else Action.view)
     db = get_db()
     zone = ZoneInfo(current_user.timezone)
     local = s.starts_at.astimezone(zone)
@@ -325,6 +319,14 @@ def manage(session_id: int):
             db.commit()
             flash("The session is updated; participants were told.")
             return redirect(url_for("sessions.manage", session_id=s.id), 303)
+    if request.method == "GET":
+        audit_event(
+            "staff_read",
+            subject_id=s.participant_id,
+            object_type="therapy_session",
+            object_id=s.id,
+            detail=f"session page, group {s.group_id}" if s.group_id else "session page",
+        )
     guests = list(db.exec(select(FamilyGuest).where(FamilyGuest.session_id == s.id)))
     links = session.get(SHOWN_GUEST_LINKS, {})
     marks = {
@@ -351,9 +353,9 @@ def manage(session_id: int):
 @bp.post("/dashboard/sessions/<int:session_id>/cancel")
 @staff_required
 def cancel(session_id: int):
-    s = _own_session(session_id)
+    s = _managed_session(session_id)
     db = get_db()
-    services.cancel(db, session=s)
+    services.cancel(db, session=s, by=current_user)
     db.commit()
     flash("The session is cancelled; participants were told.")
     return redirect(url_for("sessions.manage", session_id=s.id), 303)
@@ -362,7 +364,7 @@ def cancel(session_id: int):
 @bp.post("/dashboard/sessions/<int:session_id>/guests")
 @staff_required
 def add_guest(session_id: int):
-    s = _own_session(session_id)
+    s = _managed_session(session_id)
     form = GuestForm()
     db = get_db()
     if not form.validate_on_submit():
@@ -370,14 +372,11 @@ def add_guest(session_id: int):
         return redirect(url_for("sessions.manage", session_id=s.id), 303)
     try:
         g, token = services.add_guest(
-            db, session=s, name=form.name.data, email=form.email.data or None
+            db, session=s, name=form.name.data, email=form.email.data or None, by=current_user
         )
     except services.SessionError as exc:
         flash(str(exc))
         return redirect(url_for("sessions.manage", session_id=s.id), 303)
-    audit_event(
-        "guest_invited", object_type="therapy_session", object_id=s.id, subject_id=s.participant_id
-    )
     db.commit()
     links = dict(session.get(SHOWN_GUEST_LINKS, {}))
     links[str(g.id)] = url_for("sessions.guest", token=token, _external=True)
@@ -390,12 +389,9 @@ def add_guest(session_id: int):
 @staff_required
 def revoke_guest(guest_id: int):
     db = get_db()
-    g = db.get(FamilyGuest, guest_id)
-    s = db.get(TherapySession, g.session_id) if g else None
-    if g is None or s is None or s.therapist_id != current_user.id:
-        deny("family_guest", guest_id)
-    g.revoked_at = utcnow()
-    db.add(g)
+    g = load_or_404(FAMILY_GUEST, guest_id, Action.change)
+    s = db.get(TherapySession, g.session_id)
+    services.revoke_guest(db, guest=g, session=s, by=current_user)
     db.commit()
     flash(f"{g.name}'s link no longer works.")
     return redirect(url_for("sessions.manage", session_id=s.id) + "#guests", 303)
@@ -404,7 +400,7 @@ def revoke_guest(guest_id: int):
 @bp.post("/dashboard/sessions/<int:session_id>/attendance")
 @staff_required
 def attendance(session_id: int):
-    s = _own_session(session_id)
+    s = _managed_session(session_id)
     db = get_db()
     allowed = {p.id for p in services.attendees(db, s)}
     try:

@@ -78,7 +78,7 @@ def test_assign_do_reflect_and_get_feedback(app, live_server, make_user, new_con
 
 def test_breathing_timer_runs_offline(app, live_server, make_user, page):
     _library(app)
-    therapist = make_user("therapist")
+    therapist = make_user("therapist", group="Evening")  # its facilitator
     person = make_user("participant", therapist=therapist, group="Evening")
     from sqlmodel import select
 

@@ -86,7 +86,9 @@ def test_family_guest_page_is_axe_clean_and_shows_the_time(
             participant=db.get(User, person.id),
             group_id=None,
         )
-        _, token = services.add_guest(db, session=family, name="Elena Rivera", email=None)
+        _, token = services.add_guest(
+            db, session=family, name="Elena Rivera", email=None, by=db.get(User, therapist.id)
+        )
         assert db.exec(select(User)).first() is not None
     guest = new_context(phone=True, timezone_id="Europe/Madrid").new_page()
     guest.goto(f"{live_server}/guest/{token}")

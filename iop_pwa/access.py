@@ -1,0 +1,264 @@
+"""Who may see or change what: every access rule, written once.
+
+The rules are about people. A participant reaches their own rows and their groups'. Staff reach a
+participant only through a care-team link (their caseload), and a group only if they facilitate it
+(an admin assigns facilitators; a therapist who starts a group facilitates it). A deactivated
+participant's record can be read but nothing new is added to it.
+
+Each kind of object has one `Policy` that says, with these rules, whether a person may view or
+change one object. The core policies (participant record, group, invitation, care flag) are here;
+each feature writes its own in its `policies.py` with the same rules. Views and services load
+objects through `load_or_404`, and form choices come from the same rules, so a POST can never
+reach what a form would not offer. Anything refused answers 404 (never 403, which would confirm
+that the object exists) and is audited; one person's repeated refusals are throttled (429) so that
+they cannot flood the audit log.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Generic, TypeVar
+
+from flask import abort, request
+from flask_login import current_user
+from sqlmodel import Session, SQLModel, col, func, select
+
+from iop_pwa.accounts.models import (
+    CareTeamLink,
+    Group,
+    GroupMembership,
+    Invitation,
+    ParticipantStatus,
+    Role,
+    User,
+)
+from iop_pwa.audit import AuditEvent
+from iop_pwa.db import get_db, utcnow
+from iop_pwa.security import audit_event
+
+T = TypeVar("T", bound=SQLModel)
+
+# Ids are 64-bit: a larger number is no id at all (and would overflow the database driver).
+MAX_ID = 2**63 - 1
+
+# Refusals one person may have written to the audit log in this window before they get 429.
+DENIALS_PER_WINDOW = 30
+DENIAL_WINDOW = timedelta(minutes=10)
+
+
+class Action(enum.StrEnum):
+    view = "view"
+    change = "change"
+
+
+def parse_id(value: object) -> int | None:
+    """An id from a URL or a form field, or None if it is not a positive 64-bit integer."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        number = int(value)
+    else:
+        return None
+    return number if 0 < number <= MAX_ID else None
+
+
+# --- The rules about people ---------------------------------------------------------------------
+
+
+def caseload_ids(staff_id: int):
+    """The ids of the participants on a staff member's caseload (a subquery)."""
+    return select(CareTeamLink.participant_id).where(CareTeamLink.therapist_id == staff_id)
+
+
+def on_caseload(db: Session, staff_id: int, participant_id: int | None) -> bool:
+    if participant_id is None:
+        return False
+    found = db.exec(
+        select(CareTeamLink.id).where(
+            CareTeamLink.therapist_id == staff_id,
+            CareTeamLink.participant_id == participant_id,
+        )
+    ).first()
+    return found is not None
+
+
+def facilitated_group_ids(staff_id: int):
+    """The ids of the groups a staff member facilitates (a subquery)."""
+    return select(GroupMembership.group_id).where(
+        GroupMembership.user_id == staff_id, col(GroupMembership.is_facilitator)
+    )
+
+
+def facilitates(db: Session, staff_id: int, group_id: int | None) -> bool:
+    if group_id is None:
+        return False
+    found = db.exec(
+        select(GroupMembership.id).where(
+            GroupMembership.user_id == staff_id,
+            GroupMembership.group_id == group_id,
+            col(GroupMembership.is_facilitator),
+        )
+    ).first()
+    return found is not None
+
+
+def member_group_ids(participant_id: int):
+    """The ids of the groups a participant belongs to (a subquery)."""
+    return select(GroupMembership.group_id).where(
+        GroupMembership.user_id == participant_id, ~col(GroupMembership.is_facilitator)
+    )
+
+
+def member_of(db: Session, participant_id: int, group_id: int | None) -> bool:
+    if group_id is None:
+        return False
+    found = db.exec(
+        select(GroupMembership.id).where(
+            GroupMembership.user_id == participant_id,
+            GroupMembership.group_id == group_id,
+            ~col(GroupMembership.is_facilitator),
+        )
+    ).first()
+    return found is not None
+
+
+def open_to_new_work(participant: User) -> bool:
+    """Whether staff may add to a participant's record (assign, schedule): not deactivated.
+    Alumni stay open: their support goes on after discharge."""
+    return participant.status != ParticipantStatus.deactivated
+
+
+def staff_reaches_participant(db: Session, user: User, participant_id: int | None) -> bool:
+    return user.is_staff and on_caseload(db, user.id, participant_id)
+
+
+def staff_reaches_group(db: Session, user: User, group_id: int | None) -> bool:
+    return user.is_staff and facilitates(db, user.id, group_id)
+
+
+# --- Policies -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy(Generic[T]):
+    """May this person view or change this object? `kind` names it in the audit log; `subject`
+    says whose record the object belongs to (audited with a refusal)."""
+
+    kind: str
+    model: type[T]
+    may: Callable[[Session, User, T, Action], bool]
+    subject: Callable[[T], int | None] = lambda _obj: None
+
+    def allows(self, db: Session, user: User, obj: T | None, action: Action = Action.view) -> bool:
+        return (
+            obj is not None
+            and getattr(user, "is_authenticated", False)
+            and self.may(db, user, obj, action)
+        )
+
+
+class NotPermitted(LookupError):
+    """Raised by a service asked to act on an object its caller may not reach; answered like
+    any refused access (audited 404) by the error handler."""
+
+    def __init__(self, kind: str, object_id: int | None, subject_id: int | None = None):
+        super().__init__(kind)
+        self.kind, self.object_id, self.subject_id = kind, object_id, subject_id
+
+
+def check(
+    db: Session, user: User, policy: Policy[T], obj: T | None, action: Action = Action.view
+) -> None:
+    """For services: raise NotPermitted unless `user` may `action` `obj` (defence in depth, so
+    a service called from anywhere cannot be pointed at someone else's object)."""
+    if not policy.allows(db, user, obj, action):
+        raise NotPermitted(
+            policy.kind,
+            getattr(obj, "id", None),
+            policy.subject(obj) if obj is not None else None,
+        )
+
+
+def load_or_404(policy: Policy[T], object_id: object, action: Action = Action.view) -> T:
+    """The object with this id if the signed-in person may `action` it; else audit and 404."""
+    db = get_db()
+    number = parse_id(object_id)
+    obj = db.get(policy.model, number) if number else None
+    if not policy.allows(db, current_user, obj, action):
+        deny(policy.kind, number, subject_id=policy.subject(obj) if obj is not None else None)
+    return obj
+
+
+def deny(object_type: str, object_id: int | None, subject_id: int | None = None):
+    """Audit a refused access and answer 404 (the audit row commits on its own).
+
+    Someone who keeps asking for things that aren't theirs gets 429 after DENIALS_PER_WINDOW
+    audited refusals, and nothing more is written for them until the window passes.
+    """
+    db = get_db()
+    actor = current_user.id if current_user.is_authenticated else None
+    if actor is not None and _recent_denials(db, actor) >= DENIALS_PER_WINDOW:
+        abort(429)
+    audit_event(
+        "access_denied",
+        object_type=object_type,
+        object_id=parse_id(object_id),
+        subject_id=subject_id,
+        detail=request.path[:200],
+    )
+    db.commit()
+    abort(404)
+
+
+def _recent_denials(db: Session, actor_id: int) -> int:
+    return db.exec(
+        select(func.count(AuditEvent.id)).where(
+            AuditEvent.actor_id == actor_id,
+            AuditEvent.action == "access_denied",
+            AuditEvent.at >= utcnow() - DENIAL_WINDOW,
+        )
+    ).one()
+
+
+def _participant_record(db: Session, user: User, person: User, action: Action) -> bool:
+    if person.role != Role.participant or not staff_reaches_participant(db, user, person.id):
+        return False
+    return action == Action.view or open_to_new_work(person)
+
+
+PARTICIPANT = Policy("participant", User, _participant_record, subject=lambda p: p.id)
+"""A participant's record, for staff: view on the caseload; change (assign, schedule, give
+feedback) while the person is not deactivated."""
+
+
+def _group(db: Session, user: User, group: Group, action: Action) -> bool:
+    if user.is_staff:
+        return staff_reaches_group(db, user, group.id)
+    return action == Action.view and member_of(db, user.id, group.id)
+
+
+GROUP = Policy("group", Group, _group)
+"""A group: its facilitators view and use it; its members view it."""
+
+INVITATION = Policy(
+    "invitation",
+    Invitation,
+    lambda _db, user, inv, _action: user.is_staff and inv.therapist_id == user.id,
+)
+"""An invitation: only the therapist who made it."""
+
+
+def my_groups(db: Session, staff_id: int) -> list[Group]:
+    """The groups a staff member may use, for form choices: the ones they facilitate."""
+    return list(
+        db.exec(
+            select(Group)
+            .where(col(Group.id).in_(facilitated_group_ids(staff_id)))
+            .order_by(func.lower(Group.name))
+        )
+    )
