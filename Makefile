@@ -35,6 +35,7 @@ run: setup
 ## Set up and run the whole test suite (browser tests need /usr/bin/chromium).
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup

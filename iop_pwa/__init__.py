@@ -132,29 +132,30 @@ class IdConverter(IntegerConverter):
 
 
 def _register_blueprints(app: Flask) -> None:
-    app.url_map.converters["int"] = IdConverter  # before any route is added
+    """Core's blueprints, then every feature: this composition root is the one place in core
+    that names the features (see `iop_pwa.features`)."""
+    from iop_pwa import journal, practice, therapy
     from iop_pwa.accounts.views import bp as accounts_bp
     from iop_pwa.admin.views import bp as admin_bp
     from iop_pwa.dashboard.views import bp as dashboard_bp
-    from iop_pwa.journal.views import bp as journal_bp
+    from iop_pwa.notifications.views import bp as notifications_bp
     from iop_pwa.participant.views import bp as participant_bp
-    from iop_pwa.practice.staff_views import bp as library_bp
-    from iop_pwa.practice.views import bp as practice_bp
     from iop_pwa.pwa.views import bp as pwa_bp
-    from iop_pwa.therapy.views import bp as sessions_bp
+    from iop_pwa.safety.views import bp as safety_bp
 
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     for bp in (
         accounts_bp,
         participant_bp,
-        journal_bp,
-        practice_bp,
         dashboard_bp,
-        library_bp,
-        sessions_bp,
+        notifications_bp,
+        safety_bp,
         admin_bp,
         pwa_bp,
     ):
         app.register_blueprint(bp)
+    for feature in (therapy, practice, journal):  # Today shows their sections in their order
+        feature.register(app)
 
 
 def _register_template_helpers(app: Flask) -> None:
@@ -171,7 +172,7 @@ def _register_template_helpers(app: Flask) -> None:
     def _globals():
         return {
             "local_now": local_now,
-            "crisis_url": url_for("accounts.crisis_help"),
+            "crisis_url": url_for("safety.crisis_help"),
             "unread_notifications": _unread_notifications,
         }
 

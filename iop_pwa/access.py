@@ -37,7 +37,7 @@ from iop_pwa.accounts.models import (
 )
 from iop_pwa.audit import AuditEvent
 from iop_pwa.db import get_db, utcnow
-from iop_pwa.security import audit_event
+from iop_pwa.security import audit_refusal
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -195,7 +195,7 @@ def load_or_404(policy: Policy[T], object_id: object, action: Action = Action.vi
 
 
 def deny(object_type: str, object_id: int | None, subject_id: int | None = None):
-    """Audit a refused access and answer 404 (the audit row commits on its own).
+    """Audit a refused access and answer 404 (the audit row commits on its own, alone).
 
     Someone who keeps asking for things that aren't theirs gets 429 after DENIALS_PER_WINDOW
     audited refusals, and nothing more is written for them until the window passes.
@@ -204,14 +204,13 @@ def deny(object_type: str, object_id: int | None, subject_id: int | None = None)
     actor = current_user.id if current_user.is_authenticated else None
     if actor is not None and _recent_denials(db, actor) >= DENIALS_PER_WINDOW:
         abort(429)
-    audit_event(
+    audit_refusal(
         "access_denied",
         object_type=object_type,
         object_id=parse_id(object_id),
         subject_id=subject_id,
         detail=request.path[:200],
     )
-    db.commit()
     abort(404)
 
 

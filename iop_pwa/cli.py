@@ -130,10 +130,11 @@ def demo_command():
 @click.option("--interval", default=60, show_default=True, help="Seconds between rounds.")
 @with_appcontext
 def worker_command(once: bool, interval: int):
-    """The background worker: housekeeping now, reminders when push lands."""
+    """The background worker: every registered job, each at most once per its interval."""
     from iop_pwa.worker import run_round
 
     stopping = False
+    last_run: dict = {}
 
     def _stop(*_):
         nonlocal stopping
@@ -143,7 +144,7 @@ def worker_command(once: bool, interval: int):
     signal.signal(signal.SIGINT, _stop)
     log.info("worker started")
     while True:
-        run_round()
+        run_round(last_run=last_run)
         if once or stopping:
             break
         deadline = time.monotonic() + interval

@@ -41,6 +41,15 @@ def audit_event(action: str, **fields) -> None:
     audit.record(get_db(), action, actor_id=actor, ip=client_ip(), **fields)
 
 
+def audit_refusal(action: str, **fields) -> None:
+    """Audit a refused request on its own: whatever the request had changed is undone, and the
+    audit row alone is committed (the request's own commit never comes, as it fails)."""
+    db = get_db()
+    db.rollback()
+    audit_event(action, **fields)
+    db.commit()
+
+
 def audit_staff_list(page: str, shown: int) -> None:
     """A staff page that shows participants' names (a list, a roster, a form's choices) is a read
     of their records: one audit row per view, naming the page and how many people it showed."""

@@ -1,23 +1,51 @@
 """The background worker's rounds. It runs beside the web server (`make run` starts both).
 
-Today it does housekeeping: ending expired sign-in sessions and closing expired invitations.
-The push issue adds sending due reminders here, so no request handler ever talks to a push service.
+Its jobs are core housekeeping (ending expired sign-in sessions) and whatever the features
+registered (`features.Job`): push reminders land here too, so no request handler ever talks to a
+push service. Each job is one unit of work, committed on its own, so one failing job neither
+undoes nor blocks the others.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from iop_pwa.accounts.sessions import purge_expired
-from iop_pwa.db import session_scope
+from iop_pwa.db import session_scope, utcnow
+from iop_pwa.features import Job, registry
 
 log = logging.getLogger(__name__)
 
+CORE_JOBS = (Job("expired_sessions", timedelta(minutes=1), lambda db, now: purge_expired(db)),)
 
-def run_round() -> dict[str, int]:
-    """One pass of every periodic job; returns counts (never personal data) for the log."""
-    with session_scope() as db:
-        counts = {"expired_sessions": purge_expired(db)}
+
+def jobs() -> list[Job]:
+    return [*CORE_JOBS, *registry().jobs]
+
+
+def run_round(
+    now: datetime | None = None, last_run: dict[str, datetime] | None = None
+) -> dict[str, int]:
+    """One pass over every job that is due; returns counts (never personal data) for the log.
+
+    `last_run` (kept by the worker loop between rounds) holds when each job last ran, so a job
+    runs at most once per its `every`; without it every job is due (`worker --once`)."""
+    now = now or utcnow()
+    last_run = {} if last_run is None else last_run
+    counts: dict[str, int] = {}
+    for job in jobs():
+        last = last_run.get(job.name)
+        if last is not None and now - last < job.every:
+            continue
+        try:
+            with session_scope() as db:
+                counts[job.name] = job.run(db, now)
+        except Exception as exc:  # one job's failure must not stop the others
+            # The type only: an exception's text can carry personal data (SQL parameters).
+            log.error("worker job %s failed: %s", job.name, type(exc).__name__)
+            continue
+        last_run[job.name] = now
     if any(counts.values()):
         log.info("worker round: %s", counts)
     return counts

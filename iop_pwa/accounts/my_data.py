@@ -1,7 +1,9 @@
-"""'My data': a participant's copy of everything they wrote, and deleting their account.
+"""'My data': a participant's copy of everything kept about them, and deleting their account.
 
-Each feature contributes its records here (journal now; completions and sent messages as their
-issues land), so the export stays complete in one place.
+Core keeps the account, its devices, groups and care team, notifications and safety flags; every
+feature registers a `features.DataRights` for its own tables. The export and the deletion iterate
+all of them, so a new feature is covered by registering, never by editing this file, and a test
+proves that every table with a person's rows has a provider.
 """
 
 from __future__ import annotations
@@ -11,22 +13,56 @@ import io
 import json
 import zipfile
 
-from sqlmodel import Session, delete
+from sqlmodel import Session
 
-from iop_pwa.accounts.models import User
+from iop_pwa import notifications
+from iop_pwa.accounts.models import (
+    CareTeamLink,
+    GroupMembership,
+    Invitation,
+    LoginSession,
+    User,
+)
 from iop_pwa.db import utcnow
-from iop_pwa.journal import services as journal
-from iop_pwa.practice import services as practice
+from iop_pwa.features import DataRights, registry
+from iop_pwa.safety import CareFlag
 
 PART2_NOTICE = "42 CFR part 2 prohibits unauthorized disclosure of these records."
 
-# What deleting an account removes, in the words the confirmation page uses.
-DELETED_ON_ACCOUNT_DELETION = [
-    "every journal entry and mood check-in, shared or private",
-    "every practice you marked done, with your reflections",
-    "your sign-in and your signed-in devices",
-    "your place in your groups and on your care team's list",
-]
+CORE_DATA_RIGHTS = (
+    DataRights(
+        name="account",
+        tables=(User, LoginSession, GroupMembership, CareTeamLink, Invitation),
+        deleted=(
+            "your sign-in and your signed-in devices",
+            "your place in your groups and on your care team's list",
+        ),
+    ),
+    DataRights(
+        name="notifications",
+        tables=(notifications.Notification,),
+        deleted=("your notifications",),
+        export=notifications.export_records,
+    ),
+    DataRights(
+        name="safety",
+        # Flags name a source but copy nothing the person wrote; they go with the account.
+        tables=(CareFlag,),
+        deleted=("any note to your care team that something you shared needed attention",),
+    ),
+)
+
+
+def providers() -> list[DataRights]:
+    """Every provider: core's, then each registered feature's."""
+    return [*CORE_DATA_RIGHTS, *registry().data_rights]
+
+
+def deleted_on_account_deletion() -> list[str]:
+    """What deleting an account removes, in the words the confirmation page uses (features
+    first: what the person wrote matters most to them)."""
+    features = [w for p in registry().data_rights for w in p.deleted]
+    return features + [w for p in CORE_DATA_RIGHTS for w in p.deleted]
 
 
 def _csv_cell(value):
@@ -51,10 +87,7 @@ def _csv(records: list[dict]) -> str:
 
 def export_zip(db: Session, *, user: User) -> bytes:
     """Everything the participant wrote, as JSON and CSV in one ZIP, with the Part 2 notice."""
-    sections = {
-        "journal": journal.export_records(db, user=user),
-        "practice": practice.export_records(db, user=user),
-    }
+    sections = {p.name: p.export(db, user=user) for p in providers() if p.export is not None}
     document = {
         "notice": PART2_NOTICE,
         "exported_at": utcnow().isoformat(),
@@ -75,8 +108,9 @@ def export_zip(db: Session, *, user: User) -> bytes:
 
 
 def delete_account(db: Session, *, user: User) -> None:
-    """Remove the participant and everything that hangs off them (the database cascades)."""
-    from iop_pwa.journal.models import JournalEntry
-
-    db.exec(delete(JournalEntry).where(JournalEntry.user_id == user.id))
+    """Remove the participant and everything that hangs off them: each provider's own erase
+    first, then the account row (the database cascades the rest)."""
+    for provider in providers():
+        if provider.erase is not None:
+            provider.erase(db, user=user)
     db.delete(user)

@@ -69,8 +69,7 @@ def find_session(db: Session, token: str | None) -> tuple[LoginSession, User] | 
     if now - login.last_seen_at > TOUCH_EVERY:
         login.last_seen_at = now
         user.last_seen_at = now
-        db.add_all([login, user])
-        db.commit()
+        db.add_all([login, user])  # committed with the request
     return login, user
 
 

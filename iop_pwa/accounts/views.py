@@ -13,7 +13,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlmodel import select
 
 from iop_pwa.accounts import my_data, services
 from iop_pwa.accounts import sessions as login_sessions
@@ -27,7 +26,8 @@ from iop_pwa.accounts.forms import (
 from iop_pwa.accounts.models import User
 from iop_pwa.db import get_db
 from iop_pwa.extensions import limiter
-from iop_pwa.security import audit_event
+from iop_pwa.features import render_sections
+from iop_pwa.security import audit_event, audit_refusal
 from iop_pwa.web import form_status, local_today, participant_required, render_page, safe_next
 
 bp = Blueprint("accounts", __name__)
@@ -89,10 +89,8 @@ def sign_in():
         if user is not None:
             sign_in_user(user)
             audit_event("sign_in", actor_id=user.id)
-            db.commit()
             return redirect(safe_next(request.args.get("next")) or home_for(user), 303)
-        audit_event("sign_in_failed", detail="bad credentials")
-        db.commit()
+        audit_refusal("sign_in_failed", detail="bad credentials")
         error = "That email and password don't match an account. Please try again."
     elif request.method == "POST":
         error = "Enter your email and password."
@@ -106,17 +104,10 @@ def sign_out():
     if current_user.is_authenticated:
         audit_event("sign_out")
     login_sessions.end_session(db, session.get(SESSION_TOKEN_KEY))
-    db.commit()
     logout_user()
     session.clear()
     flash("You are signed out.")
     return redirect(url_for("accounts.sign_in"), 303)
-
-
-@bp.get("/help")
-def crisis_help():
-    """Crisis resources: public, one tap away on every page, no sign-in needed."""
-    return render_page("accounts/help.html", resources=current_app.config["CRISIS_RESOURCES"])
 
 
 @bp.get("/privacy")
@@ -135,27 +126,9 @@ def _account_page(password_form=None, timezone_form=None, status=200):
         devices=login_sessions.list_sessions(db, current_user),
         current_hash=current_hash,
         groups=services.groups_of(db, current_user),
+        sections=render_sections("account", db=db, person=current_user),
         status=status,
-        **_calendar_feed(db),
     )
-
-
-def _calendar_feed(db) -> dict:
-    """The calendar subscription section (participants): whether a feed exists, and its link
-    if this browser made it (the token is kept only in the person's own session)."""
-    if not current_user.is_participant:
-        return {}
-    from iop_pwa.therapy.forms import FeedForm
-    from iop_pwa.therapy.models import CalendarFeed
-    from iop_pwa.therapy.views import SHOWN_FEED
-
-    feed = db.exec(select(CalendarFeed).where(CalendarFeed.user_id == current_user.id)).first()
-    token = session.get(SHOWN_FEED) if feed else None
-    return {
-        "has_feed": feed is not None,
-        "feed_link": url_for("sessions.feed", token=token, _external=True) if token else None,
-        "feed_form": FeedForm(include_links=feed.include_links if feed else False),
-    }
 
 
 @bp.get("/account")
@@ -178,7 +151,6 @@ def change_password():
     services.set_password(db, user=user, password=form.new_password.data)
     ended = login_sessions.end_other_sessions(db, user, session.get(SESSION_TOKEN_KEY))
     audit_event("password_changed", detail=f"ended {ended} other sessions")
-    db.commit()
     flash("Your password is changed. Any other devices were signed out.")
     return redirect(url_for("accounts.account"), 303)
 
@@ -193,7 +165,6 @@ def change_timezone():
     user = db.get(User, current_user.id)
     user.timezone = form.timezone.data
     db.add(user)
-    db.commit()
     flash("Your time zone is saved.")
     return redirect(url_for("accounts.account"), 303)
 
@@ -204,7 +175,6 @@ def sign_out_other_devices():
     db = get_db()
     ended = login_sessions.end_other_sessions(db, current_user, session.get(SESSION_TOKEN_KEY))
     audit_event("sign_out_others", detail=f"ended {ended} sessions")
-    db.commit()
     flash("Signed out of your other devices." if ended else "No other devices were signed in.")
     return redirect(url_for("accounts.account"), 303)
 
@@ -250,7 +220,6 @@ def accept_invitation(token: str):
                 object_id=invitation.id,
                 subject_id=participant.id,
             )
-            db.commit()
             flash(f"Welcome, {participant.first_name}. This is your Today page.")
             return redirect(url_for("participant.today"), 303)
     status = form_status()
@@ -266,7 +235,6 @@ def export_my_data():
     db = get_db()
     data = my_data.export_zip(db, user=current_user)
     audit_event("data_export", subject_id=current_user.id)
-    db.commit()
     filename = f"my-data-{local_today(current_user.timezone).isoformat()}.zip"
     return Response(
         data,
@@ -288,7 +256,6 @@ def delete_account():
         else:
             audit_event("account_deleted", subject_id=user.id)
             my_data.delete_account(db, user=user)
-            db.commit()
             logout_user()
             session.clear()
             flash("Your account and everything you wrote are deleted. Take care of yourself.")
@@ -297,6 +264,6 @@ def delete_account():
     return render_page(
         "accounts/delete.html",
         form=form,
-        deleted=my_data.DELETED_ON_ACCOUNT_DELETION,
+        deleted=my_data.deleted_on_account_deletion(),
         status=status,
     )

@@ -48,7 +48,6 @@ def create_therapist():
             form.email.errors = [str(exc)]
         else:
             audit_event("therapist_created", object_type="user", object_id=user.id)
-            db.commit()
             flash(f"{user.name} can now sign in as a therapist.")
             return redirect(url_for("admin.therapists"), 303)
     return _page(form, status=422)
@@ -124,7 +123,6 @@ def create_group():
         db.add(group)
         db.flush()
         services.set_facilitator(db, group=group, therapist=therapist, on=True, by=current_user)
-        db.commit()
         flash(f"{group.name} is ready; {therapist.name} facilitates it.")
         return redirect(url_for("admin.groups"), 303)
     return _groups_page(form, status=422)
@@ -142,7 +140,6 @@ def add_facilitator(group_id: int):
         flash("Choose a therapist to add.")
     else:
         services.set_facilitator(db, group=group, therapist=therapist, on=True, by=current_user)
-        db.commit()
         flash(f"{therapist.name} now facilitates {group.name}.")
     return redirect(url_for("admin.groups") + f"#group-{group.id}", 303)
 
@@ -156,6 +153,5 @@ def remove_facilitator(group_id: int, user_id: int):
         abort(404)
     db = get_db()
     services.set_facilitator(db, group=group, therapist=therapist, on=False, by=current_user)
-    db.commit()
     flash(f"{therapist.name} no longer facilitates {group.name}.")
     return redirect(url_for("admin.groups") + f"#group-{group.id}", 303)

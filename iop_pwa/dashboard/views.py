@@ -18,13 +18,9 @@ from iop_pwa.accounts.models import Invitation, ParticipantStatus
 from iop_pwa.dashboard import services
 from iop_pwa.dashboard.forms import StatusForm
 from iop_pwa.db import get_db, utcnow
-from iop_pwa.journal import services as journal
-from iop_pwa.practice import services as practice
-from iop_pwa.practice.forms import FeedbackForm
+from iop_pwa.features import render_sections
 from iop_pwa.safety import CARE_FLAG, mark_seen, open_flags_for
 from iop_pwa.security import audit_event, audit_staff_list
-from iop_pwa.therapy import services as therapy
-from iop_pwa.therapy.models import ATTENDANCE
 from iop_pwa.web import local_now, render_page, safe_next, staff_required
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -70,7 +66,6 @@ def home():
     rows = services.caseload(db, current_user.id)
     attention = sorted((r for r in rows if r.needs_attention), key=lambda r: not r.flags)
     audit_staff_list("dashboard", len(rows))
-    db.commit()
     return render_page(
         "dashboard/home.html",
         attention=attention,
@@ -87,7 +82,6 @@ def participants():
     db = get_db()
     rows = services.caseload(db, current_user.id)
     audit_staff_list("participants", len(rows))
-    db.commit()
     return render_page("dashboard/participants.html", rows=rows)
 
 
@@ -109,38 +103,15 @@ def _read_record(participant_id: int, purpose: str, action: Action = Action.view
 def participant(participant_id: int):
     person = _read_record(participant_id, "view_record")
     db = get_db()
-    db.commit()  # the audit row of this read
     return render_page(
         "dashboard/participant.html",
         person=person,
         groups=accounts.groups_of(db, person),
         flags=open_flags_for(db, [person.id]).get(person.id, []),
-        shared=journal.shared_entries(db, participant_id=person.id),
-        **_practice_overview(db, person),
-        attendance=therapy.attendance_history(db, person, utcnow()),
-        attendance_words=ATTENDANCE,
+        sections=render_sections("participant_page", db=db, person=person),
         local_time=local_now(person.timezone),
         status_form=StatusForm(status=person.status.value),
     )
-
-
-def _practice_overview(db, person) -> dict:
-    """Assignments with completion over 7 and 28 days, and recent completions with reflections:
-    a fixed number of queries however much history there is."""
-    today = local_now(person.timezone).date()
-    pairs = practice.assignments_for(db, participant=person, include_ended=True)
-    done = practice.completions_for(
-        db, participant_id=person.id, start=today - timedelta(days=27), end=today
-    )
-    recent = sorted(done.values(), key=lambda c: (c.local_date, c.id), reverse=True)[:10]
-    return {
-        "summaries": practice.summaries(pairs, done, today),
-        "completions": recent,
-        "titles": {a.id: e.title for a, e in pairs},
-        "feedback": practice.feedback_for(db, [c.id for c in recent]),
-        "answers": practice.reflection_answers,
-        "feedback_form": FeedbackForm(),
-    }
 
 
 @bp.post("/participants/<int:participant_id>/status")
@@ -151,12 +122,10 @@ def participant_status(participant_id: int):
     form = StatusForm()
     db = get_db()
     if not form.validate_on_submit():
-        db.commit()
         flash("Choose a status from the list.")
         return redirect(url_for("dashboard.participant", participant_id=participant_id), 303)
     accounts.set_status(db, participant=person, status=ParticipantStatus(form.status.data))
     audit_event("status_changed", subject_id=person.id, detail=form.status.data)
-    db.commit()
     flash(f"{person.name} is now {form.status.data}.")
     return redirect(url_for("dashboard.participant", participant_id=participant_id), 303)
 
@@ -207,7 +176,6 @@ def create_invitation():
             form.email.errors = [str(exc)]
         else:
             audit_event("invitation_created", object_type="invitation", object_id=invitation.id)
-            db.commit()
             _remember_link(invitation.id, token)
             return redirect(url_for("dashboard.invitation", invitation_id=invitation.id), 303)
     return render_page(
@@ -253,7 +221,6 @@ def renew_invitation(invitation_id: int):
         flash(str(exc))
     else:
         audit_event("invitation_renewed", object_type="invitation", object_id=inv.id)
-        db.commit()
         _remember_link(inv.id, token)
         flash("A new link is ready. The old link no longer works.")
     return redirect(url_for("dashboard.invitation", invitation_id=inv.id), 303)
@@ -268,7 +235,6 @@ def revoke_invitation(invitation_id: int):
         inv.revoked_at = utcnow()
         db.add(inv)
         audit_event("invitation_revoked", object_type="invitation", object_id=inv.id)
-        db.commit()
         flash("The invitation is cancelled; its link no longer works.")
     return redirect(url_for("dashboard.invitations"), 303)
 
@@ -280,7 +246,6 @@ def flag_seen(flag_id: int):
     db = get_db()
     flag = load_or_404(CARE_FLAG, flag_id, Action.change)
     mark_seen(db, flag=flag, therapist_id=current_user.id)
-    db.commit()
     flash("Marked as seen.")
     return redirect(safe_next(request.form.get("next")) or url_for("dashboard.home"), 303)
 

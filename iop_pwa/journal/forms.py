@@ -1,8 +1,6 @@
-"""Journal forms. Each write carries a device-made id (`client_id`) and the device's time."""
+"""Journal forms. Each write carries a device-made id and the device's time (`DeviceWrite`)."""
 
 from __future__ import annotations
-
-import uuid
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -22,6 +20,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from iop_pwa.journal.models import FEELINGS, MAX_TEXT, MOODS
+from iop_pwa.pwa.device_write import DeviceWrite
 
 MOOD_CHOICES = [SelectChoice(str(value), f"{value} · {word}") for value, word in MOODS.items()]
 
@@ -32,26 +31,9 @@ def _coerce_mood(value):
     return int(value)
 
 
-class ClientId:
-    def __call__(self, form, field):
-        try:
-            uuid.UUID(str(field.data))
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise ValidationError("This form is missing its id; please reload the page.") from exc
-
-
 class CheckboxesField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
-
-
-class DeviceWrite(FlaskForm):
-    """Fields every write form has: the device-made id and time of writing."""
-
-    client_id = HiddenField(
-        validators=[InputRequired(), ClientId()], default=lambda: str(uuid.uuid4())
-    )
-    written_at = HiddenField()
 
 
 class EntryContent(FlaskForm):

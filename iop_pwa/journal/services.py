@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -10,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, delete, func, select
 
 from iop_pwa.accounts.models import User
 from iop_pwa.db import utcnow
@@ -31,32 +30,6 @@ def prompt_for(day: date, skip: int = 0) -> tuple[int, str]:
     """The prompt of the day (the same for everyone on a date), or a later one after skips."""
     index = (day.toordinal() + skip) % len(prompts())
     return index, prompts()[index]
-
-
-def valid_client_id(value: str | None) -> str | None:
-    """A device-made UUID in canonical form, or None."""
-    try:
-        return str(uuid.UUID(str(value)))
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-def when_written(device_time: str | None) -> datetime:
-    """The device's time of writing if it is believable (not in the future, not over 30 days
-    old), else the server's time now."""
-    now = utcnow()
-    if device_time:
-        try:
-            written = datetime.fromisoformat(device_time.replace("Z", "+00:00"))
-        except ValueError:
-            written = None
-        if (
-            written
-            and written.tzinfo
-            and now - timedelta(days=30) <= written <= now + timedelta(minutes=5)
-        ):
-            return min(written, now)
-    return now
 
 
 @dataclass
@@ -314,3 +287,8 @@ def export_records(db: Session, *, user: User) -> list[dict]:
         }
         for e in entries
     ]
+
+
+def erase_records(db: Session, *, user: User) -> None:
+    """Delete every entry a person wrote (account deletion; the entries go before the person)."""
+    db.exec(delete(JournalEntry).where(JournalEntry.user_id == user.id))

@@ -16,6 +16,7 @@ from iop_pwa.journal.models import MOODS
 from iop_pwa.journal.policies import JOURNAL_ENTRY
 from iop_pwa.practice import services as practice
 from iop_pwa.pwa import outbox
+from iop_pwa.pwa.device_write import valid_client_id, when_written
 from iop_pwa.web import form_status, local_today, participant_required, render_page
 
 bp = Blueprint("journal", __name__, url_prefix="/journal")
@@ -84,16 +85,15 @@ def create():
     result = services.save_entry(
         db,
         user=current_user,
-        client_id=services.valid_client_id(form.client_id.data),
+        client_id=valid_client_id(form.client_id.data),
         mood=form.mood.data,
         feelings=form.feelings.data,
         own_words=form.own_words.data or "",
         prompt=form.prompt.data or None,
         body=form.body.data or "",
         shared=form.shared.data,
-        written_at=services.when_written(form.written_at.data),
+        written_at=when_written(form.written_at.data),
     )
-    db.commit()
     _crisis_message(result.crisis, result.entry.shared)
     return outbox.saved(result.entry.client_id, url_for("journal.index"), "Your entry is saved.")
 
@@ -123,12 +123,11 @@ def checkin():
         db,
         user=current_user,
         kind="checkin",
-        client_id=services.valid_client_id(form.client_id.data),
+        client_id=valid_client_id(form.client_id.data),
         mood=form.mood.data,
         own_words=form.own_words.data or "",
-        written_at=services.when_written(form.written_at.data),
+        written_at=when_written(form.written_at.data),
     )
-    db.commit()
     if htmx:
         return render_page(
             "journal/_checkin.html",
@@ -177,7 +176,6 @@ def edit(entry_id: int):
             body=form.body.data or "",
             shared=form.shared.data,
         )
-        db.commit()
         _crisis_message(crisis, entry.shared)
         flash("Your changes are saved.")
         return redirect(url_for("journal.show", entry_id=entry.id), 303)
@@ -193,7 +191,6 @@ def delete(entry_id: int):
     if request.method == "POST":
         db = get_db()
         db.delete(entry)
-        db.commit()
         flash("The entry is deleted.")
         return redirect(url_for("journal.index"), 303)
     return render_page("journal/delete.html", entry=entry)

@@ -11,24 +11,43 @@ from datetime import datetime
 
 from sqlmodel import Field, Session, SQLModel, col, func, select, update
 
+from iop_pwa.accounts.models import User
 from iop_pwa.db import UTCDateTime, utcnow
 
 
 class Notification(SQLModel, table=True):
+    """One thing to tell a person. Where it leads is built with url_for from its `kind` (which
+    a feature registered with an endpoint) and `object_id`, never stored as a path."""
+
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
     kind: str = Field(max_length=40)  # e.g. "feedback", "assignment", "session_changed"
     text: str = Field(max_length=300)
-    url: str = Field(max_length=300)
+    object_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-def notify(db: Session, *, user_id: int, kind: str, text: str, url: str) -> Notification:
-    """Record one notification for a person (the one way features notify anyone)."""
-    row = Notification(user_id=user_id, kind=kind, text=text[:300], url=url)
+def notify(
+    db: Session, *, user_id: int, kind: str, text: str, object_id: int | None = None
+) -> Notification:
+    """Record one notification for a person (the one way features notify anyone). `kind` must
+    be registered by a feature (`features.NotificationKind`), which says where it leads."""
+    row = Notification(user_id=user_id, kind=kind, text=text[:300], object_id=object_id)
     db.add(row)
     return row
+
+
+def export_records(db: Session, *, user: User) -> list[dict]:
+    """The person's notifications, for "My data"."""
+    return [
+        {"at": n.created_at.isoformat(), "kind": n.kind, "text": n.text, "read": bool(n.read_at)}
+        for n in db.exec(
+            select(Notification)
+            .where(Notification.user_id == user.id)
+            .order_by(col(Notification.created_at), col(Notification.id))
+        )
+    ]
 
 
 def unread_count(db: Session, user_id: int) -> int:

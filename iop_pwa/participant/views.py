@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Blueprint, redirect, url_for
 from flask_login import current_user
 
 from iop_pwa.accounts import services
 from iop_pwa.accounts.views import home_for
-from iop_pwa.db import get_db, utcnow
-from iop_pwa.journal import services as journal
-from iop_pwa.journal.forms import CheckinForm
-from iop_pwa.practice import services as practice
+from iop_pwa.db import get_db
+from iop_pwa.features import render_sections
 from iop_pwa.pwa.outbox import keep_offline
-from iop_pwa.therapy import services as therapy
 from iop_pwa.web import local_now, participant_required, render_page
 
 bp = Blueprint("participant", __name__)
@@ -36,33 +31,18 @@ def index():
 @participant_required
 @keep_offline
 def today():
+    """The participant's day: each feature's Today section (next session, practice, check-in),
+    in the order they registered, around the greeting, groups and crisis help."""
     now = local_now(current_user.timezone)
     hour = now.hour
     greeting = "Good morning" if hour < 12 else "Good afternoon" if hour < 18 else "Good evening"
     db = get_db()
-    today = now.date()
-    pairs = practice.assignments_for(db, participant=current_user)
-    done = practice.completions_for(
-        db, participant_id=current_user.id, start=today - timedelta(days=90), end=today
-    )
     return render_page(
         "participant/today.html",
         now=now,
         greeting=greeting,
         groups=services.groups_of(db, current_user),
-        checkin_form=CheckinForm(),
-        checked_in=journal.latest_checkin(db, user=current_user, day=today),
-        due=practice.due_on(pairs, done, today),
-        streak=practice.streak(pairs, done, today),
-        week=practice.this_week(pairs, done, today),
-        next_session=therapy.next_session(
-            therapy.for_participant(
-                db, participant=current_user, since=utcnow(), until=utcnow() + timedelta(days=60)
-            ),
-            utcnow(),
-        ),
-        utcnow=utcnow(),
-        provider=therapy.provider_name,
+        sections=render_sections("today", db=db, person=current_user, now=now),
     )
 
 

@@ -6,7 +6,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     FieldList,
-    HiddenField,
     IntegerField,
     RadioField,
     SelectField,
@@ -19,8 +18,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from iop_pwa.journal.forms import ClientId
 from iop_pwa.practice.models import SKILLS, WEEKDAY_NAMES
+from iop_pwa.pwa.device_write import DeviceWrite
 
 HELPFUL = [
     SelectChoice(str(v), f"{v} · {w}")
@@ -36,9 +35,7 @@ def _int_or_none(value):
     return int(value) if value not in (None, "") else None
 
 
-class MarkDoneForm(FlaskForm):
-    client_id = HiddenField(validators=[InputRequired(), ClientId()])
-    written_at = HiddenField()
+class MarkDoneForm(DeviceWrite):
     # Choices are the days offered; the service checks the day itself (clear messages for a
     # replayed or late item whose day is no longer offered).
     day = SelectField("For which day?", validators=[InputRequired()], validate_choice=False)

@@ -322,7 +322,7 @@ def assign(
             user_id=person.id,
             kind="assignment",
             text=f"New practice from your care team: {exercise.title}",
-            url=f"/practice/{assignment.id}",
+            object_id=assignment.id,
         )
     return assignment
 
@@ -420,13 +420,14 @@ def give_feedback(
         user_id=completion.participant_id,
         kind="feedback",
         text=f"{therapist.name} left feedback on your practice: {exercise_title}",
-        url=f"/practice/{completion.assignment_id}",
+        object_id=completion.assignment_id,
     )
     return feedback
 
 
 def export_records(db: Session, *, user: User) -> list[dict]:
-    """Every practice the participant marked done, with reflections, for "My data"."""
+    """Every practice the participant marked done, with reflections and the therapist's
+    feedback on it, for "My data"."""
     rows = db.exec(
         select(Completion, Exercise.title)
         .join(Assignment, col(Assignment.id) == Completion.assignment_id)
@@ -434,6 +435,7 @@ def export_records(db: Session, *, user: User) -> list[dict]:
         .where(Completion.participant_id == user.id)
         .order_by(col(Completion.local_date), col(Completion.id))
     ).all()
+    feedback = feedback_for(db, [c.id for c, _ in rows])
     return [
         {
             "date": c.local_date.isoformat(),
@@ -444,6 +446,7 @@ def export_records(db: Session, *, user: User) -> list[dict]:
             "reflection": " | ".join(
                 f"{qa['question']} {qa['answer']}" for qa in reflection_answers(c)
             ),
+            "therapist_feedback": " | ".join(f.text for f in feedback.get(c.id, [])),
         }
         for c, title in rows
     ]

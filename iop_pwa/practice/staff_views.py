@@ -93,7 +93,7 @@ def _exercise_form(ex: Exercise | None, saved: str):
         )
         db = get_db()
         db.add(ex)
-        db.commit()
+        db.flush()  # its id, for the redirect
         flash(saved)
         return redirect(url_for("library.exercise", exercise_id=ex.id), 303)
     return render_page(
@@ -121,7 +121,7 @@ def copy_exercise(exercise_id: int):
     )
     db = get_db()
     db.add(copy)
-    db.commit()
+    db.flush()  # its id, for the redirect
     flash("A copy is in your library. You can change it to fit your group.")
     return redirect(url_for("library.edit_exercise", exercise_id=copy.id), 303)
 
@@ -133,7 +133,6 @@ def archive_exercise(exercise_id: int):
     ex.archived_at = utcnow()
     db = get_db()
     db.add(ex)
-    db.commit()
     flash("Archived. Assignments already given keep working.")
     return redirect(url_for("library.index"), 303)
 
@@ -191,7 +190,6 @@ def assign(exercise_id: int):
         except services.PracticeError as exc:
             form.schedule.errors = [str(exc)]
         else:
-            db.commit()
             who = participant.name if participant else f"everyone in {group.name}"
             flash(f"Assigned “{ex.title}” to {who}.")
             if participant:
@@ -241,7 +239,6 @@ def manage_assignment(assignment_id: int):
             target = form.weekdays if "day of the week" in str(exc) else form.end_date
             target.errors = [str(exc)]
         else:
-            db.commit()
             flash("The assignment is updated.")
             return redirect(url_for("library.manage_assignment", assignment_id=a.id), 303)
     elif request.method == "GET":
@@ -269,7 +266,6 @@ def assignment_status(assignment_id: int):
     except services.PracticeError as exc:
         flash(str(exc))
     else:
-        db.commit()
         flash(
             {
                 "active": "Resumed.",
@@ -299,7 +295,6 @@ def feedback(completion_id: int):
         text=form.text.data,
         exercise_title=ex.title,
     )
-    db.commit()
     flash("Feedback sent.")
     return redirect(back + f"#completion-{completion.id}", 303)
 

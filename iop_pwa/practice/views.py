@@ -11,13 +11,12 @@ from flask_login import current_user
 
 from iop_pwa.access import Action, load_or_404
 from iop_pwa.db import get_db
-from iop_pwa.journal.services import valid_client_id, when_written
-from iop_pwa.notifications import mark_all_read, recent
 from iop_pwa.practice import library, services
 from iop_pwa.practice.forms import MarkDoneForm
 from iop_pwa.practice.models import Assignment, Exercise
 from iop_pwa.practice.policies import ASSIGNMENT, COMPLETION
 from iop_pwa.pwa import outbox
+from iop_pwa.pwa.device_write import valid_client_id, when_written
 from iop_pwa.web import local_now, local_today, participant_required, render_page
 
 bp = Blueprint("practice", __name__)
@@ -142,7 +141,6 @@ def mark_done(assignment_id: int):
     except services.PracticeError as exc:
         form.day.errors = [str(exc)]
         return outbox.invalid(client_id, form.errors, lambda: _invalid_page(a, exercise, form))
-    db.commit()
     return outbox.saved(completion.client_id, back, "Marked done. Well done for practising.")
 
 
@@ -175,17 +173,5 @@ def undo(completion_id: int):
     except services.PracticeError as exc:
         flash(str(exc))
     else:
-        db.commit()
         flash("Undone. It is no longer marked done.")
     return redirect(url_for("practice.assignment", assignment_id=completion.assignment_id), 303)
-
-
-@bp.get("/notifications")
-@participant_required
-def notifications():
-    db = get_db()
-    items = recent(db, current_user.id)
-    unread = {n.id for n in items if n.read_at is None}
-    mark_all_read(db, current_user.id)
-    db.commit()
-    return render_page("practice/notifications.html", items=items, unread=unread)

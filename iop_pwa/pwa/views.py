@@ -12,6 +12,8 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, ur
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
+from iop_pwa.features import registry
+
 bp = Blueprint("pwa", __name__)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +31,15 @@ SHELL = [
     "icons/icon-192.png",
 ]
 
-# Pages kept for the signed-in person to read offline (network first, cache as fallback).
-OFFLINE_PAGES = ["/today", "/practice", "/journal", "/sessions"]
+# Core's pages kept for the signed-in person to read offline (network first, cache as
+# fallback); features add theirs when they register (`Feature.offline_pages`).
+CORE_OFFLINE_PAGES = ("/today",)
+
+
+def offline_pages() -> tuple[list[str], list[str]]:
+    """Exact paths and path prefixes (ending in "/") of the pages kept for offline reading."""
+    paths = [*CORE_OFFLINE_PAGES, *registry().offline_pages]
+    return [p for p in paths if not p.endswith("/")], [p for p in paths if p.endswith("/")]
 
 
 @cache
@@ -50,11 +59,12 @@ def service_worker():
     """The service worker, from the site root so its scope is the whole app; never cached long."""
     salt = current_app.config.get("SW_VERSION_SALT", "")
     version = shell_version(current_app.static_folder, salt)
+    exact, prefixes = offline_pages()
     config = {
         "version": version,
         "shell": [url_for("static", filename=name) for name in SHELL] + [url_for("pwa.offline")],
-        "offlinePages": OFFLINE_PAGES,
-        "offlinePagePrefixes": ["/practice/", "/sessions/"],
+        "offlinePages": exact,
+        "offlinePagePrefixes": prefixes,
     }
     body = f"self.IOP_CONFIG = {_json(config)};\n" + SERVICE_WORKER.read_text(encoding="utf-8")
     response = Response(body, mimetype="text/javascript")

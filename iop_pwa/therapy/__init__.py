@@ -1,0 +1,41 @@
+"""Therapy sessions: scheduling with video links, joining, family guests, attendance and
+calendars."""
+
+from __future__ import annotations
+
+
+def register(app) -> None:
+    """Hand the app the sessions feature's pages, sections, data rights, offline pages and
+    notifications."""
+    from iop_pwa.features import DataRights, Feature, NotificationKind, Section, add
+    from iop_pwa.therapy import sections, services, views
+    from iop_pwa.therapy.models import Attendance, CalendarFeed, TherapySession
+
+    add(
+        app,
+        Feature(
+            name="sessions",
+            blueprints=(views.bp,),
+            data_rights=(
+                DataRights(
+                    name="sessions",
+                    # Sessions hold the therapist who scheduled them too; a participant's own
+                    # sessions, attendance and calendar link go with their account (cascades).
+                    tables=(TherapySession, Attendance, CalendarFeed),
+                    deleted=("your sessions, your attendance and your calendar link",),
+                    export=services.export_records,
+                ),
+            ),
+            today=(Section("next-session", "therapy/_today.html", sections.today, order=10),),
+            account=(Section("calendar", "therapy/_account.html", sections.account, order=10),),
+            participant_page=(
+                Section(
+                    "attendance", "therapy/_participant_page.html", sections.participant_page, 30
+                ),
+            ),
+            offline_pages=("/sessions", "/sessions/"),
+            notification_kinds=(
+                NotificationKind("session_changed", "sessions.show", "session_id"),
+            ),
+        ),
+    )

@@ -150,9 +150,7 @@ def attendees(db: Session, session: TherapySession) -> list[User]:
 def notify_attendees(db: Session, session: TherapySession, text: str) -> None:
     """Tell everyone a session is for (through the one notification function)."""
     for person in attendees(db, session):
-        notify(
-            db, user_id=person.id, kind="session_changed", text=text, url=f"/sessions/{session.id}"
-        )
+        notify(db, user_id=person.id, kind="session_changed", text=text, object_id=session.id)
 
 
 def reschedule(
@@ -298,6 +296,25 @@ def attendance_history(db: Session, participant: User, now: datetime) -> list[At
         for a in db.exec(select(Attendance).where(Attendance.participant_id == participant.id))
     }
     return [AttendanceRow(s, marks.get(s.id)) for s in reversed(past)]
+
+
+def export_records(db: Session, *, user: User) -> list[dict]:
+    """The participant's sessions with their attendance, for "My data" (no video links)."""
+    marks = {
+        a.session_id: a.status
+        for a in db.exec(select(Attendance).where(Attendance.participant_id == user.id))
+    }
+    return [
+        {
+            "starts_at": s.starts_at.isoformat(),
+            "title": s.title,
+            "kind": s.kind_name,
+            "minutes": s.duration_minutes,
+            "cancelled": s.cancelled_at is not None,
+            "attendance": marks.get(s.id, ""),
+        }
+        for s in for_participant(db, participant=user)
+    ]
 
 
 # --- Calendars ---------------------------------------------------------------------------------

@@ -29,12 +29,12 @@ from iop_pwa.therapy.models import (
     TherapySession,
 )
 from iop_pwa.therapy.policies import FAMILY_GUEST, THERAPY_SESSION
+from iop_pwa.therapy.sections import SHOWN_FEED
 from iop_pwa.web import form_status, participant_required, render_page, staff_required
 
 bp = Blueprint("sessions", __name__)
 
 SHOWN_GUEST_LINKS = "guest_links"  # raw guest tokens, kept only in the therapist's own session
-SHOWN_FEED = "feed_link"
 
 
 # --- Participant -------------------------------------------------------------------------------
@@ -129,7 +129,6 @@ def new_feed():
         db = get_db()
         token = services.new_feed(db, user=current_user, include_links=form.include_links.data)
         audit_event("calendar_feed_created")
-        db.commit()
         session[SHOWN_FEED] = token
         flash("Your calendar link is ready. Any earlier link no longer works.")
     return redirect(url_for("accounts.account") + "#calendar", 303)
@@ -143,7 +142,6 @@ def revoke_feed():
     if feed_row:
         db.delete(feed_row)
         audit_event("calendar_feed_revoked")
-        db.commit()
     session.pop(SHOWN_FEED, None)
     flash("Your calendar link is turned off.")
     return redirect(url_for("accounts.account") + "#calendar", 303)
@@ -275,7 +273,6 @@ def new():
             target = form.video_url if "link" in str(exc) or "https" in str(exc) else form.kind
             target.errors = [str(exc)]
         else:
-            db.commit()
             flash(f"Scheduled {len(created)} session{'s' if len(created) > 1 else ''}.")
             return redirect(url_for("sessions.manage", session_id=created[0].id), 303)
     return render_page("therapy/form.html", form=form, s=None, active="sessions", status=422)
@@ -316,7 +313,6 @@ def manage(session_id: int):
         except services.SessionError as exc:
             form.video_url.errors = [str(exc)]
         else:
-            db.commit()
             flash("The session is updated; participants were told.")
             return redirect(url_for("sessions.manage", session_id=s.id), 303)
     if request.method == "GET":
@@ -356,7 +352,6 @@ def cancel(session_id: int):
     s = _managed_session(session_id)
     db = get_db()
     services.cancel(db, session=s, by=current_user)
-    db.commit()
     flash("The session is cancelled; participants were told.")
     return redirect(url_for("sessions.manage", session_id=s.id), 303)
 
@@ -377,7 +372,6 @@ def add_guest(session_id: int):
     except services.SessionError as exc:
         flash(str(exc))
         return redirect(url_for("sessions.manage", session_id=s.id), 303)
-    db.commit()
     links = dict(session.get(SHOWN_GUEST_LINKS, {}))
     links[str(g.id)] = url_for("sessions.guest", token=token, _external=True)
     session[SHOWN_GUEST_LINKS] = dict(list(links.items())[-20:])
@@ -392,7 +386,6 @@ def revoke_guest(guest_id: int):
     g = load_or_404(FAMILY_GUEST, guest_id, Action.change)
     s = db.get(TherapySession, g.session_id)
     services.revoke_guest(db, guest=g, session=s, by=current_user)
-    db.commit()
     flash(f"{g.name}'s link no longer works.")
     return redirect(url_for("sessions.manage", session_id=s.id) + "#guests", 303)
 
@@ -416,6 +409,5 @@ def attendance(session_id: int):
     except services.SessionError as exc:
         flash(str(exc))
         return redirect(url_for("sessions.manage", session_id=s.id), 303)
-    db.commit()
     flash("Attendance saved.")
     return redirect(url_for("sessions.manage", session_id=s.id) + "#attendance", 303)

@@ -217,11 +217,13 @@
       if (signIn) signIn.hidden = !report.signedOut;
       if (report.sent.length && !foregroundId) {
         say(report.sent.length === 1 ? "1 item synced." : report.sent.length + " items synced.");
-        // What just left "Kept on this phone" must show up in the list, not vanish until a reload.
-        var entries = $("#journal-entries");
-        if (entries && window.htmx) {
-          htmx.ajax("GET", location.pathname + location.search,
-            { target: "#journal-entries", swap: "outerHTML" });
+        // What just left "Kept on this phone" must show up in its list, not vanish until a
+        // reload: a list that wants this says so with data-refresh-after-sync (and an id).
+        if (window.htmx) {
+          document.querySelectorAll("[data-refresh-after-sync][id]").forEach(function (list) {
+            htmx.ajax("GET", location.pathname + location.search,
+              { target: "#" + list.id, swap: "outerHTML" });
+          });
         }
       }
       return renderOutbox().then(function () { return report; });

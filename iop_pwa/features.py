@@ -1,0 +1,142 @@
+"""The feature contract: what a feature hands the app, and the one place core reads it.
+
+Core (accounts, dashboard, participant, pwa, notifications, the worker, ...) never imports a
+feature. Each feature package (journal, practice, therapy, and those to come) has one
+`register(app)` that calls `add(app, Feature(...))` with what it contributes; `create_app`, the
+composition root, calls every feature's `register`. Core then iterates `registry()`: the Today
+page renders the registered Today sections, "My data" exports what every `DataRights` exports,
+the worker runs every `Job`, and so on. Adding a feature never means editing core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app, render_template, url_for
+from markupsafe import Markup
+
+EXTENSION_KEY = "iop_features"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of a page that a feature fills: a template included in the page and a function
+    that gives it its variables. Today: `context(db, person, now)` with the participant and
+    their local time; Account: `context(db, person)`; the therapist's participant page:
+    `context(db, person)` with the participant. Sections show in `order`, smallest first."""
+
+    key: str
+    template: str
+    context: Callable[..., dict[str, Any] | None]
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class DataRights:
+    """What a feature keeps about a person. `export(db, person)` gives the records for "My
+    data" (a list of flat dicts; None when there is nothing to export); `erase(db, person)`
+    removes them before the account row goes (the database's cascades do the rest); `tables`
+    are every table with the person's rows, so a test can prove nothing is forgotten; `deleted`
+    says in plain words what deleting the account removes."""
+
+    name: str
+    tables: tuple[type, ...]
+    deleted: tuple[str, ...]
+    export: Callable[..., list[dict]] | None = None
+    erase: Callable[..., None] | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """Periodic work for the worker: `run(db, now)` returns a count for the log (never personal
+    data). It runs at most once `every` interval; the worker commits after each job."""
+
+    name: str
+    every: timedelta
+    run: Callable[..., int]
+
+
+@dataclass(frozen=True)
+class NotificationKind:
+    """A kind of in-app notification and where it leads: `url_for(endpoint, **{param: id})`."""
+
+    kind: str
+    endpoint: str
+    param: str | None = None
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    blueprints: tuple = ()
+    data_rights: tuple[DataRights, ...] = ()
+    today: tuple[Section, ...] = ()
+    account: tuple[Section, ...] = ()
+    participant_page: tuple[Section, ...] = ()
+    jobs: tuple[Job, ...] = ()
+    # Paths (exact, or a prefix ending in "/") of participant pages kept on the phone to read
+    # offline; the view must also be decorated with `pwa.outbox.keep_offline`.
+    offline_pages: tuple[str, ...] = ()
+    notification_kinds: tuple[NotificationKind, ...] = ()
+
+
+@dataclass
+class Registry:
+    features: list[Feature] = field(default_factory=list)
+
+    def _all(self, attribute: str) -> Iterable:
+        for feature in self.features:
+            yield from getattr(feature, attribute)
+
+    def sections(self, where: str) -> list[Section]:
+        """The sections registered for a page ("today", "account", "participant_page")."""
+        return sorted(self._all(where), key=lambda s: (s.order, s.key))
+
+    @property
+    def data_rights(self) -> list[DataRights]:
+        return list(self._all("data_rights"))
+
+    @property
+    def jobs(self) -> list[Job]:
+        return list(self._all("jobs"))
+
+    @property
+    def offline_pages(self) -> list[str]:
+        return list(self._all("offline_pages"))
+
+    def notification_link(self, kind: str, object_id: int | None) -> str | None:
+        """Where a notification of this kind leads, built with url_for (None: nowhere)."""
+        for known in self._all("notification_kinds"):
+            if known.kind == kind:
+                if known.param is None:
+                    return url_for(known.endpoint)
+                return url_for(known.endpoint, **{known.param: object_id}) if object_id else None
+        return None
+
+
+def add(app: Flask, feature: Feature) -> None:
+    """Register a feature: its blueprints now, the rest for core to read through `registry()`."""
+    found = app.extensions.setdefault(EXTENSION_KEY, Registry())
+    if any(f.name == feature.name for f in found.features):
+        raise ValueError(f"feature {feature.name!r} is registered twice")
+    for blueprint in feature.blueprints:
+        app.register_blueprint(blueprint)
+    found.features.append(feature)
+
+
+def registry(app: Flask | None = None) -> Registry:
+    return (app or current_app).extensions.setdefault(EXTENSION_KEY, Registry())
+
+
+def render_sections(where: str, **arguments) -> list[Markup]:
+    """Each registered section of a page, rendered in order, for the page to place. A section
+    whose context function answers None has nothing to show this person and is left out."""
+    rendered = []
+    for section in registry().sections(where):
+        values = section.context(**arguments)
+        if values is not None:
+            rendered.append(Markup(render_template(section.template, **values)))  # noqa: S704
+    return rendered

@@ -1,0 +1,46 @@
+"""Practice's parts of other pages: Today's practice, and the therapist's view of a
+participant's practice. Each runs a fixed number of queries however much history there is."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from iop_pwa.accounts.models import User
+from iop_pwa.practice import services
+from iop_pwa.practice.forms import FeedbackForm
+from iop_pwa.web import local_today
+
+
+def today(*, db: Session, person: User, now: datetime) -> dict:
+    day = now.date()
+    pairs = services.assignments_for(db, participant=person)
+    done = services.completions_for(
+        db, participant_id=person.id, start=day - timedelta(days=90), end=day
+    )
+    return {
+        "due": services.due_on(pairs, done, day),
+        "streak": services.streak(pairs, done, day),
+        "week": services.this_week(pairs, done, day),
+    }
+
+
+def participant_page(*, db: Session, person: User) -> dict:
+    """Assignments with completion over 7 and 28 days, and recent completions with reflections
+    and a feedback form."""
+    day = local_today(person.timezone)
+    pairs = services.assignments_for(db, participant=person, include_ended=True)
+    done = services.completions_for(
+        db, participant_id=person.id, start=day - timedelta(days=27), end=day
+    )
+    recent = sorted(done.values(), key=lambda c: (c.local_date, c.id), reverse=True)[:10]
+    return {
+        "person": person,
+        "summaries": services.summaries(pairs, done, day),
+        "completions": recent,
+        "titles": {a.id: e.title for a, e in pairs},
+        "feedback": services.feedback_for(db, [c.id for c in recent]),
+        "answers": services.reflection_answers,
+        "feedback_form": FeedbackForm(),
+    }

@@ -1,0 +1,51 @@
+"""The sessions feature's parts of other pages: the next session on Today, the calendar link on
+Account, and sessions with attendance on the therapist's participant page."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import session, url_for
+from sqlmodel import Session, select
+
+from iop_pwa.accounts.models import User
+from iop_pwa.db import utcnow
+from iop_pwa.therapy import services
+from iop_pwa.therapy.forms import FeedForm
+from iop_pwa.therapy.models import ATTENDANCE, CalendarFeed
+
+SHOWN_FEED = "feed_link"  # the raw feed token, kept only in the person's own signed session
+
+
+def today(*, db: Session, person: User, now: datetime) -> dict:
+    moment = utcnow()
+    upcoming = services.for_participant(
+        db, participant=person, since=moment, until=moment + timedelta(days=60)
+    )
+    return {
+        "next_session": services.next_session(upcoming, moment),
+        "utcnow": moment,
+        "provider": services.provider_name,
+    }
+
+
+def account(*, db: Session, person: User) -> dict | None:
+    """The calendar subscription (participants only): whether a feed exists, and its link if
+    this browser made it."""
+    if not person.is_participant:
+        return None
+    feed = db.exec(select(CalendarFeed).where(CalendarFeed.user_id == person.id)).first()
+    token = session.get(SHOWN_FEED) if feed else None
+    return {
+        "has_feed": feed is not None,
+        "feed_link": url_for("sessions.feed", token=token, _external=True) if token else None,
+        "feed_form": FeedForm(include_links=feed.include_links if feed else False),
+    }
+
+
+def participant_page(*, db: Session, person: User) -> dict:
+    return {
+        "person": person,
+        "attendance": services.attendance_history(db, person, utcnow()),
+        "attendance_words": ATTENDANCE,
+    }
