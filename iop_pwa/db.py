@@ -5,12 +5,13 @@ Service functions take the session and never commit; the view (or command) that 
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, TypeDecorator, event
+from sqlalchemy import DateTime, Enum, TypeDecorator, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -18,6 +19,18 @@ from sqlmodel import Session, create_engine
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC (what every timestamp column stores)."""
     return datetime.now(UTC)
+
+
+def enum_type(kind: type[enum.Enum], name: str, length: int = 20) -> Enum:
+    """A Python enum stored as its value in a VARCHAR (portable: no native database enum)."""
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        length=length,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 def make_engine(url: str) -> Engine:

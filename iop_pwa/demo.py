@@ -18,9 +18,9 @@ from iop_pwa.db import utcnow
 from iop_pwa.journal import services as journal
 from iop_pwa.practice import services as practice
 from iop_pwa.practice.library import sync_builtin_exercises
-from iop_pwa.practice.models import Assignment, Exercise
+from iop_pwa.practice.models import Assignment, Exercise, Schedule
 from iop_pwa.therapy import services as therapy
-from iop_pwa.therapy.models import TherapySession
+from iop_pwa.therapy.models import AttendanceStatus, SessionKind, TherapySession
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed for the local demo only
 THERAPIST_EMAIL = "therapist@demo.test"
@@ -146,7 +146,7 @@ def _demo_practice(db: Session, therapist: User, now) -> None:
         exercise=breathing,
         participant=None,
         group=group,
-        schedule="daily",
+        schedule=Schedule.daily,
         weekdays=[],
         start_date=today - timedelta(days=14),
         end_date=None,
@@ -159,7 +159,7 @@ def _demo_practice(db: Session, therapist: User, now) -> None:
         exercise=assertive,
         participant=sam,
         group=None,
-        schedule="weekdays",
+        schedule=Schedule.weekdays,
         weekdays=[0, 2, 4],
         start_date=today - timedelta(days=12),
         end_date=today + timedelta(days=30),
@@ -215,7 +215,7 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
         therapy.schedule(
             db,
             therapist=therapist,
-            kind="group",
+            kind=SessionKind.group,
             title="Evening group",
             day=first,
             at=time(18, 0),
@@ -229,7 +229,7 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
     therapy.schedule(
         db,
         therapist=therapist,
-        kind="individual",
+        kind=SessionKind.individual,
         title="Check-in with Dr. Lopez",
         day=today + timedelta(days=1),
         at=time(10, 0),
@@ -241,7 +241,7 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
     [family] = therapy.schedule(
         db,
         therapist=therapist,
-        kind="family",
+        kind=SessionKind.family,
         title="Family session",
         participant=sam,
         day=today + timedelta(days=6),
@@ -258,7 +258,14 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
     ).first()
     if past is not None and past.starts_at < now:
         for person, status in zip(
-            therapy.attendees(db, past), ["attended", "attended", "late", "missed"], strict=False
+            therapy.attendees(db, past),
+            [
+                AttendanceStatus.attended,
+                AttendanceStatus.attended,
+                AttendanceStatus.late,
+                AttendanceStatus.missed,
+            ],
+            strict=False,
         ):
             therapy.mark_attendance(
                 db, session=past, participant_id=person.id, status=status, by=therapist

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Column, Enum, String, UniqueConstraint
+from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from iop_pwa.db import UTCDateTime, utcnow
+from iop_pwa.db import UTCDateTime, enum_type, utcnow
 
 
 class Role(enum.StrEnum):
@@ -23,10 +23,6 @@ class ParticipantStatus(enum.StrEnum):
     deactivated = "deactivated"
 
 
-def _enum(kind: type[enum.Enum], name: str):
-    return Enum(kind, name=name, native_enum=False, length=20, validate_strings=True)
-
-
 class User(SQLModel, table=True):
     """A person who signs in: a participant, a therapist or an admin."""
 
@@ -34,10 +30,10 @@ class User(SQLModel, table=True):
     email: str = Field(sa_column=Column(String(254), unique=True, index=True, nullable=False))
     name: str = Field(max_length=120)
     password_hash: str = Field(max_length=255)
-    role: Role = Field(sa_column=Column(_enum(Role, "role"), nullable=False))
+    role: Role = Field(sa_column=Column(enum_type(Role, "role"), nullable=False))
     status: ParticipantStatus = Field(
         default=ParticipantStatus.active,
-        sa_column=Column(_enum(ParticipantStatus, "participant_status"), nullable=False),
+        sa_column=Column(enum_type(ParticipantStatus, "participant_status"), nullable=False),
     )
     timezone: str = Field(default="America/New_York", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

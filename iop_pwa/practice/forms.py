@@ -18,7 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from iop_pwa.practice.models import SKILLS, WEEKDAY_NAMES
+from iop_pwa.practice.models import SKILLS, WEEKDAY_NAMES, Schedule
 from iop_pwa.pwa.device_write import DeviceWrite
 
 HELPFUL = [
@@ -99,11 +99,11 @@ class AssignForm(FlaskForm):
     group = SelectField("Or a whole group", validators=[Optional()], validate_choice=False)
     schedule = RadioField(
         "How often",
-        default="daily",
+        default=Schedule.daily.value,
         choices=[
-            SelectChoice("once", "Once"),
-            SelectChoice("daily", "Every day"),
-            SelectChoice("weekdays", "On chosen days of the week"),
+            SelectChoice(Schedule.once.value, "Once"),
+            SelectChoice(Schedule.daily.value, "Every day"),
+            SelectChoice(Schedule.weekdays.value, "On chosen days of the week"),
         ],
     )
     weekdays = Checkboxes(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime, time
 
 from sqlalchemy import Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from iop_pwa.db import UTCDateTime, utcnow
+from iop_pwa.db import UTCDateTime, enum_type, utcnow
 
 # The relationship skills the program teaches (domain text), in the words the library shows.
 SKILLS = {
@@ -21,7 +22,19 @@ SKILLS = {
     "reflection": "Reflection",
 }
 
-ONCE, DAILY, WEEKDAYS = "once", "daily", "weekdays"
+
+class Schedule(enum.StrEnum):
+    once = "once"
+    daily = "daily"
+    weekdays = "weekdays"
+
+
+class AssignmentStatus(enum.StrEnum):
+    active = "active"
+    paused = "paused"
+    ended = "ended"
+
+
 WEEKDAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 LATE_DAYS = 3  # a missed day can be filled in up to three days late
 
@@ -69,13 +82,19 @@ class Assignment(SQLModel, table=True):
     group_id: int | None = Field(
         default=None, foreign_key="therapy_group.id", index=True, ondelete="CASCADE"
     )
-    schedule: str = Field(default=DAILY, max_length=10)  # once | daily | weekdays
+    schedule: Schedule = Field(
+        default=Schedule.daily,
+        sa_column=Column(enum_type(Schedule, "schedule", 10), nullable=False),
+    )
     weekdays: str = Field(default="", max_length=20)  # "0,2,4" = Monday, Wednesday, Friday
     start_date: date
     end_date: date | None = None
     note: str = Field(default="", max_length=500)
     reminder_time: time | None = None  # local time; the push issue sends reminders
-    status: str = Field(default="active", max_length=10)  # active | paused | ended
+    status: AssignmentStatus = Field(
+        default=AssignmentStatus.active,
+        sa_column=Column(enum_type(AssignmentStatus, "assignment_status", 10), nullable=False),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -85,20 +104,20 @@ class Assignment(SQLModel, table=True):
 
     def is_due(self, day: date) -> bool:
         """Whether this assignment asks for practice on the participant's local `day`."""
-        if self.status != "active" or day < self.start_date:
+        if self.status != AssignmentStatus.active or day < self.start_date:
             return False
         if self.end_date and day > self.end_date:
             return False
-        if self.schedule == ONCE:
+        if self.schedule == Schedule.once:
             return day == self.start_date
-        if self.schedule == WEEKDAYS:
+        if self.schedule == Schedule.weekdays:
             return day.weekday() in self.weekday_set
         return True
 
     def describe_schedule(self) -> str:
-        if self.schedule == ONCE:
+        if self.schedule == Schedule.once:
             return f"Once, on {self.start_date.strftime('%A %-d %B')}"
-        if self.schedule == WEEKDAYS:
+        if self.schedule == Schedule.weekdays:
             days = ", ".join(WEEKDAY_NAMES[d] for d in sorted(self.weekday_set))
             text = f"Every {days}"
         else:

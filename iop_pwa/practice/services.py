@@ -22,9 +22,11 @@ from iop_pwa.practice.models import (
     LATE_DAYS,
     Assignment,
     AssignmentEvent,
+    AssignmentStatus,
     Completion,
     Exercise,
     Feedback,
+    Schedule,
 )
 
 
@@ -55,7 +57,7 @@ def assignments_for(
         .order_by(col(Assignment.created_at), col(Assignment.id))
     )
     if not include_ended:
-        query = query.where(Assignment.status != "ended")
+        query = query.where(Assignment.status != AssignmentStatus.ended)
     return list(db.exec(query).all())
 
 
@@ -275,7 +277,7 @@ def assign(
     exercise: Exercise,
     participant: User | None,
     group: Group | None,
-    schedule: str,
+    schedule: Schedule | str,
     weekdays: list[int],
     start_date: date,
     end_date: date | None,
@@ -284,13 +286,14 @@ def assign(
 ) -> Assignment:
     if (participant is None) == (group is None):
         raise PracticeError("Choose one participant or one group.")
+    schedule = _schedule(schedule)
     if participant is not None:
         access.check(db, therapist, access.PARTICIPANT, participant, access.Action.change)
     else:
         access.check(db, therapist, access.GROUP, group, access.Action.change)
     if end_date and end_date < start_date:
         raise PracticeError("The end date is before the start date.")
-    if schedule == "weekdays" and not weekdays:
+    if schedule == Schedule.weekdays and not weekdays:
         raise PracticeError("Choose at least one day of the week.")
     assignment = Assignment(
         exercise_id=exercise.id,
@@ -298,9 +301,9 @@ def assign(
         participant_id=participant.id if participant else None,
         group_id=group.id if group else None,
         schedule=schedule,
-        weekdays=",".join(str(d) for d in sorted(set(weekdays))) if schedule == "weekdays" else "",
+        weekdays=_weekdays(schedule, weekdays),
         start_date=start_date,
-        end_date=start_date if schedule == "once" else end_date,
+        end_date=start_date if schedule == Schedule.once else end_date,
         note=note.strip(),
         reminder_time=reminder_time,
     )
@@ -328,16 +331,33 @@ def assign(
 
 
 def change_status(db: Session, *, assignment: Assignment, status: str, by: User) -> None:
-    if status not in ("active", "paused", "ended"):
-        raise PracticeError("Unknown status.")
-    if assignment.status == "ended":
+    try:
+        new = AssignmentStatus(status)
+    except ValueError:
+        raise PracticeError("Unknown status.") from None
+    if assignment.status == AssignmentStatus.ended:
         raise PracticeError("This assignment has ended; assign the exercise again instead.")
-    action = {"active": "resumed", "paused": "paused", "ended": "ended"}[status]
-    assignment.status = status
+    action = {
+        AssignmentStatus.active: "resumed",
+        AssignmentStatus.paused: "paused",
+        AssignmentStatus.ended: "ended",
+    }[new]
+    assignment.status = new
     assignment.updated_at = utcnow()
     db.add(assignment)
     db.add(AssignmentEvent(assignment_id=assignment.id, by_id=by.id, action=action))
     _audit(db, f"assignment_{action}", assignment, by=by)
+
+
+def _schedule(value: Schedule | str) -> Schedule:
+    try:
+        return Schedule(value)
+    except ValueError:
+        raise PracticeError("Choose how often: once, every day or on chosen days.") from None
+
+
+def _weekdays(schedule: Schedule, weekdays: list[int]) -> str:
+    return ",".join(str(d) for d in sorted(set(weekdays))) if schedule == Schedule.weekdays else ""
 
 
 def change_schedule(
@@ -345,7 +365,7 @@ def change_schedule(
     *,
     assignment: Assignment,
     by: User,
-    schedule: str,
+    schedule: Schedule | str,
     weekdays: list[int],
     start_date: date,
     end_date: date | None,
@@ -353,15 +373,14 @@ def change_schedule(
     reminder_time: time | None,
 ) -> None:
     """Change when an assignment is due (its history records the change)."""
-    end = start_date if schedule == "once" else end_date
+    schedule = _schedule(schedule)
+    end = start_date if schedule == Schedule.once else end_date
     if end and end < start_date:
         raise PracticeError("The end date is before the start date.")
-    if schedule == "weekdays" and not weekdays:
+    if schedule == Schedule.weekdays and not weekdays:
         raise PracticeError("Choose at least one day of the week.")
     assignment.schedule, assignment.start_date, assignment.end_date = schedule, start_date, end
-    assignment.weekdays = (
-        ",".join(str(d) for d in sorted(set(weekdays))) if schedule == "weekdays" else ""
-    )
+    assignment.weekdays = _weekdays(schedule, weekdays)
     assignment.note, assignment.reminder_time = note.strip(), reminder_time
     assignment.updated_at = utcnow()
     db.add(assignment)

@@ -13,7 +13,7 @@ from iop_pwa.accounts import services as accounts
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.practice import library, services
 from iop_pwa.practice.forms import AssignForm, AssignmentEditForm, ExerciseForm, FeedbackForm
-from iop_pwa.practice.models import SKILLS, Assignment, Exercise
+from iop_pwa.practice.models import SKILLS, Assignment, AssignmentStatus, Exercise
 from iop_pwa.practice.policies import ASSIGNMENT, COMPLETION, EXERCISE
 from iop_pwa.security import audit_event, audit_staff_list
 from iop_pwa.web import form_status, local_today, render_page, staff_required
@@ -268,9 +268,9 @@ def assignment_status(assignment_id: int):
     else:
         flash(
             {
-                "active": "Resumed.",
-                "paused": "Paused: nothing is due until you resume it.",
-                "ended": "Ended. Its history is kept.",
+                AssignmentStatus.active: "Resumed.",
+                AssignmentStatus.paused: "Paused: nothing is due until you resume it.",
+                AssignmentStatus.ended: "Ended. Its history is kept.",
             }[a.status]
         )
     return redirect(url_for("library.manage_assignment", assignment_id=a.id), 303)

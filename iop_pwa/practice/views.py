@@ -13,7 +13,7 @@ from iop_pwa.access import Action, load_or_404
 from iop_pwa.db import get_db
 from iop_pwa.practice import library, services
 from iop_pwa.practice.forms import MarkDoneForm
-from iop_pwa.practice.models import Assignment, Exercise
+from iop_pwa.practice.models import Assignment, AssignmentStatus, Exercise
 from iop_pwa.practice.policies import ASSIGNMENT, COMPLETION
 from iop_pwa.pwa import outbox
 from iop_pwa.pwa.device_write import valid_client_id, when_written
@@ -38,7 +38,7 @@ def index():
     done = services.completions_for(
         db, participant_id=current_user.id, start=today - timedelta(days=27), end=today
     )
-    active = [(a, e) for a, e in pairs if a.status != "ended"]
+    active = [(a, e) for a, e in pairs if a.status != AssignmentStatus.ended]
     history = sorted(done.values(), key=lambda c: (c.local_date, c.id), reverse=True)
     titles = {a.id: e.title for a, e in pairs}
     return render_page(
@@ -48,7 +48,7 @@ def index():
         history=history,
         titles=titles,
         feedback=services.feedback_for(db, [c.id for c in history]),
-        ended=[(a, e) for a, e in pairs if a.status == "ended"],
+        ended=[(a, e) for a, e in pairs if a.status == AssignmentStatus.ended],
     )
 
 

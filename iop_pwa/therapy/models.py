@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timedelta
 
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from iop_pwa.db import UTCDateTime, utcnow
+from iop_pwa.db import UTCDateTime, enum_type, utcnow
 
-KINDS = {"individual": "Individual session", "group": "Group session", "family": "Family session"}
-ATTENDANCE = {"attended": "Attended", "late": "Late", "missed": "Missed"}
+
+class SessionKind(enum.StrEnum):
+    individual = "individual"
+    group = "group"
+    family = "family"
+
+
+class AttendanceStatus(enum.StrEnum):
+    attended = "attended"
+    late = "late"
+    missed = "missed"
+
+
+KINDS = {
+    SessionKind.individual: "Individual session",
+    SessionKind.group: "Group session",
+    SessionKind.family: "Family session",
+}
+ATTENDANCE = {
+    AttendanceStatus.attended: "Attended",
+    AttendanceStatus.late: "Late",
+    AttendanceStatus.missed: "Missed",
+}
 JOIN_OPENS_BEFORE = timedelta(minutes=10)
 
 
@@ -22,7 +44,9 @@ class TherapySession(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     therapist_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
-    kind: str = Field(max_length=12)  # individual | group | family
+    kind: SessionKind = Field(
+        sa_column=Column(enum_type(SessionKind, "session_kind", 12), nullable=False)
+    )
     title: str = Field(max_length=120)
     starts_at: datetime = Field(sa_type=UTCDateTime, index=True)
     duration_minutes: int = Field(default=60, ge=5, le=480)
@@ -73,7 +97,9 @@ class Attendance(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     session_id: int = Field(foreign_key="therapy_session.id", index=True, ondelete="CASCADE")
     participant_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
-    status: str = Field(max_length=10)  # attended | late | missed
+    status: AttendanceStatus = Field(
+        sa_column=Column(enum_type(AttendanceStatus, "attendance_status", 10), nullable=False)
+    )
     marked_by_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     marked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

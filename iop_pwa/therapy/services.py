@@ -18,7 +18,14 @@ from iop_pwa.accounts.services import group_members
 from iop_pwa.accounts.sessions import token_hash
 from iop_pwa.db import utcnow
 from iop_pwa.notifications import notify
-from iop_pwa.therapy.models import Attendance, CalendarFeed, FamilyGuest, TherapySession
+from iop_pwa.therapy.models import (
+    Attendance,
+    AttendanceStatus,
+    CalendarFeed,
+    FamilyGuest,
+    SessionKind,
+    TherapySession,
+)
 
 
 class SessionError(ValueError):
@@ -81,7 +88,7 @@ def schedule(
     db: Session,
     *,
     therapist: User,
-    kind: str,
+    kind: SessionKind | str,
     title: str,
     day: date,
     at: time,
@@ -93,15 +100,17 @@ def schedule(
 ) -> list[TherapySession]:
     """Create a session, or a weekly series of `repeat_weeks` occurrences at the same local time
     (computed per date in the therapist's zone, so a DST change keeps 18:00 at 18:00)."""
-    if kind not in ("individual", "group", "family"):
-        raise SessionError("Choose the kind of session.")
-    if kind == "group" and not group_id:
+    try:
+        kind = SessionKind(kind)
+    except ValueError:
+        raise SessionError("Choose the kind of session.") from None
+    if kind == SessionKind.group and not group_id:
         raise SessionError("Choose the group for a group session.")
-    if kind in ("individual", "family") and participant is None:
+    if kind != SessionKind.group and participant is None:
         raise SessionError("Choose the participant for this session.")
     if not 1 <= repeat_weeks <= 26:
         raise SessionError("Repeat for 1 to 26 weeks.")
-    if kind == "group":
+    if kind == SessionKind.group:
         group = db.get(Group, group_id)
         access.check(db, therapist, access.GROUP, group, access.Action.change)
     else:
@@ -117,8 +126,8 @@ def schedule(
             starts_at=local_to_utc(day + timedelta(weeks=week), at, therapist.timezone),
             duration_minutes=duration_minutes,
             video_url=url,
-            participant_id=participant.id if kind != "group" and participant else None,
-            group_id=group_id if kind == "group" else None,
+            participant_id=participant.id if kind != SessionKind.group else None,
+            group_id=group_id if kind == SessionKind.group else None,
             series_id=series,
         )
         db.add(s)
@@ -223,7 +232,7 @@ def next_session(sessions: list[TherapySession], now: datetime) -> TherapySessio
 def add_guest(
     db: Session, *, session: TherapySession, name: str, email: str | None, by: User
 ) -> tuple[FamilyGuest, str]:
-    if session.kind != "family":
+    if session.kind != SessionKind.family:
         raise SessionError("Guests can join family sessions only.")
     token = secrets.token_urlsafe(24)
     guest = FamilyGuest(
@@ -264,8 +273,10 @@ def guest_for_token(
 def mark_attendance(
     db: Session, *, session: TherapySession, participant_id: int, status: str, by: User
 ) -> None:
-    if status not in ("attended", "late", "missed"):
-        raise SessionError("Choose attended, late or missed.")
+    try:
+        status = AttendanceStatus(status)
+    except ValueError:
+        raise SessionError("Choose attended, late or missed.") from None
     if session.starts_at > utcnow():
         raise SessionError("Attendance can be marked once the session has started.")
     row = db.exec(
