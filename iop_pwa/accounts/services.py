@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlmodel import Session, col, func, select
 
 from iop_pwa import audit
+from iop_pwa.access import facilitated_group_ids
 from iop_pwa.accounts.models import (
     CareTeamLink,
     Group,
@@ -195,6 +197,25 @@ def caseload(db: Session, staff_id: int) -> list[User]:
             .order_by(func.lower(User.name))
         )
     )
+
+
+@dataclass
+class GroupRow:
+    group: Group
+    members: int
+
+
+def groups_for(db: Session, therapist_id: int) -> list[GroupRow]:
+    """The groups the therapist facilitates, with their member counts: one query."""
+    members = func.count(GroupMembership.id).filter(~col(GroupMembership.is_facilitator))
+    rows = db.exec(
+        select(Group, members)
+        .outerjoin(GroupMembership, col(GroupMembership.group_id) == Group.id)
+        .where(col(Group.id).in_(facilitated_group_ids(therapist_id)))
+        .group_by(col(Group.id))
+        .order_by(func.lower(Group.name))
+    ).all()
+    return [GroupRow(group, count) for group, count in rows]
 
 
 def groups_of(db: Session, user: User) -> list[Group]:

@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
-from iop_pwa import access
 from iop_pwa.accounts import services as accounts
 from iop_pwa.accounts.models import (
     Group,
@@ -85,22 +84,3 @@ def open_invitations(
             .order_by(col(Invitation.created_at).desc())
         )
     )
-
-
-@dataclass
-class GroupRow:
-    group: Group
-    members: int
-
-
-def groups_for(db: Session, therapist_id: int) -> list[GroupRow]:
-    """The groups the therapist facilitates, with their member counts: one query."""
-    members = func.count(GroupMembership.id).filter(~col(GroupMembership.is_facilitator))
-    rows = db.exec(
-        select(Group, members)
-        .outerjoin(GroupMembership, col(GroupMembership.group_id) == Group.id)
-        .where(col(Group.id).in_(access.facilitated_group_ids(therapist_id)))
-        .group_by(col(Group.id))
-        .order_by(func.lower(Group.name))
-    ).all()
-    return [GroupRow(group, count) for group, count in rows]

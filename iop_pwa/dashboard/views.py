@@ -253,7 +253,7 @@ def flag_seen(flag_id: int):
 @bp.get("/groups")
 @staff_required
 def groups():
-    return render_page("dashboard/groups.html", rows=services.groups_for(get_db(), current_user.id))
+    return render_page("dashboard/groups.html", rows=accounts.groups_for(get_db(), current_user.id))
 
 
 def _coming_soon(key: str):
