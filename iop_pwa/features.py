@@ -72,6 +72,9 @@ class NotificationKind:
 class Feature:
     name: str
     blueprints: tuple = ()
+    # One `access.Policy` per kind of object the feature owns (see its policies.py); core can
+    # look one up by kind (`registry().policy("journal_entry")`) without naming the feature.
+    policies: tuple = ()
     data_rights: tuple[DataRights, ...] = ()
     today: tuple[Section, ...] = ()
     account: tuple[Section, ...] = ()
@@ -94,6 +97,13 @@ class Registry:
     def sections(self, where: str) -> list[Section]:
         """The sections registered for a page ("today", "account", "participant_page")."""
         return sorted(self._all(where), key=lambda s: (s.order, s.key))
+
+    def policy(self, kind: str):
+        """The registered access policy for a kind of object (KeyError if none)."""
+        for policy in self._all("policies"):
+            if policy.kind == kind:
+                return policy
+        raise KeyError(kind)
 
     @property
     def data_rights(self) -> list[DataRights]:
@@ -122,6 +132,9 @@ def add(app: Flask, feature: Feature) -> None:
     found = app.extensions.setdefault(EXTENSION_KEY, Registry())
     if any(f.name == feature.name for f in found.features):
         raise ValueError(f"feature {feature.name!r} is registered twice")
+    known = {p.kind for p in found._all("policies")}
+    if clash := known & {p.kind for p in feature.policies}:
+        raise ValueError(f"policies for {sorted(clash)} are registered twice")
     for blueprint in feature.blueprints:
         app.register_blueprint(blueprint)
     found.features.append(feature)

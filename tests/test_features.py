@@ -49,6 +49,14 @@ def test_every_feature_is_registered_once_by_the_app(app):
     assert len(_feature_packages()) == len(names)
 
 
+def test_features_register_one_policy_per_kind_of_object_they_own(app):
+    found = registry(app)
+    for kind in ("journal_entry", "exercise", "assignment", "completion", "therapy_session"):
+        assert found.policy(kind).kind == kind
+    tables = {p.model.__table__.name for f in found.features for p in f.policies}
+    assert {"journalentry", "assignment", "therapy_session", "familyguest"} <= tables
+
+
 def test_every_table_with_a_persons_rows_has_a_data_rights_provider(app):
     """A new table that points at a user must be exported and deleted by someone: this fails
     until a provider (core's or a feature's) names it."""

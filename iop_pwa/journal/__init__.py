@@ -7,7 +7,7 @@ from __future__ import annotations
 def register(app) -> None:
     """Hand the app the journal's pages, sections, data rights and offline page."""
     from iop_pwa.features import DataRights, Feature, Section, add
-    from iop_pwa.journal import sections, services, views
+    from iop_pwa.journal import policies, sections, services, views
     from iop_pwa.journal.models import JournalEntry
 
     add(
@@ -15,6 +15,7 @@ def register(app) -> None:
         Feature(
             name="journal",
             blueprints=(views.bp,),
+            policies=(policies.JOURNAL_ENTRY,),
             data_rights=(
                 DataRights(
                     name="journal",

@@ -7,7 +7,7 @@ from __future__ import annotations
 def register(app) -> None:
     """Hand the app practice's pages, sections, data rights, offline pages and notifications."""
     from iop_pwa.features import DataRights, Feature, NotificationKind, Section, add
-    from iop_pwa.practice import sections, services, staff_views, views
+    from iop_pwa.practice import policies, sections, services, staff_views, views
     from iop_pwa.practice.models import Assignment, AssignmentEvent, Completion, Exercise, Feedback
 
     add(
@@ -15,6 +15,7 @@ def register(app) -> None:
         Feature(
             name="practice",
             blueprints=(views.bp, staff_views.bp),
+            policies=(policies.EXERCISE, policies.ASSIGNMENT, policies.COMPLETION),
             data_rights=(
                 DataRights(
                     name="practice",

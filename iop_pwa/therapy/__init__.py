@@ -8,7 +8,7 @@ def register(app) -> None:
     """Hand the app the sessions feature's pages, sections, data rights, offline pages and
     notifications."""
     from iop_pwa.features import DataRights, Feature, NotificationKind, Section, add
-    from iop_pwa.therapy import sections, services, views
+    from iop_pwa.therapy import policies, sections, services, views
     from iop_pwa.therapy.models import Attendance, CalendarFeed, TherapySession
 
     add(
@@ -16,6 +16,7 @@ def register(app) -> None:
         Feature(
             name="sessions",
             blueprints=(views.bp,),
+            policies=(policies.THERAPY_SESSION, policies.FAMILY_GUEST),
             data_rights=(
                 DataRights(
                     name="sessions",
