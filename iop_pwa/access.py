@@ -75,36 +75,11 @@ def caseload_ids(staff_id: int):
     return select(CareTeamLink.participant_id).where(CareTeamLink.therapist_id == staff_id)
 
 
-def on_caseload(db: Session, staff_id: int, participant_id: int | None) -> bool:
-    if participant_id is None:
-        return False
-    found = db.exec(
-        select(CareTeamLink.id).where(
-            CareTeamLink.therapist_id == staff_id,
-            CareTeamLink.participant_id == participant_id,
-        )
-    ).first()
-    return found is not None
-
-
 def facilitated_group_ids(staff_id: int):
     """The ids of the groups a staff member facilitates (a subquery)."""
     return select(GroupMembership.group_id).where(
         GroupMembership.user_id == staff_id, col(GroupMembership.is_facilitator)
     )
-
-
-def facilitates(db: Session, staff_id: int, group_id: int | None) -> bool:
-    if group_id is None:
-        return False
-    found = db.exec(
-        select(GroupMembership.id).where(
-            GroupMembership.user_id == staff_id,
-            GroupMembership.group_id == group_id,
-            col(GroupMembership.is_facilitator),
-        )
-    ).first()
-    return found is not None
 
 
 def member_group_ids(participant_id: int):
@@ -114,17 +89,23 @@ def member_group_ids(participant_id: int):
     )
 
 
-def member_of(db: Session, participant_id: int, group_id: int | None) -> bool:
-    if group_id is None:
+def _in(db: Session, value: int | None, ids) -> bool:
+    """Whether `value` is among the ids a subquery above selects (one indexed query)."""
+    if value is None:
         return False
-    found = db.exec(
-        select(GroupMembership.id).where(
-            GroupMembership.user_id == participant_id,
-            GroupMembership.group_id == group_id,
-            ~col(GroupMembership.is_facilitator),
-        )
-    ).first()
-    return found is not None
+    return db.exec(ids.where(ids.selected_columns[0] == value).limit(1)).first() is not None
+
+
+def on_caseload(db: Session, staff_id: int, participant_id: int | None) -> bool:
+    return _in(db, participant_id, caseload_ids(staff_id))
+
+
+def facilitates(db: Session, staff_id: int, group_id: int | None) -> bool:
+    return _in(db, group_id, facilitated_group_ids(staff_id))
+
+
+def member_of(db: Session, participant_id: int, group_id: int | None) -> bool:
+    return _in(db, group_id, member_group_ids(participant_id))
 
 
 def open_to_new_work(participant: User) -> bool:
