@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 from sqlmodel import col, delete, select
 
@@ -41,6 +43,23 @@ def signed_in_participant(page: Page, live_server: str, make_user, **user) -> ob
     return person
 
 
+def wait_until(page: Page, check: str, arg=None, timeout: float = 5.0) -> None:
+    """Poll an async check in the page until it answers true.
+
+    `page.wait_for_function` does not await a promise: an async check would pass at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if page.evaluate(check, arg):
+                return
+        except PlaywrightError:  # the page navigated meanwhile: ask the new one
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {check}")
+        time.sleep(0.05)
+
+
 def wait_until_controlled(page: Page) -> None:
     """The service worker is active and this page is one of its clients."""
     page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
@@ -50,7 +69,8 @@ def wait_until_controlled(page: Page) -> None:
 
 def wait_until_kept(page: Page, *paths: str) -> None:
     """The service worker has put these pages into the pages cache (it does so after answering)."""
-    page.wait_for_function(
+    wait_until(
+        page,
         """async ([name, paths]) => {
             if (!(await caches.has(name))) return false;
             const cache = await caches.open(name);
@@ -78,7 +98,7 @@ def outbox_count(page: Page):
 
 def wait_until_outbox_empty(page: Page) -> None:
     """Every item reached the server (the status line starts hidden, so it proves nothing)."""
-    page.wait_for_function("async () => (await IOPOutbox.all()).length === 0")
+    wait_until(page, "async () => (await IOPOutbox.all()).length === 0")
     expect(outbox_count(page)).to_be_hidden()
 
 
