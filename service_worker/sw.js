@@ -4,6 +4,8 @@
  * - Pages: network first with a short timeout. The participant's key pages are kept, for the
  *   signed-in person only, in a cache that sign-out deletes; offline, they open from it with a
  *   banner saying when they were saved. Any other page offline shows the offline page.
+ * - A navigation that lands on the sign-in page means the session is gone (revoked elsewhere,
+ *   timed out): the kept pages are deleted then (the page script does it too; the outbox stays).
  * - Never stores a response to an htmx request as a page, nor anything but a 200.
  * - A new version waits until the person taps "Reload" (the page posts SKIP_WAITING).
  * - Background Sync, where the browser has it, is one more trigger to flush the outbox.
@@ -13,7 +15,7 @@
 const CONFIG = self.IOP_CONFIG;
 const PREFIX = "iop-";
 const SHELL_CACHE = `${PREFIX}shell-${CONFIG.version}`;
-const PAGES_CACHE = `${PREFIX}pages-v1`; // personal: deleted at sign-out by the page
+const PAGES_CACHE = `${PREFIX}pages-v1`; // personal: deleted once the session is gone
 const NETWORK_TIMEOUT_MS = 4000;
 
 importScripts("/static/js/outbox.js");
@@ -80,6 +82,10 @@ async function handleNavigation(event) {
   const url = new URL(request.url);
   try {
     const response = await withTimeout(fetch(request), NETWORK_TIMEOUT_MS);
+    if (response.ok && new URL(response.url || request.url).pathname === CONFIG.signIn) {
+      event.waitUntil(self.IOPOutbox.forgetPages());
+      return response;
+    }
     // Only a real page for the signed-in person: a 200 that was not redirected (to sign-in).
     if (response.status === 200 && !response.redirected && isOfflinePage(url) &&
         response.headers.get("X-Offline-Page") === "1") {

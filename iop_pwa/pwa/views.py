@@ -65,6 +65,7 @@ def service_worker():
         "shell": [url_for("static", filename=name) for name in SHELL] + [url_for("pwa.offline")],
         "offlinePages": exact,
         "offlinePagePrefixes": prefixes,
+        "signIn": url_for("accounts.sign_in"),
     }
     body = f"self.IOP_CONFIG = {_json(config)};\n" + SERVICE_WORKER.read_text(encoding="utf-8")
     response = Response(body, mimetype="text/javascript")

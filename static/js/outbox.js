@@ -5,6 +5,9 @@
  * createdAt, seq, status: "waiting" | "invalid", errors}. Items go in the order they were written;
  * one is removed only when a 2xx response echoes its id. A 401 stops the flush and keeps every
  * item (the person is asked to sign in again); a 4xx refusal keeps the item with the reason.
+ *
+ * A 401 also means the session is gone (signed out elsewhere, password changed, timed out,
+ * deactivated): forgetPages() then deletes the pages kept for reading offline; the items stay.
  */
 (function (global) {
   "use strict";
@@ -12,6 +15,8 @@
   var DB_NAME = "iop-outbox";
   var STORE = "items";
   var CHANNEL = "iop-outbox";
+  var PAGES_CACHE_PREFIX = "iop-pages-";
+  var HTMX_HISTORY_KEY = "htmx-history-cache";
   var flushing = null;
 
   function openDb() {
@@ -73,11 +78,28 @@
     });
   }
 
+  /* The person's pages kept for reading offline, and htmx's history key: they must not outlive
+   * the session. The outbox is not touched: each item carries its owner's id and is sent only
+   * after that person signs in again. Runs in a page and in the service worker (no localStorage). */
+  function forgetPages() {
+    try {
+      if (global.localStorage) global.localStorage.removeItem(HTMX_HISTORY_KEY);
+    } catch (e) { /* storage unavailable */ }
+    if (!global.caches) return Promise.resolve();
+    return global.caches.keys().then(function (names) {
+      return Promise.all(names.filter(function (name) {
+        return name.indexOf(PAGES_CACHE_PREFIX) === 0;
+      }).map(function (name) { return global.caches.delete(name); }));
+    }).catch(function () { /* nothing more this script can do */ });
+  }
+
   function session() {
     return fetch("/api/session", {
       credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store",
     }).then(function (response) {
-      if (response.status === 401) return { signedOut: true };
+      if (response.status === 401) {
+        return forgetPages().then(function () { return { signedOut: true }; });
+      }
       if (!response.ok) throw new Error("session " + response.status);
       return response.json();
     });
@@ -129,7 +151,11 @@
                 report.sent.push({ id: item.id, redirect: answer.data.redirect });
                 return remove(item.id).then(function () { return true; });
               }
-              if (answer.status === 401 || answer.status === 0) {
+              if (answer.status === 401) {
+                report.signedOut = true;
+                return forgetPages().then(function () { return false; });
+              }
+              if (answer.status === 0) { // a redirect, most likely to sign-in: try again later
                 report.signedOut = true;
                 return false;
               }
@@ -169,6 +195,6 @@
 
   global.IOPOutbox = {
     add: add, all: all, forUser: forUser, remove: remove, put: put, flush: flush,
-    clearAll: clearAll, CHANNEL: CHANNEL,
+    clearAll: clearAll, forgetPages: forgetPages, CHANNEL: CHANNEL,
   };
 })(typeof self !== "undefined" ? self : window);

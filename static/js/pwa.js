@@ -6,7 +6,6 @@
   var body = document.body;
   var userId = body.dataset.user || "";
   var outbox = window.IOPOutbox;
-  var PAGES_CACHE_PREFIX = "iop-pages-";
   var LAST_USER_KEY = "iop-last-user";
 
   function $(selector, root) { return (root || document).querySelector(selector); }
@@ -24,29 +23,30 @@
 
   /* --- Personal data on the device ------------------------------------------------------ */
 
-  function deletePageCaches() {
-    if (!window.caches) return Promise.resolve();
-    return caches.keys().then(function (names) {
-      return Promise.all(names.filter(function (n) { return n.indexOf(PAGES_CACHE_PREFIX) === 0; })
-        .map(function (n) { return caches.delete(n); }));
-    });
+  /* The kept pages and htmx's history key (static/js/outbox.js, shared with the service worker). */
+  function forgetPages() {
+    return outbox ? outbox.forgetPages() : Promise.resolve();
   }
 
   function forgetEverything() {
     try {
-      localStorage.removeItem("htmx-history-cache");
       localStorage.removeItem(LAST_USER_KEY);
     } catch (e) { /* storage unavailable */ }
-    return Promise.all([deletePageCaches(), outbox ? outbox.clearAll() : null]);
+    return Promise.all([forgetPages(), outbox ? outbox.clearAll() : null]);
   }
 
   // A different person signed in on this phone: the last person's saved pages go.
   if (userId) {
     var last = null;
     try { last = localStorage.getItem(LAST_USER_KEY); } catch (e) { /* ignore */ }
-    if (last && last !== userId) deletePageCaches();
+    if (last && last !== userId) forgetPages();
     try { localStorage.setItem(LAST_USER_KEY, userId); } catch (e) { /* ignore */ }
   }
+
+  // No one is signed in here (the sign-in page after a session was revoked or timed out, or any
+  // page opened without a session): the kept pages go even if the service worker did not see
+  // this page. Unsent items stay, hidden, until their owner signs in again.
+  if (body.hasAttribute("data-signed-out")) forgetPages();
 
   /* --- Service worker and updates --------------------------------------------------------- */
 

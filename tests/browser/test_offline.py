@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 from sqlmodel import col, delete, select
 
@@ -41,6 +43,23 @@ def signed_in_participant(page: Page, live_server: str, make_user, **user) -> ob
     return person
 
 
+def wait_until(page: Page, check: str, arg=None, timeout: float = 5.0) -> None:
+    """Poll an async check in the page until it answers true.
+
+    `page.wait_for_function` does not await a promise: an async check would pass at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if page.evaluate(check, arg):
+                return
+        except PlaywrightError:  # the page navigated meanwhile: ask the new one
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {check}")
+        time.sleep(0.05)
+
+
 def wait_until_controlled(page: Page) -> None:
     """The service worker is active and this page is one of its clients."""
     page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
@@ -50,7 +69,8 @@ def wait_until_controlled(page: Page) -> None:
 
 def wait_until_kept(page: Page, *paths: str) -> None:
     """The service worker has put these pages into the pages cache (it does so after answering)."""
-    page.wait_for_function(
+    wait_until(
+        page,
         """async ([name, paths]) => {
             if (!(await caches.has(name))) return false;
             const cache = await caches.open(name);
@@ -78,7 +98,7 @@ def outbox_count(page: Page):
 
 def wait_until_outbox_empty(page: Page) -> None:
     """Every item reached the server (the status line starts hidden, so it proves nothing)."""
-    page.wait_for_function("async () => (await IOPOutbox.all()).length === 0")
+    wait_until(page, "async () => (await IOPOutbox.all()).length === 0")
     expect(outbox_count(page)).to_be_hidden()
 
 
@@ -320,6 +340,10 @@ def test_items_survive_an_expired_session_and_arrive_once_after_signing_in_again
 
     context.set_offline(False)  # the `online` event tries at once: refused, signed out
     expect(page.get_by_text("Your session ended.")).to_be_visible()
+    # The 401 told the app the session is gone: the kept pages go, the waiting items stay.
+    wait_until(page, NO_KEPT_PAGES)
+    assert page.evaluate(DEVICE_STATE)["pages"] == {}
+    assert len(outbox_items(page)) == 2
     page.get_by_role("button", name="Sync now").click()  # and again, by hand
     expect(page.get_by_role("button", name="Sync now")).to_be_enabled()
     expect(page.get_by_text("Your session ended.")).to_be_visible()
@@ -342,6 +366,75 @@ def test_items_survive_an_expired_session_and_arrive_once_after_signing_in_again
     assert [r.body for r in rows] == ["Written before the session ended.", "And one more."]
     assert_in_written_order(rows)
     expect(page.locator("#journal-entries")).to_contain_text("2 entries")
+
+
+# --- 5b. a session ended elsewhere --------------------------------------------------------------
+
+NO_KEPT_PAGES = "async () => !(await caches.keys()).some((name) => name.startsWith('iop-pages-'))"
+
+
+def test_a_session_ended_elsewhere_leaves_no_kept_pages_but_keeps_unsent_items(
+    page, context, live_server, make_user, db, new_context
+):
+    """Signed out from another device, the phone forgets its kept pages as soon as it is sent to
+    sign-in: offline, the journal no longer opens. What was waiting is sent after signing in."""
+    person = signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    page.goto(live_server + "/journal")
+    write_entry(page, "A private thought about my sister.")
+    wait_until_outbox_empty(page)
+    page.goto(live_server + "/journal")
+    wait_until(
+        page,
+        """async ([name, text]) => {
+            const kept = await (await caches.open(name)).match('/journal');
+            return !!kept && (await kept.text()).includes(text);
+        }""",
+        arg=[PAGES_CACHE, "A private thought about my sister."],
+    )
+
+    context.set_offline(True)
+    page.goto(live_server + "/journal")
+    write_entry(page, "Written on the train, not sent yet.")
+    expect(outbox_count(page)).to_contain_text("1 waiting to sync")
+    page.goto("about:blank")  # no page of the app is open to notice anything by itself
+
+    laptop = new_context(phone=False).new_page()
+    sign_in(laptop, live_server, person.email)
+    expect(laptop).to_have_url(live_server + "/today")
+    laptop.goto(live_server + "/account")
+    laptop.get_by_role("button", name="Sign out other devices").click()
+    expect(laptop.get_by_text("Signed out of your other devices.")).to_be_visible()
+
+    context.set_offline(False)
+    page.goto(live_server + "/today")
+    expect(page).to_have_url(re.compile(re.escape(live_server) + r"/sign-in\b"))
+    expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
+    expect(page.get_by_text("Written on the train")).to_have_count(0)
+    wait_until(page, NO_KEPT_PAGES)
+    state = page.evaluate(DEVICE_STATE)
+    assert state["pages"] == {} and state["history"] is None, state
+    assert [(i["userId"], i["summary"]) for i in state["items"]] == [
+        (str(person.id), "Written on the train, not sent yet.")
+    ]
+
+    context.set_offline(True)
+    page.goto(live_server + "/journal")
+    expect(page.get_by_role("heading", name="You're offline", level=1)).to_be_visible()
+    expect(page.get_by_text("A private thought")).to_have_count(0)
+
+    context.set_offline(False)
+    page.goto(live_server + "/journal")
+    expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
+    page.get_by_label("Email", exact=True).fill(person.email)
+    page.get_by_label("Password", exact=True).fill("correct horse battery")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(live_server + "/journal")
+    wait_until_outbox_empty(page)
+    assert [r.body for r in entries_of(db, person)] == [
+        "A private thought about my sister.",
+        "Written on the train, not sent yet.",
+    ]
 
 
 # --- 6. a replayed request ----------------------------------------------------------------------
