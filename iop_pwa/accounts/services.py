@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, select, update
 
 from iop_pwa.accounts.models import (
     CareTeamLink,
@@ -23,6 +23,10 @@ from iop_pwa.db import utcnow
 
 class AccountError(ValueError):
     """A request that cannot be carried out, with a message fit to show the person."""
+
+
+class InvitationGone(AccountError):
+    """The invitation was used, cancelled or has expired (perhaps a moment ago, by someone else)."""
 
 
 def normalize_email(email: str) -> str:
@@ -188,6 +192,27 @@ def find_open_invitation(db: Session, token: str) -> Invitation | None:
     return invitation
 
 
+def claim_invitation(db: Session, *, invitation: Invitation) -> bool:
+    """Mark the invitation accepted if it is still open, in one conditional UPDATE.
+
+    Several requests posting the same link at once all read it as open; only one UPDATE can still
+    match (PostgreSQL's row lock and SQLite's write lock make the others wait, then find it taken),
+    so only one of them goes on to make an account.
+    """
+    now = utcnow()
+    result = db.exec(
+        update(Invitation)
+        .where(
+            col(Invitation.id) == invitation.id,
+            col(Invitation.accepted_at).is_(None),
+            col(Invitation.revoked_at).is_(None),
+            col(Invitation.expires_at) > now,
+        )
+        .values(accepted_at=now)
+    )
+    return result.rowcount == 1
+
+
 def accept_invitation(
     db: Session,
     *,
@@ -197,9 +222,13 @@ def accept_invitation(
     password: str,
     timezone: str,
 ) -> User:
-    """Create the participant's account from an open invitation, on the inviter's caseload."""
-    if invitation.state(utcnow()) != "pending":
-        raise AccountError("This invitation link is no longer valid.")
+    """Create the participant's account from an open invitation, on the inviter's caseload.
+
+    Raises `InvitationGone` if another request claimed the link first; on any `AccountError` the
+    caller rolls back, which also releases the claim.
+    """
+    if not claim_invitation(db, invitation=invitation):
+        raise InvitationGone("This invitation link is no longer valid.")
     participant = create_user(
         db, role=Role.participant, email=email, password=password, name=name, timezone=timezone
     )
@@ -209,7 +238,6 @@ def accept_invitation(
         group = db.get(Group, invitation.group_id)
         if group:
             add_to_group(db, user=participant, group=group)
-    invitation.accepted_at = utcnow()
     invitation.participant_id = participant.id
     db.add(invitation)
     return participant

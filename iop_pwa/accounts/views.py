@@ -239,7 +239,11 @@ def accept_invitation(token: str):
                 password=form.password.data,
                 timezone=form.timezone.data,
             )
+        except services.InvitationGone:
+            db.rollback()  # someone else's request took the link a moment ago
+            return render_page("accounts/invitation_invalid.html", status=404)
         except services.AccountError as exc:
+            db.rollback()  # releases the claim on the invitation, so it can be used again
             form.email.errors = [str(exc)]
         else:
             sign_in_user(participant)
