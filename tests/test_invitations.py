@@ -11,7 +11,14 @@ import time_machine
 from sqlmodel import Session, func, select
 
 from iop_pwa.accounts import services
-from iop_pwa.accounts.models import CareTeamLink, GroupMembership, Invitation, Role, User
+from iop_pwa.accounts.models import (
+    CareTeamLink,
+    GroupMembership,
+    Invitation,
+    LoginSession,
+    Role,
+    User,
+)
 from iop_pwa.audit import AuditEvent
 from iop_pwa.db import engine, session_scope, utcnow
 from tests.conftest import PASSWORD
@@ -274,3 +281,56 @@ def test_a_link_taken_while_the_form_was_open_gets_the_no_longer_valid_page(
     assert response.status_code == 404
     assert "doesn't work any more" in response.get_data(as_text=True)
     assert participants(db) == 1
+
+
+def test_opening_a_link_while_signed_in_asks_before_signing_out(
+    app, client, make_user, sign_in, db
+):
+    therapist = make_user("therapist")
+    sam = make_user("participant", name="Sam Rivera", therapist=therapist)
+    token = open_invitation(app, therapist)
+    sign_in(sam)
+
+    page = client.get(f"/join/{token}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "You are signed in as Sam. This invitation is for a new account." in text
+    assert ">Sign out and continue</button>" in text and 'href="/today"' in text
+    assert "Create my account" not in text
+    # Nothing was ended: the server-side session lives and Sam is still signed in.
+    assert db.exec(select(LoginSession).where(LoginSession.user_id == sam.id)).one()
+    assert client.get("/today").status_code == 200
+    # Posting the form while signed in does not sign anyone out or make an account either.
+    posted = client.post_form(
+        f"/join/{token}",
+        {
+            "name": "Casey",
+            "email": "casey@example.test",
+            "password": "my own long password",
+            "timezone": "America/Chicago",
+            "privacy": "y",
+        },
+    )
+    assert posted.status_code == 409
+    assert client.get("/today").status_code == 200
+    assert participants(db) == 1
+
+
+def test_sign_out_and_continue_ends_the_server_session(app, client, make_user, sign_in, db):
+    therapist = make_user("therapist")
+    sam = make_user("participant", name="Sam Rivera", therapist=therapist)
+    token = open_invitation(app, therapist)
+    sign_in(sam)
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+
+    assert client.post(f"/join/{token}/sign-out").status_code == 400  # CSRF protected
+    response = client.post_form(f"/join/{token}/sign-out")
+    assert response.status_code == 303 and response.headers["Location"] == f"/join/{token}"
+    assert db.exec(select(LoginSession).where(LoginSession.user_id == sam.id)).all() == []
+    assert "sign_out" in {e.action for e in db.exec(select(AuditEvent))}
+    form = client.get(f"/join/{token}").get_data(as_text=True)
+    assert "Create my account" in form and "You are signed out" in form
+    # The old cookie no longer signs anyone in.
+    thief = app.test_client()
+    thief.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
+    assert thief.get("/today").status_code == 303

@@ -100,8 +100,8 @@ def sign_in():
     return render_page("accounts/sign_in.html", form=form, error=error, status=status)
 
 
-@bp.post("/sign-out")
-def sign_out():
+def end_this_session() -> None:
+    """Sign this browser out for real: delete its server-side session row, then the cookie's."""
     db = get_db()
     if current_user.is_authenticated:
         audit_event("sign_out")
@@ -109,6 +109,11 @@ def sign_out():
     db.commit()
     logout_user()
     session.clear()
+
+
+@bp.post("/sign-out")
+def sign_out():
+    end_this_session()
     flash("You are signed out.")
     return redirect(url_for("accounts.sign_in"), 303)
 
@@ -218,8 +223,13 @@ def accept_invitation(token: str):
     if invitation is None:
         return render_page("accounts/invitation_invalid.html", status=404)
     if current_user.is_authenticated:
-        logout_user()
-        session.clear()
+        # Someone already uses this browser: never sign them out behind their back. They choose.
+        return render_page(
+            "accounts/invitation_signed_in.html",
+            token=token,
+            home=home_for(current_user),
+            status=200 if request.method == "GET" else 409,
+        )
     form = AcceptInvitationForm(
         data=None
         if request.method == "POST"
@@ -261,6 +271,15 @@ def accept_invitation(token: str):
     return render_page(
         "accounts/accept_invitation.html", form=form, invitation=invitation, status=status
     )
+
+
+@bp.post("/join/<token>/sign-out")
+def sign_out_for_invitation(token: str):
+    """The "Sign out and continue" button on an invitation link: end this browser's session as
+    Sign out does, then show the invitation to the new person."""
+    end_this_session()
+    flash("You are signed out. You can set up the new account now.")
+    return redirect(url_for("accounts.accept_invitation", token=token), 303)
 
 
 @bp.get("/account/my-data.zip")
