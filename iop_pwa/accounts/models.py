@@ -144,3 +144,15 @@ class Invitation(SQLModel, table=True):
         if self.expires_at <= now:
             return "expired"
         return "pending"
+
+
+class SignInFailure(SQLModel, table=True):
+    """One failed sign-in, kept about an hour so every web process can slow down password
+    guessing (see `throttle`). Keys are HMACs: no email or address is stored."""
+
+    __tablename__ = "sign_in_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_key: str = Field(sa_column=Column(String(64), index=True, nullable=False))
+    address_key: str = Field(sa_column=Column(String(64), index=True, nullable=False))
+    failed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

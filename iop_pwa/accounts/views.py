@@ -15,7 +15,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlmodel import select
 
-from iop_pwa.accounts import my_data, services
+from iop_pwa.accounts import my_data, services, throttle
 from iop_pwa.accounts import sessions as login_sessions
 from iop_pwa.accounts.forms import (
     AcceptInvitationForm,
@@ -55,42 +55,31 @@ def sign_in_user(user: User) -> None:
     login_user(user)
 
 
-def _account_key() -> str:
-    """Rate-limit key for one account: the email being tried, normalised."""
-    return "account:" + services.normalize_email(request.form.get("email", ""))
-
-
-def _failed(response) -> bool:
-    return response.status_code != 303
-
-
 @bp.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["SIGN_IN_LIMIT_PER_ADDRESS"],
-    methods=["POST"],
-    deduct_when=_failed,
-    scope="sign-in-address",
-)
-@limiter.limit(
-    lambda: current_app.config["SIGN_IN_LIMIT_PER_ACCOUNT"],
-    methods=["POST"],
-    key_func=_account_key,
-    deduct_when=_failed,
-    scope="sign-in-account",
-)
 def sign_in():
+    """Sign in. Failed tries are counted in the database (`throttle`): too many, and the next
+    try waits, whichever web process or machine answers."""
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")) or home_for(current_user), 303)
     form = SignInForm()
     error = None
     if form.validate_on_submit():
         db = get_db()
+        tried = {"email": form.email.data, "address": request.remote_addr}
+        refusal = throttle.check(db, **tried)
+        if refusal is not None:
+            body, status = render_page(
+                "accounts/sign_in.html", form=form, error=refusal.message, status=429
+            )
+            return body, status, {"Retry-After": str(refusal.minutes * 60)}
         user = services.authenticate(db, email=form.email.data, password=form.password.data)
         if user is not None:
+            throttle.clear(db, **tried)
             sign_in_user(user)
             audit_event("sign_in", actor_id=user.id)
             db.commit()
             return redirect(safe_next(request.args.get("next")) or home_for(user), 303)
+        throttle.record_failure(db, **tried)
         audit_event("sign_in_failed", detail="bad credentials")
         db.commit()
         error = "That email and password don't match an account. Please try again."
