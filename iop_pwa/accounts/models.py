@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Column, Enum, String, UniqueConstraint
+from sqlalchemy import Column, Enum, String, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from iop_pwa.db import UTCDateTime, utcnow
@@ -42,6 +42,9 @@ class User(SQLModel, table=True):
     timezone: str = Field(default="America/New_York", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Set when someone else chose the password (an admin, `flask users create`): the person must
+    # choose their own before anything else.
+    must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # When the person last used the app (written at most once a minute, with the session touch).
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 

@@ -45,7 +45,10 @@ def create_user(
     password: str,
     name: str,
     timezone: str = "America/New_York",
+    must_change_password: bool = False,
 ) -> User:
+    """A new account. `must_change_password` when someone other than its owner chose the
+    password: the owner then chooses their own at first sign-in."""
     if find_user_by_email(db, email):
         raise AccountError("An account with that email already exists.")
     user = User(
@@ -54,6 +57,7 @@ def create_user(
         password_hash=hash_password(password),
         role=role,
         timezone=timezone,
+        must_change_password=must_change_password,
     )
     db.add(user)
     db.flush()
@@ -76,7 +80,15 @@ def authenticate(db: Session, *, email: str, password: str) -> User | None:
 def set_password(db: Session, *, user: User, password: str) -> None:
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
+    user.must_change_password = False
     db.add(user)
+
+
+def replace_temporary_password(db: Session, *, user: User, password: str) -> None:
+    """The person's own password in place of the one an admin gave them (which it must not be)."""
+    if verify_password(user.password_hash, password):
+        raise AccountError("Choose a password different from the one you were given.")
+    set_password(db, user=user, password=password)
 
 
 def get_or_create_group(db: Session, name: str) -> Group:

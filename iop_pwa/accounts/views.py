@@ -7,11 +7,13 @@ from flask import (
     Response,
     current_app,
     flash,
+    jsonify,
     redirect,
     request,
     session,
     url_for,
 )
+from flask_htmx import make_response as htmx_response
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlmodel import select
 
@@ -20,13 +22,15 @@ from iop_pwa.accounts import sessions as login_sessions
 from iop_pwa.accounts.forms import (
     AcceptInvitationForm,
     ChangePasswordForm,
+    ChoosePasswordForm,
     DeleteAccountForm,
     SignInForm,
     TimezoneForm,
 )
 from iop_pwa.accounts.models import User
 from iop_pwa.db import get_db
-from iop_pwa.extensions import limiter
+from iop_pwa.errors import wants_json
+from iop_pwa.extensions import htmx, limiter
 from iop_pwa.security import audit_event
 from iop_pwa.web import form_status, local_today, participant_required, render_page, safe_next
 
@@ -78,7 +82,10 @@ def sign_in():
             sign_in_user(user)
             audit_event("sign_in", actor_id=user.id)
             db.commit()
-            return redirect(safe_next(request.args.get("next")) or home_for(user), 303)
+            next_page = safe_next(request.args.get("next"))
+            if user.must_change_password:
+                return redirect(url_for("accounts.choose_password", next=next_page), 303)
+            return redirect(next_page or home_for(user), 303)
         throttle.record_failure(db, **tried)
         audit_event("sign_in_failed", detail="bad credentials")
         db.commit()
@@ -87,6 +94,62 @@ def sign_in():
         error = "Enter your email and password."
     status = form_status()
     return render_page("accounts/sign_in.html", form=form, error=error, status=status)
+
+
+# What someone who must choose a new password can still reach: sign out, crisis help, the
+# privacy page, and what the browser needs to show a page (static files, the service worker).
+OPEN_DURING_PASSWORD_CHANGE = {
+    "accounts.choose_password",
+    "accounts.sign_out",
+    "accounts.crisis_help",
+    "accounts.privacy",
+    "static",
+    "healthz",
+    "pwa.service_worker",
+    "pwa.manifest",
+    "pwa.offline",
+}
+
+
+@bp.before_app_request
+def require_own_password():
+    """Until a person replaces a password someone else chose, every other page sends them to
+    "Choose a new password" (303; HX-Redirect for htmx; 403 JSON for the app's API)."""
+    if request.endpoint in OPEN_DURING_PASSWORD_CHANGE:
+        return None
+    if not (current_user.is_authenticated and current_user.must_change_password):
+        return None
+    target = url_for("accounts.choose_password")
+    if wants_json():
+        return jsonify(error="password_change_required", change_password=target), 403
+    if htmx:
+        return htmx_response(redirect=target)
+    return redirect(target, 303)
+
+
+@bp.route("/account/choose-password", methods=["GET", "POST"])
+@login_required
+def choose_password():
+    """First sign-in with a password an admin chose: the person chooses one only they know.
+
+    They have just typed the old one, so it is not asked again; their other sessions end."""
+    if not current_user.must_change_password:
+        return redirect(url_for("accounts.account"), 303)
+    form = ChoosePasswordForm()
+    if form.validate_on_submit():
+        db = get_db()
+        user = db.get(User, current_user.id)
+        try:
+            services.replace_temporary_password(db, user=user, password=form.new_password.data)
+        except services.AccountError as exc:
+            form.new_password.errors = [str(exc)]
+        else:
+            ended = login_sessions.end_other_sessions(db, user, session.get(SESSION_TOKEN_KEY))
+            audit_event("password_changed", detail=f"first sign-in; ended {ended} other sessions")
+            db.commit()
+            flash("Your new password is saved.")
+            return redirect(safe_next(request.args.get("next")) or home_for(user), 303)
+    return render_page("accounts/choose_password.html", form=form, status=form_status())
 
 
 def end_this_session() -> None:
