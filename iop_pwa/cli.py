@@ -81,7 +81,7 @@ users_cli = AppGroup("users", help="Manage accounts.")
 )
 @click.option("--group", "group_name", help="Add the person to this group (created if needed).")
 def users_create(role, email, password, name, timezone, therapist_email, group_name):
-    """Create an account."""
+    """Create an account. Its owner must choose a new password at first sign-in."""
     from iop_pwa.accounts import services
     from iop_pwa.accounts.models import Role
     from iop_pwa.accounts.passwords import MIN_LENGTH
@@ -95,7 +95,13 @@ def users_create(role, email, password, name, timezone, therapist_email, group_n
     with session_scope() as db:
         try:
             user = services.create_user(
-                db, role=Role(role), email=email, password=password, name=name, timezone=timezone
+                db,
+                role=Role(role),
+                email=email,
+                password=password,
+                name=name,
+                timezone=timezone,
+                must_change_password=True,  # typed by an operator: the person chooses their own
             )
             if therapist_email:
                 therapist = services.find_user_by_email(db, therapist_email)
@@ -107,7 +113,10 @@ def users_create(role, email, password, name, timezone, therapist_email, group_n
                 services.add_to_group(db, user=user, group=group, facilitator=role != "participant")
         except services.AccountError as exc:
             raise click.ClickException(str(exc)) from exc
-        click.echo(f"Created {role} {user.email} (id {user.id}).")
+        click.echo(
+            f"Created {role} {user.email} (id {user.id}). "
+            "They choose their own password at first sign-in."
+        )
 
 
 @click.command("demo")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,28 @@ def _bool(value: str | None, default: bool = False) -> bool:
 
 def _minutes(name: str, default: int) -> timedelta:
     return timedelta(minutes=int(os.environ.get(name, default)))
+
+
+_LIMIT = re.compile(r"^\s*(\d+)\s*(?:per|/)\s*(\d*)\s*(second|minute|hour|day)s?\s*$", re.I)
+
+
+def parse_limit(text: str) -> tuple[int, timedelta]:
+    """("5 per 15 minutes") -> (5, 15 minutes): how many failures a window holds."""
+    match = _LIMIT.match(text or "")
+    if not match or int(match.group(1)) < 1:
+        raise ConfigError(f"{text!r} is not a limit like '5 per 15 minutes'.")
+    count, many, unit = int(match.group(1)), int(match.group(2) or 1), match.group(3).lower()
+    return count, timedelta(**{unit + "s": many})
+
+
+def _limit(name: str, default: str) -> str:
+    """A sign-in limit setting, checked at start-up so a typo cannot switch limits off."""
+    value = os.environ.get(name, default)
+    try:
+        parse_limit(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from exc
+    return value
 
 
 def _secret_key(instance_path: Path, env: str) -> str:
@@ -115,12 +138,14 @@ def load_settings(instance_path: str) -> dict:
         "STAFF_ABSOLUTE_TIMEOUT": staff_absolute,
         "PARTICIPANT_IDLE_TIMEOUT": participant_idle,
         "PARTICIPANT_ABSOLUTE_TIMEOUT": participant_absolute,
-        "SIGN_IN_LIMIT_PER_ADDRESS": os.environ.get(
-            "SIGN_IN_LIMIT_PER_ADDRESS", "20 per 10 minutes"
+        # Failed sign-ins, counted in the database (see accounts/throttle.py).
+        "SIGN_IN_LIMIT_PER_ACCOUNT_AND_ADDRESS": _limit(
+            "SIGN_IN_LIMIT_PER_ACCOUNT_AND_ADDRESS", "5 per hour"
         ),
-        "SIGN_IN_LIMIT_PER_ACCOUNT": os.environ.get(
-            "SIGN_IN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"
-        ),
+        "SIGN_IN_LIMIT_PER_ACCOUNT": _limit("SIGN_IN_LIMIT_PER_ACCOUNT", "20 per hour"),
+        "SIGN_IN_LIMIT_PER_ADDRESS": _limit("SIGN_IN_LIMIT_PER_ADDRESS", "30 per hour"),
+        "SIGN_IN_FIRST_WAIT": _minutes("SIGN_IN_FIRST_WAIT_MINUTES", 1),
+        "SIGN_IN_MAX_WAIT": _minutes("SIGN_IN_MAX_WAIT_MINUTES", 30),
         "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), default=True),
         "INVITATION_DAYS": int(os.environ.get("INVITATION_DAYS", 7)),
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "").rstrip("/"),

@@ -8,6 +8,7 @@ from iop_pwa.accounts.models import (  # noqa: F401
     GroupMembership,
     Invitation,
     LoginSession,
+    SignInFailure,
     User,
 )
 from iop_pwa.audit import AuditEvent  # noqa: F401

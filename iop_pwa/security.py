@@ -41,12 +41,15 @@ def audit_event(action: str, **fields) -> None:
     audit.record(get_db(), action, actor_id=actor, ip=client_ip(), **fields)
 
 
-def audit_refusal(action: str, **fields) -> None:
-    """Audit a refused request on its own: whatever the request had changed is undone, and the
-    audit row alone is committed (the request's own commit never comes, as it fails)."""
+def audit_refusal(action: str, *, also=None, **fields) -> None:
+    """Audit a refused request on its own: whatever the request had changed is undone, and only
+    what records the refusal is committed (the audit row, and what `also(db)` adds, such as a
+    failed sign-in's count); the request's own commit never comes, as it answers 4xx."""
     db = get_db()
     db.rollback()
     audit_event(action, **fields)
+    if also is not None:
+        also(db)
     db.commit()
 
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from iop_pwa.accounts import throttle
 from iop_pwa.accounts.sessions import purge_expired
 from iop_pwa.db import session_scope, utcnow
 from iop_pwa.features import Job, registry
 
 log = logging.getLogger(__name__)
 
-CORE_JOBS = (Job("expired_sessions", timedelta(minutes=1), lambda db, now: purge_expired(db)),)
+CORE_JOBS = (
+    Job("expired_sessions", timedelta(minutes=1), lambda db, now: purge_expired(db)),
+    Job("old_sign_in_failures", timedelta(minutes=10), lambda db, now: throttle.prune(db)),
+)
 
 
 def jobs() -> list[Job]:

@@ -300,3 +300,78 @@ def test_passwords_are_stored_as_argon2id_hashes(db, make_user):
     user = make_user("participant")
     stored = db.get(User, user.id).password_hash
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+NEW = {"new_password": "my very own password", "confirm": "my very own password"}
+
+
+def test_a_therapist_an_admin_created_must_choose_a_new_password_first(app, make_user, db):
+    admin = app.test_client()
+    admin.post_form("/sign-in", {"email": make_user("admin").email, "password": PASSWORD})
+    made = admin.post_form(
+        "/admin/therapists",
+        {
+            "name": "Dr. Ada Park",
+            "email": "ada@clinic.test",
+            "password": "the admin's temporary",
+            "timezone": "America/Chicago",
+        },
+    )
+    assert made.status_code == 303
+    assert db.exec(select(User).where(User.email == "ada@clinic.test")).one().must_change_password
+
+    laptop, phone = app.test_client(), app.test_client()
+    signed_in = laptop.post_form(
+        "/sign-in?next=/dashboard/participants",
+        {"email": "ada@clinic.test", "password": "the admin's temporary"},
+    )
+    assert signed_in.status_code == 303
+    assert signed_in.headers["Location"].startswith("/account/choose-password")
+    phone.post_form("/sign-in", {"email": "ada@clinic.test", "password": "the admin's temporary"})
+
+    # Every other page sends her there, in the way each kind of request understands.
+    for path in ["/dashboard", "/account", "/dashboard/participants"]:
+        response = laptop.get(path)
+        assert response.status_code == 303, path
+        assert response.headers["Location"] == "/account/choose-password"
+    htmx = laptop.get("/dashboard", headers={"HX-Request": "true"})
+    assert htmx.headers["HX-Redirect"] == "/account/choose-password"
+    api = laptop.get("/api/session")
+    assert api.status_code == 403 and api.get_json()["error"] == "password_change_required"
+    assert laptop.get("/help").status_code == 200  # crisis help is never in the way
+    page = laptop.get("/account/choose-password").get_data(as_text=True)
+    assert "<h1>Choose a new password</h1>" in page and "Current password" not in page
+
+    differ = laptop.post_form(
+        "/account/choose-password", {"new_password": "one long password", "confirm": "another"}
+    )
+    assert differ.status_code == 422 and "The two passwords differ." in differ.text
+    short = laptop.post_form(
+        "/account/choose-password", {"new_password": "short", "confirm": "short"}
+    )
+    assert short.status_code == 422 and "at least 8 characters" in short.text
+    same = laptop.post_form(
+        "/account/choose-password",
+        {"new_password": "the admin's temporary", "confirm": "the admin's temporary"},
+    )
+    assert same.status_code == 422 and "different from the one you were given" in same.text
+
+    chosen = laptop.post_form("/account/choose-password?next=/dashboard/participants", NEW)
+    assert chosen.status_code == 303 and chosen.headers["Location"] == "/dashboard/participants"
+    ada = db.exec(select(User).where(User.email == "ada@clinic.test")).one()
+    assert not ada.must_change_password
+    assert laptop.get("/dashboard").status_code == 200
+    assert phone.get("/dashboard").status_code == 303  # her other session ended
+    assert len(db.exec(select(LoginSession).where(LoginSession.user_id == ada.id)).all()) == 1
+    assert "password_changed" in audit_actions(db)
+    again = app.test_client().post_form(
+        "/sign-in", {"email": "ada@clinic.test", "password": NEW["new_password"]}
+    )
+    assert again.headers["Location"] == "/dashboard"
+
+
+def test_someone_who_chose_their_own_password_is_never_asked(client, make_user, sign_in):
+    sign_in(make_user("participant"))
+    assert client.get("/today").status_code == 200
+    response = client.get("/account/choose-password")
+    assert response.status_code == 303 and response.headers["Location"] == "/account"

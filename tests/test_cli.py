@@ -67,6 +67,29 @@ def test_users_create_a_therapist_and_a_participant_on_their_caseload(app, db):
     }
 
 
+def test_a_user_made_on_the_command_line_chooses_a_new_password_at_first_sign_in(app, db, client):
+    result = run(
+        app,
+        "users",
+        "create",
+        "--role",
+        "therapist",
+        "--email",
+        "t@clinic.test",
+        "--password",
+        PASSWORD,
+    )
+    assert result.exit_code == 0 and "choose their own password" in result.output
+    assert db.exec(select(User).where(User.email == "t@clinic.test")).one().must_change_password
+    response = client.post_form("/sign-in", {"email": "t@clinic.test", "password": PASSWORD})
+    assert response.headers["Location"] == "/account/choose-password"
+    assert client.get("/dashboard").headers["Location"] == "/account/choose-password"
+    new = "a password of my own"
+    chosen = client.post_form("/account/choose-password", {"new_password": new, "confirm": new})
+    assert chosen.headers["Location"] == "/dashboard"
+    assert client.get("/dashboard").status_code == 200
+
+
 def test_users_create_refuses_bad_input_with_a_clear_message(app, db):
     short = run(app, "users", "create", "--role", "admin", "--email", "a@x.test", "--password", "1")
     assert short.exit_code != 0 and "at least 8 characters" in short.output
@@ -124,12 +147,12 @@ def test_demo_is_idempotent_and_prints_logins(app, db, client):
     assert counts[0] >= 7
     from iop_pwa.demo import DEMO_PASSWORD
 
-    assert (
-        client.post_form(
-            "/sign-in", {"email": "therapist@demo.test", "password": DEMO_PASSWORD}
-        ).status_code
-        == 303
+    # Demo logins work at once: nobody is asked to choose a new password.
+    assert not any(u.must_change_password for u in db.exec(select(User)))
+    response = client.post_form(
+        "/sign-in", {"email": "therapist@demo.test", "password": DEMO_PASSWORD}
     )
+    assert response.status_code == 303 and response.headers["Location"] == "/dashboard"
     assert "Jordan Lee" in client.get("/dashboard").get_data(as_text=True)
 
 

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import time_machine
-from sqlmodel import select
+from sqlmodel import Session, func, select
 
-from iop_pwa.accounts.models import CareTeamLink, GroupMembership, Invitation, User
+from iop_pwa.accounts import services
+from iop_pwa.accounts.models import (
+    CareTeamLink,
+    GroupMembership,
+    Invitation,
+    LoginSession,
+    Role,
+    User,
+)
 from iop_pwa.audit import AuditEvent
-from iop_pwa.db import utcnow
+from iop_pwa.db import engine, session_scope, utcnow
 from tests.conftest import PASSWORD
 
 NOON = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
@@ -171,3 +181,156 @@ def test_invitation_created_for_existing_group(client, make_user, sign_in, db):
     invitation_id, _ = create_invitation(client, new_group="", group=str(group.id))
     assert db.get(Invitation, invitation_id).group_id == group.id
     assert db.get(Invitation, invitation_id).expires_at > utcnow() + timedelta(days=6)
+
+
+def open_invitation(app, therapist: User) -> str:
+    """A fresh invitation made through the service; returns its raw token."""
+    with app.app_context(), session_scope() as session:
+        _, token = services.create_invitation(
+            session,
+            therapist=session.get(User, therapist.id),
+            name="Casey Morgan",
+            email=None,
+            group=None,
+            valid_for=timedelta(days=7),
+        )
+    return token
+
+
+def participants(db) -> int:
+    return db.exec(
+        select(func.count()).select_from(User).where(User.role == Role.participant)
+    ).one()
+
+
+def accept_with(session: Session, invitation: Invitation, email: str) -> User:
+    return services.accept_invitation(
+        session,
+        invitation=invitation,
+        name="Casey Morgan",
+        email=email,
+        password="my own long password",
+        timezone="America/Chicago",
+    )
+
+
+def test_a_link_read_by_two_requests_at_once_makes_one_account(app, make_user, db):
+    token = open_invitation(app, make_user("therapist"))
+    with (
+        app.app_context(),
+        Session(engine(), expire_on_commit=False) as first,
+        Session(engine(), expire_on_commit=False) as second,
+    ):
+        # Both requests found the link open before either had finished.
+        seen_first = services.find_open_invitation(first, token)
+        seen_second = services.find_open_invitation(second, token)
+        assert seen_first is not None and seen_second is not None
+        accept_with(first, seen_first, "casey@example.test")
+        first.commit()
+        with pytest.raises(services.AccountError, match="no longer valid"):
+            accept_with(second, seen_second, "someone.else@example.test")
+        second.rollback()
+    assert participants(db) == 1
+
+
+def test_four_people_posting_one_link_at_once_make_one_account(app, make_user, db):
+    """Real concurrency: four threads, each with its own connection, claim the same link."""
+    token = open_invitation(app, make_user("therapist"))
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def attempt(n: int) -> None:
+        with app.app_context(), Session(engine(), expire_on_commit=False) as session:
+            invitation = services.find_open_invitation(session, token)
+            barrier.wait(timeout=10)
+            try:
+                accept_with(session, invitation, f"person{n}@example.test")
+                session.commit()
+                outcomes.append("created")
+            except services.InvitationGone:
+                session.rollback()
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["created", "refused", "refused", "refused"]
+    assert participants(db) == 1
+    invitation = db.exec(select(Invitation)).one()
+    assert invitation.participant_id is not None
+
+
+def test_a_link_taken_while_the_form_was_open_gets_the_no_longer_valid_page(
+    app, make_user, db, monkeypatch
+):
+    token = open_invitation(app, make_user("therapist"))
+    path = f"/join/{token}"
+    # The link is claimed by another request between this one reading it and claiming it.
+    real_find = services.find_open_invitation
+
+    def find_then_lose_the_race(session, raw_token):
+        invitation = real_find(session, raw_token)
+        with app.app_context(), session_scope() as other:
+            accept_with(other, other.get(Invitation, invitation.id), "first@example.test")
+        return invitation
+
+    monkeypatch.setattr(services, "find_open_invitation", find_then_lose_the_race)
+    _, response = accept(app, path, email="second@example.test")
+    assert response.status_code == 404
+    assert "doesn't work any more" in response.get_data(as_text=True)
+    assert participants(db) == 1
+
+
+def test_opening_a_link_while_signed_in_asks_before_signing_out(
+    app, client, make_user, sign_in, db
+):
+    therapist = make_user("therapist")
+    sam = make_user("participant", name="Sam Rivera", therapist=therapist)
+    token = open_invitation(app, therapist)
+    sign_in(sam)
+
+    page = client.get(f"/join/{token}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "You are signed in as Sam. This invitation is for a new account." in text
+    assert ">Sign out and continue</button>" in text and 'href="/today"' in text
+    assert "Create my account" not in text
+    # Nothing was ended: the server-side session lives and Sam is still signed in.
+    assert db.exec(select(LoginSession).where(LoginSession.user_id == sam.id)).one()
+    assert client.get("/today").status_code == 200
+    # Posting the form while signed in does not sign anyone out or make an account either.
+    posted = client.post_form(
+        f"/join/{token}",
+        {
+            "name": "Casey",
+            "email": "casey@example.test",
+            "password": "my own long password",
+            "timezone": "America/Chicago",
+            "privacy": "y",
+        },
+    )
+    assert posted.status_code == 409
+    assert client.get("/today").status_code == 200
+    assert participants(db) == 1
+
+
+def test_sign_out_and_continue_ends_the_server_session(app, client, make_user, sign_in, db):
+    therapist = make_user("therapist")
+    sam = make_user("participant", name="Sam Rivera", therapist=therapist)
+    token = open_invitation(app, therapist)
+    sign_in(sam)
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+
+    assert client.post(f"/join/{token}/sign-out").status_code == 400  # CSRF protected
+    response = client.post_form(f"/join/{token}/sign-out")
+    assert response.status_code == 303 and response.headers["Location"] == f"/join/{token}"
+    assert db.exec(select(LoginSession).where(LoginSession.user_id == sam.id)).all() == []
+    assert "sign_out" in {e.action for e in db.exec(select(AuditEvent))}
+    form = client.get(f"/join/{token}").get_data(as_text=True)
+    assert "Create my account" in form and "You are signed out" in form
+    # The old cookie no longer signs anyone in.
+    thief = app.test_client()
+    thief.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
+    assert thief.get("/today").status_code == 303

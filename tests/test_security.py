@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+
 import pytest
+import time_machine
 from sqlmodel import select
 
+from iop_pwa import create_app
 from iop_pwa.audit import AuditEvent, AuditLogIsAppendOnly
 from iop_pwa.config import ConfigError, load_settings
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Client
 
 
 def test_forms_without_a_csrf_token_are_refused(client, make_user):
@@ -117,6 +123,31 @@ def test_development_generates_and_keeps_a_secret_key(monkeypatch, tmp_path):
     assert load_settings(str(tmp_path))["SECRET_KEY"] == first
 
 
+# --- Failed sign-ins: counted in the database, waits that grow, no lock -------------------------
+
+ATTACKER = "198.51.100.7"
+OWNER = "203.0.113.20"
+START = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
+
+
+def attempt(client, email: str, password: str, address: str):
+    """A sign-in from `address` (the client's IP as the app sees it)."""
+    return client.post_form(
+        "/sign-in", {"email": email, "password": password}, environ_base={"REMOTE_ADDR": address}
+    )
+
+
+def wait_message(response) -> str | None:
+    found = re.search(r"Too many tries\. Please wait (\d+ minutes?) and try again\.", response.text)
+    return found.group(1) if found else None
+
+
+def failures_in_db(db) -> list:
+    from iop_pwa.accounts.models import SignInFailure
+
+    return db.exec(select(SignInFailure)).all()
+
+
 def test_sign_in_is_rate_limited_per_account(client, make_user):
     user = make_user("participant")
     for _ in range(5):
@@ -137,14 +168,176 @@ def test_sign_in_is_rate_limited_per_account(client, make_user):
     )
 
 
+def test_two_workers_on_one_database_see_the_same_count(app, make_user):
+    """`make run` starts two gunicorn workers: five failures must not become ten."""
+    user = make_user("participant")
+    with time_machine.travel(START, tick=False):
+        first = app.test_client()
+        for _ in range(3):
+            assert attempt(first, user.email, "wrong pass", ATTACKER).status_code == 422
+        # A second worker: its own app, sharing nothing with the first but the database.
+        other = create_app(
+            {
+                "TESTING": True,
+                "DATABASE_URL": app.config["DATABASE_URL"],
+                "SECRET_KEY": app.config["SECRET_KEY"],
+            }
+        )
+        other.test_client_class = Client
+        second = other.test_client()
+        for _ in range(2):
+            assert attempt(second, user.email, "wrong pass", ATTACKER).status_code == 422
+        for client in (second, first):
+            refused = attempt(client, user.email, PASSWORD, ATTACKER)  # even the right password
+            assert refused.status_code == 429
+            assert wait_message(refused) == "1 minute"
+            assert refused.headers["Retry-After"] == "60"
+    other.extensions["db_engine"].dispose()
+
+
+def test_the_owner_signs_in_from_their_own_address_while_an_attacker_is_refused(app, make_user):
+    user = make_user("participant")
+    attacker, owner = app.test_client(), app.test_client()
+    with time_machine.travel(START, tick=False):
+        for _ in range(5):
+            assert attempt(attacker, user.email, "a guess", ATTACKER).status_code == 422
+        assert attempt(attacker, user.email, "another guess", ATTACKER).status_code == 429
+        assert attempt(owner, user.email, PASSWORD, OWNER).status_code == 303
+
+
+def test_waits_double_with_each_failure_up_to_a_cap_and_refusals_do_not_count(
+    app, client, make_user
+):
+    app.config["SIGN_IN_LIMIT_PER_ACCOUNT_AND_ADDRESS"] = "5 per day"  # the cap shows, not aging
+    user = make_user("participant")
+    with time_machine.travel(START, tick=False) as clock:
+        for _ in range(5):
+            assert attempt(client, user.email, "wrong pass", ATTACKER).status_code == 422
+        waits = []
+        for _ in range(7):
+            refused = attempt(client, user.email, "wrong pass", ATTACKER)
+            assert refused.status_code == 429
+            waits.append(wait_message(refused))
+            minutes = int(waits[-1].split()[0])
+            # Hammering while waiting is refused, but does not make the wait longer.
+            clock.shift(timedelta(minutes=minutes) - timedelta(seconds=30))
+            assert wait_message(attempt(client, user.email, "x" * 9, ATTACKER)) == "1 minute"
+            clock.shift(timedelta(seconds=30))
+            assert attempt(client, user.email, "wrong pass", ATTACKER).status_code == 422
+        assert waits == [
+            "1 minute",
+            "2 minutes",
+            "4 minutes",
+            "8 minutes",
+            "16 minutes",
+            "30 minutes",
+            "30 minutes",
+        ]
+
+
+def test_a_wait_never_outlasts_the_window(app, client, make_user):
+    app.config["SIGN_IN_LIMIT_PER_ACCOUNT_AND_ADDRESS"] = "5 per 10 minutes"
+    user = make_user("participant")
+    with time_machine.travel(START, tick=False) as clock:
+        for minute in [0, 0, 0, 0, 0, 1, 3, 7]:
+            clock.move_to(START + timedelta(minutes=minute))
+            assert attempt(client, user.email, "wrong pass", ATTACKER).status_code == 422
+        # The eighth failure would mean 8 minutes, but at 10 the five from minute 0 are out of
+        # the window, and three failures are under the limit.
+        assert wait_message(attempt(client, user.email, PASSWORD, ATTACKER)) == "3 minutes"
+        clock.move_to(START + timedelta(minutes=10))
+        assert attempt(client, user.email, PASSWORD, ATTACKER).status_code == 303
+
+
+def test_a_success_clears_the_failures_of_that_account_and_address(app, make_user, db):
+    user = make_user("participant")
+    stranger = make_user("participant")
+    owner = app.test_client()
+    with time_machine.travel(START, tick=False):
+        for _ in range(4):
+            assert attempt(owner, user.email, "typo pass", OWNER).status_code == 422
+        attempt(owner, stranger.email, "wrong pass", OWNER)  # someone else's failure stays
+        assert attempt(owner, user.email, PASSWORD, OWNER).status_code == 303
+        owner.post_form("/sign-out")
+        assert len(failures_in_db(db)) == 1
+        for _ in range(4):
+            assert attempt(owner, user.email, "typo pass", OWNER).status_code == 422
+        assert attempt(owner, user.email, PASSWORD, OWNER).status_code == 303
+
+
 def test_sign_in_is_rate_limited_per_address(app, make_user):
     client = app.test_client()
-    for n in range(20):
-        client.post_form("/sign-in", {"email": f"guess{n}@example.test", "password": "wrong pass"})
+    limit = int(app.config["SIGN_IN_LIMIT_PER_ADDRESS"].split()[0])
+    with time_machine.travel(START, tick=False):
+        for n in range(limit):
+            response = attempt(client, f"guess{n}@example.test", "wrong pass", ATTACKER)
+            assert response.status_code == 422
+        user = make_user("participant")
+        assert attempt(client, user.email, PASSWORD, ATTACKER).status_code == 429
+        assert attempt(app.test_client(), user.email, PASSWORD, OWNER).status_code == 303
+
+
+def test_one_account_guessed_from_many_addresses_meets_the_looser_account_limit(app, make_user):
+    """A guesser with many addresses can delay the owner too, but only for a while."""
     user = make_user("participant")
-    assert (
-        client.post_form("/sign-in", {"email": user.email, "password": PASSWORD}).status_code == 429
-    )
+    limit = int(app.config["SIGN_IN_LIMIT_PER_ACCOUNT"].split()[0])
+    with time_machine.travel(START, tick=False) as clock:
+        for n in range(limit):
+            address = f"198.51.100.{n + 1}"
+            assert attempt(app.test_client(), user.email, "a guess", address).status_code == 422
+        owner = app.test_client()
+        assert wait_message(attempt(owner, user.email, PASSWORD, OWNER)) == "1 minute"
+        clock.shift(timedelta(minutes=1))
+        assert attempt(owner, user.email, PASSWORD, OWNER).status_code == 303
+
+
+def test_an_ipv6_address_counts_as_its_64_block(app, client, make_user):
+    user = make_user("participant")
+    with time_machine.travel(START, tick=False):
+        for n in range(5):
+            attempt(client, user.email, "wrong pass", f"2001:db8:1:2::{n + 1}")
+        assert attempt(client, user.email, PASSWORD, "2001:db8:1:2::99").status_code == 429
+        assert attempt(client, user.email, PASSWORD, "2001:db8:1:3::1").status_code == 303
+
+
+def test_a_refused_sign_in_logs_and_stores_no_email(client, make_user, caplog, db):
+    caplog.set_level(logging.DEBUG)
+    user = make_user("participant", email="sam.rivera@example.test")
+    for _ in range(5):
+        attempt(client, user.email, "wrong pass", ATTACKER)
+    assert attempt(client, user.email, "wrong pass", ATTACKER).status_code == 429
+    assert "sam.rivera" not in caplog.text
+    assert "too many failures" in caplog.text  # the refusal is logged, by a hash of the account
+    rows = failures_in_db(db)
+    assert len(rows) == 5
+    assert not any("sam" in r.account_key or ATTACKER in r.address_key for r in rows)
+
+
+def test_old_failures_are_forgotten(app, client, make_user, db):
+    from iop_pwa.worker import run_round
+
+    user = make_user("participant")
+    with time_machine.travel(START, tick=False) as clock:
+        for _ in range(3):
+            attempt(client, user.email, "wrong pass", ATTACKER)
+        clock.shift(timedelta(minutes=59))
+        attempt(client, user.email, "wrong pass", OWNER)  # pruned on write: nothing old yet
+        assert len(failures_in_db(db)) == 4
+        clock.shift(timedelta(minutes=2))
+        with app.app_context():
+            assert run_round()["old_sign_in_failures"] == 3
+        assert len(failures_in_db(db)) == 1
+        clock.shift(timedelta(hours=1))
+        attempt(client, user.email, "wrong pass", ATTACKER)  # and on write
+        assert len(failures_in_db(db)) == 1
+
+
+def test_sign_in_limits_are_checked_at_start_up(monkeypatch, tmp_path):
+    monkeypatch.setenv("SIGN_IN_LIMIT_PER_ACCOUNT", "lots")
+    with pytest.raises(ConfigError, match="SIGN_IN_LIMIT_PER_ACCOUNT"):
+        load_settings(str(tmp_path))
+    monkeypatch.setenv("SIGN_IN_LIMIT_PER_ACCOUNT", "10 per 30 minutes")
+    assert load_settings(str(tmp_path))["SIGN_IN_LIMIT_PER_ACCOUNT"] == "10 per 30 minutes"
 
 
 def test_successful_sign_ins_do_not_count_towards_the_limit(app, make_user):

@@ -95,6 +95,17 @@ class ChangePasswordForm(FlaskForm):
     )
 
 
+class ChoosePasswordForm(FlaskForm):
+    """A first sign-in with a password someone else chose (the person just typed it)."""
+
+    new_password = new_password_field("New password")
+    confirm = PasswordField(
+        "Repeat new password",
+        validators=[EqualTo("new_password", "The two passwords differ.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
 class TimezoneForm(FlaskForm):
     timezone = SelectField("Time zone", choices=TIMEZONE_CHOICES, validators=[KnownTimezone()])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Column, String, UniqueConstraint
+from sqlalchemy import Column, String, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from iop_pwa.db import UTCDateTime, enum_type, utcnow
@@ -38,6 +38,9 @@ class User(SQLModel, table=True):
     timezone: str = Field(default="America/New_York", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Set when someone else chose the password (an admin, `flask users create`): the person must
+    # choose their own before anything else.
+    must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # When the person last used the app (written at most once a minute, with the session touch).
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -141,3 +144,15 @@ class Invitation(SQLModel, table=True):
         if self.expires_at <= now:
             return "expired"
         return "pending"
+
+
+class SignInFailure(SQLModel, table=True):
+    """One failed sign-in, kept about an hour so every web process can slow down password
+    guessing (see `throttle`). Keys are HMACs: no email or address is stored."""
+
+    __tablename__ = "sign_in_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_key: str = Field(sa_column=Column(String(64), index=True, nullable=False))
+    address_key: str = Field(sa_column=Column(String(64), index=True, nullable=False))
+    failed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

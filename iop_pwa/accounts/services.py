@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, select, update
 
 from iop_pwa import audit
 from iop_pwa.access import facilitated_group_ids
@@ -28,6 +28,10 @@ class AccountError(ValueError):
     """A request that cannot be carried out, with a message fit to show the person."""
 
 
+class InvitationGone(AccountError):
+    """The invitation was used, cancelled or has expired (perhaps a moment ago, by someone else)."""
+
+
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
@@ -44,7 +48,10 @@ def create_user(
     password: str,
     name: str,
     timezone: str = "America/New_York",
+    must_change_password: bool = False,
 ) -> User:
+    """A new account. `must_change_password` when someone other than its owner chose the
+    password: the owner then chooses their own at first sign-in."""
     if find_user_by_email(db, email):
         raise AccountError("An account with that email already exists.")
     user = User(
@@ -53,6 +60,7 @@ def create_user(
         password_hash=hash_password(password),
         role=role,
         timezone=timezone,
+        must_change_password=must_change_password,
     )
     db.add(user)
     db.flush()
@@ -75,11 +83,19 @@ def authenticate(db: Session, *, email: str, password: str) -> User | None:
 def set_password(db: Session, *, user: User, password: str) -> None:
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
+    user.must_change_password = False
     db.add(user)
 
 
 class GroupNameTaken(AccountError):
     """The therapist already facilitates a group with that name."""
+
+
+def replace_temporary_password(db: Session, *, user: User, password: str) -> None:
+    """The person's own password in place of the one an admin gave them (which it must not be)."""
+    if verify_password(user.password_hash, password):
+        raise AccountError("Choose a password different from the one you were given.")
+    set_password(db, user=user, password=password)
 
 
 def get_or_create_group(db: Session, name: str) -> Group:
@@ -296,6 +312,27 @@ def find_open_invitation(db: Session, token: str) -> Invitation | None:
     return invitation
 
 
+def claim_invitation(db: Session, *, invitation: Invitation) -> bool:
+    """Mark the invitation accepted if it is still open, in one conditional UPDATE.
+
+    Several requests posting the same link at once all read it as open; only one UPDATE can still
+    match (PostgreSQL's row lock and SQLite's write lock make the others wait, then find it taken),
+    so only one of them goes on to make an account.
+    """
+    now = utcnow()
+    result = db.exec(
+        update(Invitation)
+        .where(
+            col(Invitation.id) == invitation.id,
+            col(Invitation.accepted_at).is_(None),
+            col(Invitation.revoked_at).is_(None),
+            col(Invitation.expires_at) > now,
+        )
+        .values(accepted_at=now)
+    )
+    return result.rowcount == 1
+
+
 def accept_invitation(
     db: Session,
     *,
@@ -305,9 +342,13 @@ def accept_invitation(
     password: str,
     timezone: str,
 ) -> User:
-    """Create the participant's account from an open invitation, on the inviter's caseload."""
-    if invitation.state(utcnow()) != "pending":
-        raise AccountError("This invitation link is no longer valid.")
+    """Create the participant's account from an open invitation, on the inviter's caseload.
+
+    Raises `InvitationGone` if another request claimed the link first; on any `AccountError` the
+    caller rolls back, which also releases the claim.
+    """
+    if not claim_invitation(db, invitation=invitation):
+        raise InvitationGone("This invitation link is no longer valid.")
     participant = create_user(
         db, role=Role.participant, email=email, password=password, name=name, timezone=timezone
     )
@@ -317,7 +358,6 @@ def accept_invitation(
         group = db.get(Group, invitation.group_id)
         if group:
             add_to_group(db, user=participant, group=group)
-    invitation.accepted_at = utcnow()
     invitation.participant_id = participant.id
     db.add(invitation)
     return participant

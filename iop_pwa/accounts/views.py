@@ -5,27 +5,30 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
+    jsonify,
     redirect,
     request,
     session,
     url_for,
 )
+from flask_htmx import make_response as htmx_response
 from flask_login import current_user, login_required, login_user, logout_user
 
-from iop_pwa.accounts import my_data, services
+from iop_pwa.accounts import my_data, services, throttle
 from iop_pwa.accounts import sessions as login_sessions
 from iop_pwa.accounts.forms import (
     AcceptInvitationForm,
     ChangePasswordForm,
+    ChoosePasswordForm,
     DeleteAccountForm,
     SignInForm,
     TimezoneForm,
 )
 from iop_pwa.accounts.models import User
 from iop_pwa.db import get_db
-from iop_pwa.extensions import limiter
+from iop_pwa.errors import wants_json
+from iop_pwa.extensions import htmx, limiter
 from iop_pwa.features import render_sections
 from iop_pwa.security import audit_event, audit_refusal
 from iop_pwa.web import form_status, local_today, participant_required, render_page, safe_next
@@ -55,42 +58,37 @@ def sign_in_user(user: User) -> None:
     login_user(user)
 
 
-def _account_key() -> str:
-    """Rate-limit key for one account: the email being tried, normalised."""
-    return "account:" + services.normalize_email(request.form.get("email", ""))
-
-
-def _failed(response) -> bool:
-    return response.status_code != 303
-
-
 @bp.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["SIGN_IN_LIMIT_PER_ADDRESS"],
-    methods=["POST"],
-    deduct_when=_failed,
-    scope="sign-in-address",
-)
-@limiter.limit(
-    lambda: current_app.config["SIGN_IN_LIMIT_PER_ACCOUNT"],
-    methods=["POST"],
-    key_func=_account_key,
-    deduct_when=_failed,
-    scope="sign-in-account",
-)
 def sign_in():
+    """Sign in. Failed tries are counted in the database (`throttle`): too many, and the next
+    try waits, whichever web process or machine answers."""
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")) or home_for(current_user), 303)
     form = SignInForm()
     error = None
     if form.validate_on_submit():
         db = get_db()
+        tried = {"email": form.email.data, "address": request.remote_addr}
+        refusal = throttle.check(db, **tried)
+        if refusal is not None:
+            body, status = render_page(
+                "accounts/sign_in.html", form=form, error=refusal.message, status=429
+            )
+            return body, status, {"Retry-After": str(refusal.minutes * 60)}
         user = services.authenticate(db, email=form.email.data, password=form.password.data)
         if user is not None:
+            throttle.clear(db, **tried)
             sign_in_user(user)
             audit_event("sign_in", actor_id=user.id)
-            return redirect(safe_next(request.args.get("next")) or home_for(user), 303)
-        audit_refusal("sign_in_failed", detail="bad credentials")
+            next_page = safe_next(request.args.get("next"))
+            if user.must_change_password:
+                return redirect(url_for("accounts.choose_password", next=next_page), 303)
+            return redirect(next_page or home_for(user), 303)
+        audit_refusal(
+            "sign_in_failed",
+            detail="bad credentials",
+            also=lambda db: throttle.record_failure(db, **tried),
+        )
         error = "That email and password don't match an account. Please try again."
     elif request.method == "POST":
         error = "Enter your email and password."
@@ -98,14 +96,74 @@ def sign_in():
     return render_page("accounts/sign_in.html", form=form, error=error, status=status)
 
 
-@bp.post("/sign-out")
-def sign_out():
+# What someone who must choose a new password can still reach: sign out, crisis help, the
+# privacy page, and what the browser needs to show a page (static files, the service worker).
+OPEN_DURING_PASSWORD_CHANGE = {
+    "accounts.choose_password",
+    "accounts.sign_out",
+    "safety.crisis_help",
+    "accounts.privacy",
+    "static",
+    "healthz",
+    "pwa.service_worker",
+    "pwa.manifest",
+    "pwa.offline",
+}
+
+
+@bp.before_app_request
+def require_own_password():
+    """Until a person replaces a password someone else chose, every other page sends them to
+    "Choose a new password" (303; HX-Redirect for htmx; 403 JSON for the app's API)."""
+    if request.endpoint in OPEN_DURING_PASSWORD_CHANGE:
+        return None
+    if not (current_user.is_authenticated and current_user.must_change_password):
+        return None
+    target = url_for("accounts.choose_password")
+    if wants_json():
+        return jsonify(error="password_change_required", change_password=target), 403
+    if htmx:
+        return htmx_response(redirect=target)
+    return redirect(target, 303)
+
+
+@bp.route("/account/choose-password", methods=["GET", "POST"])
+@login_required
+def choose_password():
+    """First sign-in with a password an admin chose: the person chooses one only they know.
+
+    They have just typed the old one, so it is not asked again; their other sessions end."""
+    if not current_user.must_change_password:
+        return redirect(url_for("accounts.account"), 303)
+    form = ChoosePasswordForm()
+    if form.validate_on_submit():
+        db = get_db()
+        user = db.get(User, current_user.id)
+        try:
+            services.replace_temporary_password(db, user=user, password=form.new_password.data)
+        except services.AccountError as exc:
+            form.new_password.errors = [str(exc)]
+        else:
+            ended = login_sessions.end_other_sessions(db, user, session.get(SESSION_TOKEN_KEY))
+            audit_event("password_changed", detail=f"first sign-in; ended {ended} other sessions")
+            flash("Your new password is saved.")
+            return redirect(safe_next(request.args.get("next")) or home_for(user), 303)
+    return render_page("accounts/choose_password.html", form=form, status=form_status())
+
+
+def end_this_session() -> None:
+    """Sign this browser out for real: delete its server-side session row, then the cookie's."""
     db = get_db()
     if current_user.is_authenticated:
         audit_event("sign_out")
     login_sessions.end_session(db, session.get(SESSION_TOKEN_KEY))
     logout_user()
     session.clear()
+
+
+@bp.post("/sign-out")
+def sign_out():
+    end_this_session()
     flash("You are signed out.")
     return redirect(url_for("accounts.sign_in"), 303)
 
@@ -188,8 +246,13 @@ def accept_invitation(token: str):
     if invitation is None:
         return render_page("accounts/invitation_invalid.html", status=404)
     if current_user.is_authenticated:
-        logout_user()
-        session.clear()
+        # Someone already uses this browser: never sign them out behind their back. They choose.
+        return render_page(
+            "accounts/invitation_signed_in.html",
+            token=token,
+            home=home_for(current_user),
+            status=200 if request.method == "GET" else 409,
+        )
     form = AcceptInvitationForm(
         data=None
         if request.method == "POST"
@@ -209,7 +272,11 @@ def accept_invitation(token: str):
                 password=form.password.data,
                 timezone=form.timezone.data,
             )
+        except services.InvitationGone:
+            db.rollback()  # someone else's request took the link a moment ago
+            return render_page("accounts/invitation_invalid.html", status=404)
         except services.AccountError as exc:
+            db.rollback()  # releases the claim on the invitation, so it can be used again
             form.email.errors = [str(exc)]
         else:
             sign_in_user(participant)
@@ -226,6 +293,15 @@ def accept_invitation(token: str):
     return render_page(
         "accounts/accept_invitation.html", form=form, invitation=invitation, status=status
     )
+
+
+@bp.post("/join/<token>/sign-out")
+def sign_out_for_invitation(token: str):
+    """The "Sign out and continue" button on an invitation link: end this browser's session as
+    Sign out does, then show the invitation to the new person."""
+    end_this_session()
+    flash("You are signed out. You can set up the new account now.")
+    return redirect(url_for("accounts.accept_invitation", token=token), 303)
 
 
 @bp.get("/account/my-data.zip")

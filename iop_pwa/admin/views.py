@@ -43,12 +43,16 @@ def create_therapist():
                 password=form.password.data,
                 name=form.name.data,
                 timezone=form.timezone.data,
+                must_change_password=True,  # the admin knows it: the therapist chooses their own
             )
         except services.AccountError as exc:
             form.email.errors = [str(exc)]
         else:
             audit_event("therapist_created", object_type="user", object_id=user.id)
-            flash(f"{user.name} can now sign in as a therapist.")
+            flash(
+                f"{user.name} can now sign in as a therapist, and will choose their own password "
+                "at first sign-in."
+            )
             return redirect(url_for("admin.therapists"), 303)
     return _page(form, status=422)
 

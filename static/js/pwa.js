@@ -292,12 +292,15 @@
 
   /* --- Sign out: nothing waiting is lost silently, nothing personal stays behind ---------- */
 
-  var signOutForm = $("form.signout-form");
+  // Every sign-out form (the top bar's, and "Sign out and continue" on an invitation link).
+  var signOutForms = document.querySelectorAll("form.signout-form");
+  var signOutForm = null; // the one being submitted
   var dialog = $("#signout-dialog");
-  if (signOutForm) {
-    signOutForm.addEventListener("submit", function (event) {
-      if (signOutForm.dataset.confirmed) return;
+  Array.prototype.forEach.call(signOutForms, function (form) {
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.confirmed) return;
       event.preventDefault();
+      signOutForm = form;
       if (!navigator.onLine) {
         // Signing out ends the session on the server: without a connection it would only wipe
         // this phone and leave the session alive. Say so and change nothing.
@@ -307,8 +310,8 @@
       }
       var proceed = function () {
         forgetEverything().then(function () {
-          signOutForm.dataset.confirmed = "1";
-          signOutForm.submit();
+          form.dataset.confirmed = "1";
+          form.submit();
         });
       };
       if (!outbox) { proceed(); return; }
@@ -320,7 +323,7 @@
         dialog.showModal();
       });
     });
-  }
+  });
   if (dialog) {
     $("#signout-sync", dialog).addEventListener("click", function () {
       dialog.close();

@@ -117,3 +117,23 @@ def test_dark_mode_has_enough_contrast_on_the_dashboard(new_context, live_server
     assert desktop.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
     assert_page_sets_its_background(desktop)
     assert_no_axe_violations(desktop, rules=["color-contrast"])
+
+
+def test_axe_choose_a_new_password_page_with_an_error(page, live_server, make_user, db):
+    from iop_pwa.accounts.models import User
+
+    therapist = make_user("therapist")
+    db.get(User, therapist.id).must_change_password = True  # as when an admin made the account
+    db.commit()
+    sign_in(page, live_server, therapist.email)
+    expect(page.get_by_role("heading", name="Choose a new password", level=1)).to_be_visible()
+    page.get_by_label("New password", exact=True).fill("short")
+    page.get_by_label("Repeat new password").fill("short")
+    page.get_by_role("button", name="Save my new password").click()
+    expect(page.get_by_text("Use at least 8 characters")).to_be_visible()
+    assert_no_axe_violations(page)
+    page.get_by_label("New password", exact=True).fill("a password of my own")
+    page.get_by_label("Repeat new password").fill("a password of my own")
+    page.get_by_role("button", name="Save my new password").click()
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("Your new password is saved.")

@@ -6,7 +6,14 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import greeting, main_nav, sign_in
+from tests.browser.helpers import (
+    assert_no_axe_violations,
+    greeting,
+    main_nav,
+    make_invitation_token,
+    sign_in,
+)
+from tests.browser.test_offline import DEVICE_STATE, visit_and_keep, wait_until_controlled
 
 
 def test_therapist_invites_a_participant_who_joins_from_a_phone(
@@ -79,3 +86,32 @@ def test_therapist_invites_a_participant_who_joins_from_a_phone(
     ).to_be_visible()
     expect(stranger.get_by_label("Choose a password")).to_have_count(0)
     expect(stranger.get_by_role("link", name="sign in")).to_be_visible()
+
+
+def test_a_link_opened_on_a_phone_someone_is_signed_in_on_asks_first(
+    page, live_server, make_user, app
+):
+    therapist = make_user("therapist")
+    make_user("participant", name="Robin Park", email="robin@example.test", therapist=therapist)
+    token = make_invitation_token(app, therapist, "Casey Morgan")
+    sign_in(page, live_server, "robin@example.test")
+    expect(page).to_have_url(live_server + "/today")
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/today", "/journal")
+
+    page.goto(f"{live_server}/join/{token}")
+    main = page.get_by_role("main")
+    expect(main).to_contain_text(
+        "You are signed in as Robin. This invitation is for a new account."
+    )
+    expect(page.get_by_label("Choose a password")).to_have_count(0)
+    assert_no_axe_violations(page)
+    main.get_by_role("link", name="Back to my home page").click()
+    expect(page).to_have_url(live_server + "/today")  # still signed in: nothing was ended
+
+    page.goto(f"{live_server}/join/{token}")
+    page.get_by_role("button", name="Sign out and continue").click()
+    expect(page.get_by_role("heading", name="Welcome, Casey", level=1)).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("You are signed out.")
+    # As with Sign out, nothing of Robin's stays on the phone for the new person.
+    assert page.evaluate(DEVICE_STATE) == {"pages": {}, "items": [], "history": None}
