@@ -146,14 +146,16 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from iop_pwa.web import local_now
+    from iop_pwa.web import in_zone, local_now
 
     @app.template_filter("local")
     def to_local(value, timezone: str, fmt: str = "%a %d %b %Y, %H:%M"):
-        """A UTC timestamp shown in the given person's time zone."""
+        """A UTC timestamp shown in the given person's time zone (in UTC, and says so, at the
+        ends of the calendar where the zone can't be applied)."""
         if value is None:
             return ""
-        return value.astimezone(ZoneInfo(timezone)).strftime(fmt)
+        local = in_zone(value, timezone)
+        return local.strftime(fmt) + (" UTC" if local.tzinfo is not ZoneInfo(timezone) else "")
 
     @app.context_processor
     def _globals():

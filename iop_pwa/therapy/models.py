@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -12,6 +12,15 @@ from iop_pwa.db import UTCDateTime, utcnow
 KINDS = {"individual": "Individual session", "group": "Group session", "family": "Family session"}
 ATTENDANCE = {"attended": "Attended", "late": "Late", "missed": "Missed"}
 JOIN_OPENS_BEFORE = timedelta(minutes=10)
+
+
+def _moved(at: datetime, delta: timedelta) -> datetime:
+    """`at + delta`, held at the end of the calendar instead of overflowing: a far date already
+    stored must not break every page that shows it."""
+    try:
+        return at + delta
+    except OverflowError:
+        return (datetime.max if delta > timedelta(0) else datetime.min).replace(tzinfo=UTC)
 
 
 class TherapySession(SQLModel, table=True):
@@ -40,11 +49,11 @@ class TherapySession(SQLModel, table=True):
 
     @property
     def ends_at(self) -> datetime:
-        return self.starts_at + timedelta(minutes=self.duration_minutes)
+        return _moved(self.starts_at, timedelta(minutes=self.duration_minutes))
 
     @property
     def join_opens_at(self) -> datetime:
-        return self.starts_at - JOIN_OPENS_BEFORE
+        return _moved(self.starts_at, -JOIN_OPENS_BEFORE)
 
     def can_join(self, now: datetime) -> bool:
         """The join link works from 10 minutes before the start until the end."""

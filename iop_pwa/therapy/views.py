@@ -4,7 +4,6 @@ through a private link; calendars subscribe to a private feed."""
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, flash, redirect, request, session, url_for
 from flask_login import current_user
@@ -26,7 +25,13 @@ from iop_pwa.therapy.models import (
     FamilyGuest,
     TherapySession,
 )
-from iop_pwa.web import form_status, participant_required, render_page, staff_required
+from iop_pwa.web import (
+    form_status,
+    in_zone,
+    participant_required,
+    render_page,
+    staff_required,
+)
 
 bp = Blueprint("sessions", __name__)
 
@@ -292,8 +297,7 @@ def new():
 def manage(session_id: int):
     s = _own_session(session_id)
     db = get_db()
-    zone = ZoneInfo(current_user.timezone)
-    local = s.starts_at.astimezone(zone)
+    local = in_zone(s.starts_at, current_user.timezone)
     form = (
         EditSessionForm(
             data={
