@@ -13,6 +13,7 @@ from flask import Flask, jsonify, redirect, request, session, url_for
 from flask_htmx import make_response as htmx_response
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from iop_pwa import db as database
 from iop_pwa import errors, security
@@ -41,6 +42,18 @@ class IOPFlask(Flask):
         )
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` that matches only ids an id column can hold (up to `MAX_ID`).
+
+    A larger number would fail inside the query (a 500: "integer out of range" on PostgreSQL, an
+    OverflowError on SQLite); here the route simply doesn't match, so it answers 404.
+    """
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", database.MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. `test_config` overrides settings (tests pass a database URL and so on)."""
     load_dotenv(ROOT / ".env", override=False)
@@ -62,6 +75,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
 
     database.init_app(app)
     csrf.init_app(app)

@@ -1,4 +1,4 @@
-"""Checks shared by every form: dates within a sane window."""
+"""Checks shared by every form: dates within a sane window, and ids a database can hold."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from wtforms.validators import ValidationError
 
-from iop_pwa.db import utcnow
+from iop_pwa.db import MAX_ID, utcnow
 
 
 def _years_from(day: date, years: int) -> date:
@@ -47,3 +47,12 @@ class DateWithin:
         if not first <= value <= last:
             raise ValidationError(f"Choose a date between {first:%-d %b %Y} and {last:%-d %b %Y}.")
 
+
+def parse_id(value: object) -> int | None:
+    """An id sent in a form as an int, or None if it can't be one (not plain digits, or larger
+    than an id column holds: such a number would fail inside the query)."""
+    text = str(value or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None

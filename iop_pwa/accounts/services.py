@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
 from iop_pwa.accounts.models import (
     CareTeamLink,
@@ -77,7 +77,11 @@ def set_password(db: Session, *, user: User, password: str) -> None:
 
 def get_or_create_group(db: Session, name: str) -> Group:
     name = " ".join(name.split())
-    group = db.exec(select(Group).where(func.lower(Group.name) == name.lower())).first()
+    # The exact name too: SQLite's lower() folds ASCII letters only, so "Ísland" would be missed
+    # by the case-insensitive match alone and then break the UNIQUE name (a 500).
+    group = db.exec(
+        select(Group).where(or_(Group.name == name, func.lower(Group.name) == name.lower()))
+    ).first()
     if group is None:
         group = Group(name=name)
         db.add(group)

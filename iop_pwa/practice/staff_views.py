@@ -10,6 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from iop_pwa.accounts.models import Group, User
 from iop_pwa.dashboard import services as dashboard
 from iop_pwa.db import get_db, utcnow
+from iop_pwa.forms_util import parse_id
 from iop_pwa.practice import library, services
 from iop_pwa.practice.forms import AssignForm, AssignmentEditForm, ExerciseForm, FeedbackForm
 from iop_pwa.practice.models import SKILLS, Assignment, AssignmentEvent, Completion, Exercise
@@ -177,12 +178,12 @@ def assign(exercise_id: int):
     if request.method == "POST" and form.validate_on_submit():
         participant = group = None
         if form.participant.data:
-            pid = _int(form.participant.data)
+            pid = parse_id(form.participant.data)
             participant = db.get(User, pid) if pid else None
             if participant is None or not in_caseload(db, current_user.id, participant.id):
                 deny("participant", pid)
         if form.group.data:
-            gid = _int(form.group.data)
+            gid = parse_id(form.group.data)
             mine = {row.group.id for row in dashboard.groups_for(db, current_user.id)}
             if gid not in mine:
                 deny("group", gid)
@@ -225,13 +226,6 @@ def assign(exercise_id: int):
         active="library",
         status=form_status(),
     )
-
-
-def _int(value: str) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _managed_assignment(assignment_id: int) -> Assignment:

@@ -14,6 +14,7 @@ from iop_pwa.accounts.models import Group, User
 from iop_pwa.dashboard import services as dashboard
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.extensions import limiter
+from iop_pwa.forms_util import parse_id
 from iop_pwa.pwa import outbox
 from iop_pwa.security import audit_event, deny, in_caseload
 from iop_pwa.therapy import services
@@ -259,13 +260,13 @@ def new():
     if form.validate_on_submit():
         participant = None
         if form.participant.data:
-            pid = int(form.participant.data) if form.participant.data.isdigit() else None
+            pid = parse_id(form.participant.data)
             participant = db.get(User, pid) if pid else None
             if participant is None or not in_caseload(db, current_user.id, participant.id):
                 deny("participant", pid)
         group_id = None
         if form.group.data:
-            group_id = int(form.group.data) if form.group.data.isdigit() else None
+            group_id = parse_id(form.group.data)
             if group_id not in {g.group.id for g in dashboard.groups_for(db, current_user.id)}:
                 deny("group", group_id)
         try:
@@ -415,7 +416,7 @@ def attendance(session_id: int):
         for key, status in request.form.items():
             if not key.startswith("attendance-") or not status:
                 continue
-            pid = int(key.removeprefix("attendance-")) if key[11:].isdigit() else None
+            pid = parse_id(key.removeprefix("attendance-"))
             if pid not in allowed:
                 abort(400)
             services.mark_attendance(
