@@ -36,12 +36,20 @@ def _secret_key(instance_path: Path, env: str) -> str:
         return key
     if env == "production":
         raise ConfigError("SECRET_KEY is not set. Refusing to start in production without one.")
+    private_instance(instance_path)
     key_file = instance_path / "secret_key"
     if not key_file.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
         key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
+    key_file.chmod(0o600)
     return key_file.read_text().strip()
+
+
+def private_instance(instance_path: Path) -> None:
+    """`instance/` holds the SQLite database and the generated secret: owner-only (0o700),
+    made so if it exists from before."""
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    instance_path.chmod(0o700)
 
 
 DEFAULT_CRISIS_RESOURCES = [
@@ -87,7 +95,10 @@ def load_settings(instance_path: str) -> dict:
         raise ConfigError(f"APP_ENV must be development, production or test, not {env!r}.")
     production = env == "production"
     secure_cookies = _bool(os.environ.get("SECURE_COOKIES"), default=production)
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'iop.sqlite3'}"
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        private_instance(instance)
+        database_url = f"sqlite:///{instance / 'iop.sqlite3'}"
     if database_url.startswith("postgres://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
     elif database_url.startswith("postgresql://"):

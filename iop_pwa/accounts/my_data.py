@@ -11,9 +11,9 @@ import io
 import json
 import zipfile
 
-from sqlmodel import Session, delete
+from sqlmodel import Session, delete, func, or_, update
 
-from iop_pwa.accounts.models import User
+from iop_pwa.accounts.models import Invitation, User
 from iop_pwa.db import utcnow
 from iop_pwa.journal import services as journal
 from iop_pwa.practice import services as practice
@@ -74,9 +74,26 @@ def export_zip(db: Session, *, user: User) -> bytes:
     return buffer.getvalue()
 
 
+DELETED_NAME = "Deleted participant"
+
+
 def delete_account(db: Session, *, user: User) -> None:
-    """Remove the participant and everything that hangs off them (the database cascades)."""
+    """Remove the participant and everything that hangs off them (the database cascades).
+
+    The invitations that named them are kept for the therapist's history, without the name
+    and email. After the commit, the view calls `db.purge_deleted()` (SQLite's WAL).
+    """
     from iop_pwa.journal.models import JournalEntry
 
+    db.exec(
+        update(Invitation)
+        .where(
+            or_(
+                Invitation.participant_id == user.id,
+                func.lower(Invitation.email) == user.email.lower(),
+            )
+        )
+        .values(name=DELETED_NAME, email=None)
+    )
     db.exec(delete(JournalEntry).where(JournalEntry.user_id == user.id))
     db.delete(user)

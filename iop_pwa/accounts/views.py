@@ -25,7 +25,7 @@ from iop_pwa.accounts.forms import (
     TimezoneForm,
 )
 from iop_pwa.accounts.models import User
-from iop_pwa.db import get_db
+from iop_pwa.db import get_db, purge_deleted
 from iop_pwa.extensions import limiter
 from iop_pwa.security import audit_event
 from iop_pwa.web import form_status, local_today, participant_required, render_page, safe_next
@@ -289,6 +289,7 @@ def delete_account():
             audit_event("account_deleted", subject_id=user.id)
             my_data.delete_account(db, user=user)
             db.commit()
+            purge_deleted()
             logout_user()
             session.clear()
             flash("Your account and everything you wrote are deleted. Take care of yourself.")
