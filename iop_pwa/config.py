@@ -87,6 +87,19 @@ def _crisis_resources() -> list[dict]:
     return resources
 
 
+def _domains(name: str) -> tuple[str, ...]:
+    """A comma-separated list of domains (e.g. video.clinic.example, telehealth.example)."""
+    domains = []
+    for item in os.environ.get(name, "").split(","):
+        domain = item.strip().lower().removeprefix("*.").strip(".")
+        if not domain:
+            continue
+        if "." not in domain or not all(c.isalnum() or c in "-." for c in domain):
+            raise ConfigError(f"{name} must list domains such as video.example.org, not {item!r}.")
+        domains.append(domain)
+    return tuple(domains)
+
+
 def load_settings(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
@@ -137,6 +150,7 @@ def load_settings(instance_path: str) -> dict:
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "").rstrip("/"),
         "PROXY_HOPS": int(os.environ.get("PROXY_HOPS", 0)),
         "CRISIS_RESOURCES": _crisis_resources(),
+        "VIDEO_DOMAINS_EXTRA": _domains("VIDEO_DOMAINS_EXTRA"),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "HSTS": production,
     }
