@@ -347,6 +347,7 @@ def test_calendar_feed_opt_in_links_replace_and_revoke(app, people, db):
         ).group(1)
         feed = app.test_client().get(first)
         assert feed.status_code == 200
+        assert feed.headers["Cache-Control"] == "no-store"  # revoking works at once
         [event] = list(Calendar.from_ical(feed.data).walk("VEVENT"))
         assert "url" not in event and "location" not in event  # no video link unless opted in
         p.post_form("/account/calendar", {"include_links": "y"})

@@ -122,7 +122,8 @@ def feed(token: str):
         sessions, include_links=feed_row.include_links, name="Therapy sessions"
     )
     response = Response(body, mimetype="text/calendar")
-    response.headers["Cache-Control"] = "private, max-age=900"
+    # Never kept by a cache: a revoked or replaced link must stop working at once.
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
