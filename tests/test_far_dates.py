@@ -22,7 +22,9 @@ FAR = "9999-12-31"
 def window_message() -> str:
     """What the forms say: one year back to two years ahead of today (UTC)."""
     today = datetime.now(UTC).date()
-    first, last = today.replace(year=today.year - 1), today.replace(year=today.year + 2)
+    day = min(today.day, 28) if (today.month, today.day) == (2, 29) else today.day
+    first = today.replace(year=today.year - 1, day=day)
+    last = today.replace(year=today.year + 2, day=day)
     return f"Choose a date between {first:%-d %b %Y} and {last:%-d %b %Y}."
 
 
