@@ -17,7 +17,6 @@ from werkzeug.routing import IntegerConverter
 
 from iop_pwa import db as database
 from iop_pwa import errors, security
-from iop_pwa.access import MAX_ID
 from iop_pwa.config import load_settings
 from iop_pwa.extensions import csrf, htmx, limiter, login_manager
 
@@ -43,6 +42,18 @@ class IOPFlask(Flask):
         )
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` that matches only ids an id column can hold (up to `MAX_ID`).
+
+    A larger number would fail inside the query (a 500: "integer out of range" on PostgreSQL, an
+    OverflowError on SQLite); here the route simply doesn't match, so it answers 404.
+    """
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", database.MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. `test_config` overrides settings (tests pass a database URL and so on)."""
     load_dotenv(ROOT / ".env", override=False)
@@ -64,6 +75,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
 
     database.init_app(app)
     csrf.init_app(app)
@@ -122,15 +134,6 @@ def _init_login(app: Flask) -> None:
         return redirect(sign_in, 303)
 
 
-class IdConverter(IntegerConverter):
-    """`<int:...>` in every route: a 64-bit id or no match (404), so an id like
-    99999999999999999999 never reaches the database driver (which would overflow: a 500)."""
-
-    def __init__(self, url_map, *args, **kwargs):
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(url_map, *args, **kwargs)
-
-
 def _register_blueprints(app: Flask) -> None:
     """Core's blueprints, then every feature: this composition root is the one place in core
     that names the features (see `iop_pwa.features`)."""
@@ -143,7 +146,6 @@ def _register_blueprints(app: Flask) -> None:
     from iop_pwa.pwa.views import bp as pwa_bp
     from iop_pwa.safety.views import bp as safety_bp
 
-    app.url_map.converters["int"] = IdConverter  # before any route is added
     for bp in (
         accounts_bp,
         participant_bp,
@@ -159,14 +161,16 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from iop_pwa.web import local_now
+    from iop_pwa.web import in_zone, local_now
 
     @app.template_filter("local")
     def to_local(value, timezone: str, fmt: str = "%a %d %b %Y, %H:%M"):
-        """A UTC timestamp shown in the given person's time zone."""
+        """A UTC timestamp shown in the given person's time zone (in UTC, and says so, at the
+        ends of the calendar where the zone can't be applied)."""
         if value is None:
             return ""
-        return value.astimezone(ZoneInfo(timezone)).strftime(fmt)
+        local = in_zone(value, timezone)
+        return local.strftime(fmt) + (" UTC" if local.tzinfo is not ZoneInfo(timezone) else "")
 
     @app.context_processor
     def _globals():

@@ -36,13 +36,11 @@ from iop_pwa.accounts.models import (
     User,
 )
 from iop_pwa.audit import AuditEvent
-from iop_pwa.db import get_db, utcnow
+from iop_pwa.db import MAX_ID, get_db, utcnow
 from iop_pwa.security import audit_refusal
 
 T = TypeVar("T", bound=SQLModel)
 
-# Ids are 64-bit: a larger number is no id at all (and would overflow the database driver).
-MAX_ID = 2**63 - 1
 
 # Refusals one person may have written to the audit log in this window before they get 429.
 DENIALS_PER_WINDOW = 30
@@ -55,12 +53,15 @@ class Action(enum.StrEnum):
 
 
 def parse_id(value: object) -> int | None:
-    """An id from a URL or a form field, or None if it is not a positive 64-bit integer."""
+    """An id from a URL or a form field, or None if it can't be one (not plain digits, or
+    larger than an id column holds: such a number would fail inside the query)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+    elif isinstance(value, str) and value.isascii() and value.strip().isdigit():
+        if len(value.strip()) > 10:
+            return None
         number = int(value)
     else:
         return None

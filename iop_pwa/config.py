@@ -59,12 +59,20 @@ def _secret_key(instance_path: Path, env: str) -> str:
         return key
     if env == "production":
         raise ConfigError("SECRET_KEY is not set. Refusing to start in production without one.")
+    private_instance(instance_path)
     key_file = instance_path / "secret_key"
     if not key_file.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
         key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
+    key_file.chmod(0o600)
     return key_file.read_text().strip()
+
+
+def private_instance(instance_path: Path) -> None:
+    """`instance/` holds the SQLite database and the generated secret: owner-only (0o700),
+    made so if it exists from before."""
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    instance_path.chmod(0o700)
 
 
 DEFAULT_CRISIS_RESOURCES = [
@@ -102,6 +110,19 @@ def _crisis_resources() -> list[dict]:
     return resources
 
 
+def _domains(name: str) -> tuple[str, ...]:
+    """A comma-separated list of domains (e.g. video.clinic.example, telehealth.example)."""
+    domains = []
+    for item in os.environ.get(name, "").split(","):
+        domain = item.strip().lower().removeprefix("*.").strip(".")
+        if not domain:
+            continue
+        if "." not in domain or not all(c.isalnum() or c in "-." for c in domain):
+            raise ConfigError(f"{name} must list domains such as video.example.org, not {item!r}.")
+        domains.append(domain)
+    return tuple(domains)
+
+
 def load_settings(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
@@ -110,7 +131,10 @@ def load_settings(instance_path: str) -> dict:
         raise ConfigError(f"APP_ENV must be development, production or test, not {env!r}.")
     production = env == "production"
     secure_cookies = _bool(os.environ.get("SECURE_COOKIES"), default=production)
-    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'iop.sqlite3'}"
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        private_instance(instance)
+        database_url = f"sqlite:///{instance / 'iop.sqlite3'}"
     if database_url.startswith("postgres://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
     elif database_url.startswith("postgresql://"):
@@ -151,6 +175,7 @@ def load_settings(instance_path: str) -> dict:
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "").rstrip("/"),
         "PROXY_HOPS": int(os.environ.get("PROXY_HOPS", 0)),
         "CRISIS_RESOURCES": _crisis_resources(),
+        "VIDEO_DOMAINS_EXTRA": _domains("VIDEO_DOMAINS_EXTRA"),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "HSTS": production,
     }

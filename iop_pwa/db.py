@@ -9,11 +9,14 @@ import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Enum, TypeDecorator, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
+
+MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL (SQLite's is larger)
 
 
 def utcnow() -> datetime:
@@ -33,9 +36,23 @@ def enum_type(kind: type[enum.Enum], name: str, length: int = 20) -> Enum:
     )
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file owner-only (0o600) before SQLite does (its -wal and -shm files
+    take the same mode); a missing folder is made owner-only too (0o700)."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    db_file = Path(path)
+    db_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    db_file.touch(mode=0o600, exist_ok=True)
+    db_file.chmod(0o600)
+
+
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL mode, a busy timeout and enforced foreign keys."""
+    """Create an engine; SQLite gets WAL mode, a busy timeout, enforced foreign keys, and
+    secure_delete (deleted rows are overwritten with zeros, not left in free pages)."""
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
         @event.listens_for(engine, "connect")
@@ -44,6 +61,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=15000")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
@@ -85,6 +103,24 @@ def get_db() -> Session:
     if "db" not in g:
         g.db = Session(engine(), expire_on_commit=False)
     return g.db
+
+
+def purge_deleted() -> None:
+    """Call after committing the deletion of a person. On SQLite, the WAL still holds copies of
+    the pages with their text: copy it into the database file (where secure_delete has zeroed
+    the rows) and truncate it. PostgreSQL needs nothing here (its VACUUM reclaims dead rows)."""
+    if engine().dialect.name != "sqlite":
+        return
+    with engine().connect() as conn:
+        busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    if busy:
+        current_app.logger.warning("WAL checkpoint after a deletion was blocked by a reader")
+
+
+def purge_deleted_after_commit() -> None:
+    """`purge_deleted()` once the request's transaction has committed (a checkpoint before the
+    commit would copy nothing): for a view that deletes a person."""
+    event.listen(get_db(), "after_commit", lambda _session: purge_deleted(), once=True)
 
 
 def rollback_request_session() -> None:

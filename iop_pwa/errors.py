@@ -41,7 +41,22 @@ def _error_response(code: int, reason: str | None = None, error_code: str | None
     )
 
 
+NUL_REFUSED = (
+    "Something you sent holds a character that can't be saved (a NUL byte). "
+    "Please remove it and try again."
+)
+
+
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def _refuse_nul_bytes():
+        """No database column can hold a NUL character (PostgreSQL refuses it with an error), and
+        no keyboard types one: a 400 with a clear reason, before any view sees it."""
+        fields = (*request.args.lists(), *request.form.lists())
+        if any("\x00" in key or any("\x00" in v for v in values) for key, values in fields):
+            return _error_response(400, NUL_REFUSED, error_code="nul_byte")
+        return None
+
     @app.errorhandler(CSRFError)
     def _csrf(err):
         return _error_response(

@@ -48,6 +48,16 @@ staff_required = roles_required(Role.therapist, Role.admin)
 admin_required = roles_required(Role.admin)
 
 
+def in_zone(value: datetime, timezone: str) -> datetime:
+    """A UTC timestamp in the person's time zone. At the ends of the calendar, where the zone's
+    offset would overflow (9999-12-31 23:00 UTC in Tokyo), the UTC time itself: a far date
+    already stored must not break the pages that show it."""
+    try:
+        return value.astimezone(ZoneInfo(timezone))
+    except OverflowError:
+        return value
+
+
 def local_now(timezone: str) -> datetime:
     return utcnow().astimezone(ZoneInfo(timezone))
 

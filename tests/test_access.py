@@ -30,6 +30,7 @@ class World:
     completion_id: int
     session_id: int
     guest_id: int
+    group_id: int  # a group the owner facilitates (the participant is a member)
 
     def owner_of(self, role: str):
         return self.owner if role == "therapist" else self.participant
@@ -46,8 +47,10 @@ def world(app, make_user):
     from iop_pwa.safety import CareFlag
     from iop_pwa.therapy import services as therapy
 
-    owner = make_user("therapist", email="owner@example.test")
-    participant = make_user("participant", therapist=owner, email="p@example.test")
+    owner = make_user("therapist", email="owner@example.test", group="World group")
+    participant = make_user(
+        "participant", therapist=owner, email="p@example.test", group="World group"
+    )
     with app.app_context(), session_scope() as db:
         invitation, _ = services.create_invitation(
             db,
@@ -121,7 +124,10 @@ def world(app, make_user):
         guest, _ = therapy.add_guest(
             db, session=family, name="Guest", email=None, by=db.get(User, owner.id)
         )
-        ids = (exercise.id, assignment.id, completion.id, family.id, guest.id)
+        from iop_pwa.accounts.models import Group
+
+        group = db.exec(select(Group).where(Group.name == "World group")).one()
+        ids = (exercise.id, assignment.id, completion.id, family.id, guest.id, group.id)
     return World(owner, participant, invitation_id, entry_id, flag_id, *ids)
 
 

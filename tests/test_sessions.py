@@ -3,6 +3,7 @@ notifications and who may see what. Time is frozen at named moments."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -85,18 +86,60 @@ def test_bad_video_links_are_refused(url):
 @pytest.mark.parametrize(
     ("url", "name"),
     [
+        ("https://zoom.us/j/123", "Zoom"),
         ("https://us02web.zoom.us/j/123?pwd=x", "Zoom"),
         ("https://meet.google.com/abc-defg-hij", "Google Meet"),
         ("https://teams.microsoft.com/l/meetup-join/x", "Microsoft Teams"),
         ("https://doxy.me/drlopez", "Doxy.me"),
         ("https://clinic.webex.com/meet/x", "Webex"),
-        ("https://video.example.org/room/5", "video.example.org"),
-        ("https://notzoom.us.evil.example/x", "notzoom.us.evil.example"),
+        ("https://vsee.me/u/drlopez", "VSee"),
     ],
 )
-def test_providers_are_named_and_other_hosts_shown(url, name):
+def test_known_video_services_and_their_subdomains_are_accepted_and_named(url, name):
     assert services.check_video_url(url) == url
     assert services.provider_name(url) == name
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://zoom.us.evil.example/j/1",
+        "https://notzoom.us/j/1",
+        "https://evilzoom.us/j/1",
+        "https://video.example.org/room/5",
+        "https://meet.google.com.evil.example/x",
+    ],
+)
+def test_links_on_other_hosts_are_refused_with_a_clear_message(url):
+    with pytest.raises(services.SessionError, match="known video service"):
+        services.check_video_url(url)
+
+
+def test_a_configured_extra_domain_is_accepted_and_shown_by_its_host(app, people, db):
+    therapist, sam = people
+    url = "https://room.video.clinic.example/5"
+    client = signed_in(app, therapist.email)
+    refused = schedule(client, participant=str(sam.id), video_url=url)
+    assert refused.status_code == 422
+    assert "known video service" in refused.get_data(as_text=True)
+    app.config["VIDEO_DOMAINS_EXTRA"] = ("video.clinic.example",)
+    assert schedule(client, participant=str(sam.id), video_url=url).status_code == 303
+    assert db.exec(select(TherapySession)).one().video_url == url
+    with app.app_context():
+        assert services.provider_name(url) == "room.video.clinic.example"
+        with pytest.raises(services.SessionError):
+            services.check_video_url("https://video.clinic.example.evil.example/5")
+
+
+def test_extra_video_domains_are_read_from_the_environment(monkeypatch):
+    from iop_pwa.config import ConfigError, load_settings
+
+    monkeypatch.setenv("VIDEO_DOMAINS_EXTRA", " Video.Clinic.Example, *.telehealth.example ,")
+    settings = load_settings(os.environ["INSTANCE_PATH"])
+    assert settings["VIDEO_DOMAINS_EXTRA"] == ("video.clinic.example", "telehealth.example")
+    monkeypatch.setenv("VIDEO_DOMAINS_EXTRA", "https://video.clinic.example/")
+    with pytest.raises(ConfigError):
+        load_settings(os.environ["INSTANCE_PATH"])
 
 
 def test_a_bad_link_in_the_form_is_a_clear_422_and_nothing_is_saved(app, people, db):
@@ -304,6 +347,7 @@ def test_calendar_feed_opt_in_links_replace_and_revoke(app, people, db):
         ).group(1)
         feed = app.test_client().get(first)
         assert feed.status_code == 200
+        assert feed.headers["Cache-Control"] == "no-store"  # revoking works at once
         [event] = list(Calendar.from_ical(feed.data).walk("VEVENT"))
         assert "url" not in event and "location" not in event  # no video link unless opted in
         p.post_form("/account/calendar", {"include_links": "y"})

@@ -13,7 +13,7 @@ import io
 import json
 import zipfile
 
-from sqlmodel import Session
+from sqlmodel import Session, func, or_, update
 
 from iop_pwa import notifications
 from iop_pwa.accounts.models import (
@@ -28,6 +28,23 @@ from iop_pwa.features import DataRights, registry
 from iop_pwa.safety import CareFlag
 
 PART2_NOTICE = "42 CFR part 2 prohibits unauthorized disclosure of these records."
+DELETED_NAME = "Deleted participant"
+
+
+def _blank_invitations(db: Session, *, user: User) -> None:
+    """The invitations that named the person stay in the therapist's history, without the name
+    and email."""
+    db.exec(
+        update(Invitation)
+        .where(
+            or_(
+                Invitation.participant_id == user.id,
+                func.lower(Invitation.email) == user.email.lower(),
+            )
+        )
+        .values(name=DELETED_NAME, email=None)
+    )
+
 
 CORE_DATA_RIGHTS = (
     DataRights(
@@ -36,7 +53,9 @@ CORE_DATA_RIGHTS = (
         deleted=(
             "your sign-in and your signed-in devices",
             "your place in your groups and on your care team's list",
+            "your name and email on the invitation that brought you here",
         ),
+        erase=_blank_invitations,
     ),
     DataRights(
         name="notifications",
@@ -109,7 +128,8 @@ def export_zip(db: Session, *, user: User) -> bytes:
 
 def delete_account(db: Session, *, user: User) -> None:
     """Remove the participant and everything that hangs off them: each provider's own erase
-    first, then the account row (the database cascades the rest)."""
+    first (the account's blanks the invitations that named them), then the account row (the
+    database cascades the rest). The view asks for `db.purge_deleted_after_commit()`."""
     for provider in providers():
         if provider.erase is not None:
             provider.erase(db, user=user)

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import Session, col, func, select, update
+from sqlmodel import Session, col, func, or_, select, update
 
 from iop_pwa import audit
 from iop_pwa.access import facilitated_group_ids
@@ -87,6 +87,12 @@ def set_password(db: Session, *, user: User, password: str) -> None:
     db.add(user)
 
 
+def _same_name(name: str):
+    """A group name match that ignores case; the exact name too, as SQLite's lower() folds
+    ASCII letters only ("Ísland" would miss itself)."""
+    return or_(Group.name == name, func.lower(Group.name) == name.lower())
+
+
 class GroupNameTaken(AccountError):
     """The therapist already facilitates a group with that name."""
 
@@ -102,7 +108,7 @@ def get_or_create_group(db: Session, name: str) -> Group:
     """A group by name, for the admin's command line and the demo only: on the web a group is
     always chosen by id (see `start_group`), so typing a name never reaches someone's group."""
     name = " ".join(name.split())
-    group = db.exec(select(Group).where(func.lower(Group.name) == name.lower())).first()
+    group = db.exec(select(Group).where(_same_name(name))).first()
     if group is None:
         group = Group(name=name)
         db.add(group)
@@ -122,7 +128,7 @@ def start_group(db: Session, *, name: str, by: User) -> Group:
         .where(
             GroupMembership.user_id == by.id,
             col(GroupMembership.is_facilitator),
-            func.lower(Group.name) == name.lower(),
+            _same_name(name),
         )
     ).first()
     if mine is not None:

@@ -26,7 +26,7 @@ from iop_pwa.accounts.forms import (
     TimezoneForm,
 )
 from iop_pwa.accounts.models import User
-from iop_pwa.db import get_db
+from iop_pwa.db import get_db, purge_deleted_after_commit
 from iop_pwa.errors import wants_json
 from iop_pwa.extensions import htmx, limiter
 from iop_pwa.features import render_sections
@@ -332,6 +332,7 @@ def delete_account():
         else:
             audit_event("account_deleted", subject_id=user.id)
             my_data.delete_account(db, user=user)
+            purge_deleted_after_commit()
             logout_user()
             session.clear()
             flash("Your account and everything you wrote are deleted. Take care of yourself.")

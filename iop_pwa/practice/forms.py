@@ -18,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from iop_pwa.forms_util import DateWithin
 from iop_pwa.practice.models import SKILLS, WEEKDAY_NAMES, Schedule
 from iop_pwa.pwa.device_write import DeviceWrite
 
@@ -38,7 +39,9 @@ def _int_or_none(value):
 class MarkDoneForm(DeviceWrite):
     # Choices are the days offered; the service checks the day itself (clear messages for a
     # replayed or late item whose day is no longer offered).
-    day = SelectField("For which day?", validators=[InputRequired()], validate_choice=False)
+    day = SelectField(
+        "For which day?", validators=[InputRequired(), DateWithin()], validate_choice=False
+    )
     answers = FieldList(TextAreaField(validators=[Length(max=5000)]), min_entries=0)
     helpful = RadioField(
         "How helpful was it?", choices=HELPFUL, coerce=_int_or_none, validators=[Optional()]
@@ -112,8 +115,10 @@ class AssignForm(FlaskForm):
         validators=[Optional()],
         choices=[SelectChoice(i, name) for i, name in enumerate(WEEKDAY_NAMES)],
     )
-    start_date = DateField("Start date", validators=[InputRequired("Choose a start date.")])
-    end_date = DateField("End date (optional)", validators=[Optional()])
+    start_date = DateField(
+        "Start date", validators=[InputRequired("Choose a start date."), DateWithin()]
+    )
+    end_date = DateField("End date (optional)", validators=[Optional(), DateWithin()])
     note = TextAreaField(
         "A personal note (optional)", validators=[Length(max=500)], render_kw={"rows": 2}
     )

@@ -220,6 +220,8 @@ def manage_assignment(assignment_id: int):
     db = get_db()
     ex = db.get(Exercise, a.exercise_id)
     form = AssignmentEditForm(obj=a) if request.method == "GET" else AssignmentEditForm()
+    # The stored dates: kept unchanged they pass the date window (an old start stays editable).
+    form.start_date.object_data, form.end_date.object_data = a.start_date, a.end_date
     if request.method == "GET":
         form.weekdays.data = sorted(a.weekday_set)
     if request.method == "POST" and form.validate_on_submit():

@@ -17,6 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from iop_pwa.accounts.forms import EmailAddress
+from iop_pwa.forms_util import DateWithin
 from iop_pwa.therapy.models import KINDS
 
 
@@ -25,7 +26,7 @@ class SessionForm(FlaskForm):
     title = StringField(
         "Title", validators=[DataRequired("Give the session a title."), Length(max=120)]
     )
-    day = DateField("Date", validators=[InputRequired("Choose a date.")])
+    day = DateField("Date", validators=[InputRequired("Choose a date."), DateWithin()])
     at = TimeField("Start time (your time zone)", validators=[InputRequired("Choose a time.")])
     duration_minutes = IntegerField(
         "Length in minutes", default=60, validators=[InputRequired(), NumberRange(min=5, max=480)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -36,6 +36,15 @@ ATTENDANCE = {
 JOIN_OPENS_BEFORE = timedelta(minutes=10)
 
 
+def _moved(at: datetime, delta: timedelta) -> datetime:
+    """`at + delta`, held at the end of the calendar instead of overflowing: a far date already
+    stored must not break every page that shows it."""
+    try:
+        return at + delta
+    except OverflowError:
+        return (datetime.max if delta > timedelta(0) else datetime.min).replace(tzinfo=UTC)
+
+
 class TherapySession(SQLModel, table=True):
     """One occurrence of a session. Weekly repeats are separate rows sharing a `series_id`, so
     each occurrence can be moved or cancelled on its own."""
@@ -64,11 +73,11 @@ class TherapySession(SQLModel, table=True):
 
     @property
     def ends_at(self) -> datetime:
-        return self.starts_at + timedelta(minutes=self.duration_minutes)
+        return _moved(self.starts_at, timedelta(minutes=self.duration_minutes))
 
     @property
     def join_opens_at(self) -> datetime:
-        return self.starts_at - JOIN_OPENS_BEFORE
+        return _moved(self.starts_at, -JOIN_OPENS_BEFORE)
 
     def can_join(self, now: datetime) -> bool:
         """The join link works from 10 minutes before the start until the end."""

@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context
 from icalendar import Calendar, Event
 from sqlmodel import Session, col, or_, select
 
@@ -34,19 +35,42 @@ class SessionError(ValueError):
 
 # --- Video links -------------------------------------------------------------------------------
 
-PROVIDERS = [
-    ("zoom.us", "Zoom"),
-    ("zoomgov.com", "Zoom"),
-    ("meet.google.com", "Google Meet"),
-    ("teams.microsoft.com", "Microsoft Teams"),
-    ("teams.live.com", "Microsoft Teams"),
-    ("doxy.me", "Doxy.me"),
-    ("webex.com", "Webex"),
-]
+# Video services a session link may point to: the host is the domain or one of its subdomains
+# (us02web.zoom.us). VIDEO_DOMAINS_EXTRA adds a clinic's own; anything else is refused, so a link
+# can't pass as Zoom from zoom.us.evil.example.
+PROVIDERS = {
+    "zoom.us": "Zoom",
+    "zoomgov.com": "Zoom",
+    "meet.google.com": "Google Meet",
+    "teams.microsoft.com": "Microsoft Teams",
+    "teams.live.com": "Microsoft Teams",
+    "webex.com": "Webex",
+    "doxy.me": "Doxy.me",
+    "vsee.com": "VSee",
+    "vsee.me": "VSee",
+    "gotomeeting.com": "GoTo Meeting",
+    "meet.goto.com": "GoTo Meeting",
+    "whereby.com": "Whereby",
+    "video.simplepractice.com": "SimplePractice",
+}
+
+
+def _extra_domains() -> tuple[str, ...]:
+    return tuple(current_app.config.get("VIDEO_DOMAINS_EXTRA", ())) if has_app_context() else ()
+
+
+def _matching_domain(host: str) -> str | None:
+    """The allowed domain `host` is, or is a subdomain of (None if it is neither)."""
+    host = host.lower().rstrip(".")
+    for domain in (*PROVIDERS, *_extra_domains()):
+        if host == domain or host.endswith("." + domain):
+            return domain
+    return None
 
 
 def check_video_url(url: str) -> str:
-    """The link, trimmed, if it is a well-formed https address; SessionError otherwise."""
+    """The link, trimmed, if it is a well-formed https address on a known video service's
+    domain (or one added with VIDEO_DOMAINS_EXTRA); SessionError otherwise."""
     url = (url or "").strip()
     if not url:
         raise SessionError("Add the video link for the session.")
@@ -62,16 +86,20 @@ def check_video_url(url: str) -> str:
     host = (parts.hostname or "").lower()
     if not host or "." not in host or parts.username or parts.password or port not in (None, 443):
         raise SessionError("That link is not a valid web address.")
+    if _matching_domain(host) is None:
+        names = ", ".join(dict.fromkeys(PROVIDERS.values()))
+        raise SessionError(
+            f"Video links must be from a known video service ({names}). "
+            "An administrator can add another with VIDEO_DOMAINS_EXTRA."
+        )
     return url
 
 
 def provider_name(url: str) -> str:
     """'Zoom', 'Google Meet', ... for well-known services, else the link's host."""
     host = (urlsplit(url).hostname or "").lower()
-    for domain, name in PROVIDERS:
-        if host == domain or host.endswith("." + domain):
-            return name
-    return host
+    domain = _matching_domain(host)
+    return PROVIDERS.get(domain, host) if domain else host
 
 
 # --- Scheduling --------------------------------------------------------------------------------

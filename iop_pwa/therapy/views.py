@@ -4,7 +4,6 @@ through a private link; calendars subscribe to a private feed."""
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, flash, redirect, request, session, url_for
 from flask_login import current_user
@@ -12,7 +11,7 @@ from sqlmodel import col, select
 from wtforms.fields.choices import SelectChoice
 
 from iop_pwa import access
-from iop_pwa.access import Action, load_or_404
+from iop_pwa.access import Action, load_or_404, parse_id
 from iop_pwa.accounts import services as accounts
 from iop_pwa.accounts.models import Group, User
 from iop_pwa.db import get_db, utcnow
@@ -30,7 +29,13 @@ from iop_pwa.therapy.models import (
 )
 from iop_pwa.therapy.policies import FAMILY_GUEST, THERAPY_SESSION
 from iop_pwa.therapy.sections import SHOWN_FEED
-from iop_pwa.web import form_status, participant_required, render_page, staff_required
+from iop_pwa.web import (
+    form_status,
+    in_zone,
+    participant_required,
+    render_page,
+    staff_required,
+)
 
 bp = Blueprint("sessions", __name__)
 
@@ -117,7 +122,8 @@ def feed(token: str):
         sessions, include_links=feed_row.include_links, name="Therapy sessions"
     )
     response = Response(body, mimetype="text/calendar")
-    response.headers["Cache-Control"] = "private, max-age=900"
+    # Never kept by a cache: a revoked or replaced link must stop working at once.
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -283,8 +289,7 @@ def new():
 def manage(session_id: int):
     s = _managed_session(session_id, Action.change if request.method == "POST" else Action.view)
     db = get_db()
-    zone = ZoneInfo(current_user.timezone)
-    local = s.starts_at.astimezone(zone)
+    local = in_zone(s.starts_at, current_user.timezone)
     form = (
         EditSessionForm(
             data={
@@ -400,7 +405,7 @@ def attendance(session_id: int):
         for key, status in request.form.items():
             if not key.startswith("attendance-") or not status:
                 continue
-            pid = int(key.removeprefix("attendance-")) if key[11:].isdigit() else None
+            pid = parse_id(key.removeprefix("attendance-"))
             if pid not in allowed:
                 abort(400)
             services.mark_attendance(
