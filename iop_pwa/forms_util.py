@@ -1,4 +1,4 @@
-"""Checks shared by every form: dates within a sane window, and ids a database can hold."""
+"""Checks shared by every form: dates within a sane window (ids: `access.parse_id`)."""
 
 from __future__ import annotations
 
