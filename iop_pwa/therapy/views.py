@@ -409,7 +409,7 @@ def attendance(session_id: int):
             if pid not in allowed:
                 abort(400)
             services.mark_attendance(
-                db, session=s, participant_id=pid, status=status, by=current_user
+                db, session=s, participant_id=pid, status=status, by=current_user, roster=allowed
             )
     except services.SessionError as exc:
         flash(str(exc))
