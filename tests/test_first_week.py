@@ -1,5 +1,6 @@
 """A participant's and a therapist's first week (issue 11): a newcomer's practice, adherence and
-sessions start on the day they joined, in their zone. Time is frozen at named moments."""
+sessions start on the day they joined, in their zone; the therapist sees mood check-ins (never a
+private entry's mood), as the privacy notice says. Time is frozen at named moments."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlmodel import func, select
 
 from iop_pwa.accounts.models import Group, User
 from iop_pwa.db import session_scope
+from iop_pwa.journal import services as journal
 from iop_pwa.practice import library
 from iop_pwa.practice.models import Assignment, Exercise
 from iop_pwa.practice.services import Assigned, missed_days, streak, summaries, this_week
@@ -193,3 +195,49 @@ def test_a_groups_sessions_are_a_members_from_the_day_they_joined(app, people, m
         sessions = section(record, "attendance-heading")
         assert "Monday group" not in sessions and "Morning group" in sessions
         assert "Monday group" in signed_in(app, sam.email).get("/sessions").get_data(as_text=True)
+
+
+# --- Mood check-ins -------------------------------------------------------------------------------
+
+
+def test_the_care_team_sees_mood_check_ins_but_never_a_private_entrys_mood(app, people, db):
+    therapist, sam = people
+    with app.app_context(), session_scope() as session:
+        person = session.get(User, sam.id)
+        for days_ago, kind, mood, body, shared, words in [
+            (3, "checkin", 2, "", False, "wobbly"),
+            (2, "entry", 5, "Private thoughts", False, ""),
+            (1, "entry", 4, "For my therapist", True, ""),
+        ]:
+            journal.save_entry(
+                session,
+                user=person,
+                client_id=str(uuid.uuid4()),
+                kind=kind,
+                mood=mood,
+                own_words=words,
+                body=body,
+                shared=shared,
+                written_at=WEDNESDAY_NOON_NY - timedelta(days=days_ago),
+            )
+    with time_machine.travel(WEDNESDAY_NOON_NY, tick=False):
+        page = signed_in(app, therapist.email).get(f"/dashboard/participants/{sam.id}")
+    text = page.get_data(as_text=True)
+    mood = section(text, "mood-heading")
+    assert "checked in on 2 of the last 30 days" in mood
+    assert "Average mood 3.0 (Okay)" in mood  # 2 and 4; the private 5 is not counted
+    assert "<td>Sun 1 Mar</td><td>2 (Low)</td>" in mood
+    assert "<td>Tue 3 Mar</td><td>4 (Good)</td>" in mood
+    assert "Mon 2 Mar" not in mood and "(Very good)</td>" not in mood
+    assert '<svg class="mood-chart"' in mood and "<title" in mood
+    assert "wobbly" not in text and "Private thoughts" not in text
+
+
+def test_the_privacy_notice_and_the_check_in_say_what_the_care_team_sees(app, people):
+    therapist, sam = people
+    p = signed_in(app, sam.email)
+    notice = p.get("/privacy").get_data(as_text=True)
+    assert "the mood you choose in each mood check-in" in notice
+    assert "What your care team sees" in notice and "What stays private" in notice
+    today = p.get("/today").get_data(as_text=True)
+    assert "Your care team sees the mood you choose here." in today
