@@ -1,9 +1,11 @@
 """A participant's and a therapist's first week (issue 11): a newcomer's practice, adherence and
 sessions start on the day they joined, in their zone; the therapist sees mood check-ins (never a
-private entry's mood), as the privacy notice says. Time is frozen at named moments."""
+private entry's mood) and a participant's upcoming sessions; a session's page says who it is for.
+Time is frozen at named moments."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -193,8 +195,71 @@ def test_a_groups_sessions_are_a_members_from_the_day_they_joined(app, people, m
         assert "Morning group" in own and "Thursday group" in own and "Monday group" not in own
         record = t.get(f"/dashboard/participants/{newcomer.id}").get_data(as_text=True)
         sessions = section(record, "attendance-heading")
-        assert "Monday group" not in sessions and "Morning group" in sessions
+        assert "Monday group" not in sessions
+        upcoming, past = sessions.split('id="past-sessions-heading"')
+        assert "Thursday group" in upcoming and "Morning group" in past
         assert "Monday group" in signed_in(app, sam.email).get("/sessions").get_data(as_text=True)
+
+
+def test_participant_page_shows_next_sessions_then_past_ones_limited_in_sql(
+    app, people, db, count_queries
+):
+    therapist, sam = people
+    with time_machine.travel(WEDNESDAY_NOON_NY, tick=False):
+        t = signed_in(app, therapist.email)
+        path = f"/dashboard/participants/{sam.id}"
+        schedule(t, participant=str(sam.id), title="Long ago", day="2025-12-01")
+        schedule(t, participant=str(sam.id), title="Tomorrow", day="2026-03-05")
+        counts = []
+        t.get(path)
+        with count_queries() as queries:
+            page = t.get(path).get_data(as_text=True)
+        counts.append(len(queries))
+        upcoming, past = section(page, "attendance-heading").split('id="past-sessions-heading"')
+        assert "Tomorrow" in upcoming and "Long ago" in past
+        tomorrow = db.exec(select(TherapySession).where(TherapySession.title == "Tomorrow")).one()
+        assert f'href="/dashboard/sessions/{tomorrow.id}"' in upcoming
+
+        # Twenty-six weeks starting twelve weeks ago: twelve past, fourteen ahead.
+        schedule(t, participant=str(sam.id), title="Weekly", day="2025-12-10", repeat_weeks="26")
+        t.get(path)
+        with count_queries() as queries:
+            page = t.get(path).get_data(as_text=True)
+        counts.append(len(queries))
+        upcoming, past = section(page, "attendance-heading").split('id="past-sessions-heading"')
+        assert upcoming.count("<li>") == 5 and past.count("<li>") == 10
+        # Soonest first: tonight's weekly session (Wednesday 18:00), then tomorrow's.
+        titles = re.findall(r'/dashboard/sessions/\d+">([^<]+)</a>', upcoming)
+        assert titles == ["Weekly", "Tomorrow", "Weekly", "Weekly", "Weekly"]
+        assert "Long ago" not in past  # the ten latest only
+    assert counts[0] == counts[1], counts
+
+
+def test_a_sessions_page_says_who_it_is_for(app, people, make_user, db):
+    therapist, sam = people
+    with time_machine.travel(JOINED, tick=False):
+        other = make_user(
+            "participant", email="jo@example.test", name="Jo Other", group="Evening"
+        )  # in the group, not on this therapist's caseload
+    with time_machine.travel(WEDNESDAY_NOON_NY, tick=False):
+        t = signed_in(app, therapist.email)
+        schedule(t, participant=str(sam.id), title="Just Sam")
+        schedule(t, kind="group", group=group_id(db), title="Evening meets")
+        ids = {s.title: s.id for s in db.exec(select(TherapySession))}
+
+        alone = t.get(f"/dashboard/sessions/{ids['Just Sam']}").get_data(as_text=True)
+        assert f'For <a href="/dashboard/participants/{sam.id}">Sam Rivera</a>.' in alone
+        group = t.get(f"/dashboard/sessions/{ids['Evening meets']}").get_data(as_text=True)
+        assert "For the group <strong>Evening</strong>: " in group
+        assert f'<a href="/dashboard/participants/{sam.id}">Sam Rivera</a>' in group
+        assert "Jo Other" in group and f"/dashboard/participants/{other.id}" not in group
+
+        p = signed_in(app, sam.email)
+        own = p.get(f"/sessions/{ids['Just Sam']}").get_data(as_text=True)
+        assert "With your care team" in own
+        theirs = p.get(f"/sessions/{ids['Evening meets']}").get_data(as_text=True)
+        assert "With your group, Evening" in theirs
+        assert "Jo Other" not in theirs and "jo@example.test" not in theirs
 
 
 # --- Mood check-ins -------------------------------------------------------------------------------

@@ -367,17 +367,41 @@ class AttendanceRow:
     status: str | None
 
 
-def attendance_history(db: Session, participant: User, now: datetime) -> list[AttendanceRow]:
-    past = [
-        s
-        for s in for_participant(db, participant=participant)
-        if s.starts_at <= now and s.cancelled_at is None
-    ]
+@dataclass
+class Overview:
+    upcoming: list[TherapySession]  # soonest first
+    past: list[AttendanceRow]  # latest first
+
+
+def overview(
+    db: Session, *, participant: User, now: datetime, upcoming: int = 5, past: int = 10
+) -> Overview:
+    """The participant's next few sessions and their latest past ones with attendance, for the
+    therapist: limited in SQL, four queries however long the history. A session counts as past
+    once it has started (attendance can be marked then); cancelled ones are left out."""
+    theirs = and_(_theirs(db, participant), col(TherapySession.cancelled_at).is_(None))
+    ahead = db.exec(
+        select(TherapySession)
+        .where(theirs, TherapySession.starts_at > now)
+        .order_by(col(TherapySession.starts_at), col(TherapySession.id))
+        .limit(upcoming)
+    ).all()
+    done = db.exec(
+        select(TherapySession)
+        .where(theirs, TherapySession.starts_at <= now)
+        .order_by(col(TherapySession.starts_at).desc(), col(TherapySession.id).desc())
+        .limit(past)
+    ).all()
     marks = {
         a.session_id: a.status
-        for a in db.exec(select(Attendance).where(Attendance.participant_id == participant.id))
+        for a in db.exec(
+            select(Attendance).where(
+                Attendance.participant_id == participant.id,
+                col(Attendance.session_id).in_([s.id for s in done]),
+            )
+        )
     }
-    return [AttendanceRow(s, marks.get(s.id)) for s in reversed(past)]
+    return Overview(list(ahead), [AttendanceRow(s, marks.get(s.id)) for s in done])
 
 
 def export_records(db: Session, *, user: User) -> list[dict]:
