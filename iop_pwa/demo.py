@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from iop_pwa.accounts import services
-from iop_pwa.accounts.models import ParticipantStatus, Role, User
+from iop_pwa.accounts.models import GroupMembership, ParticipantStatus, Role, User
 from iop_pwa.db import utcnow
 from iop_pwa.journal import services as journal
 from iop_pwa.practice import services as practice
@@ -28,9 +28,19 @@ ADMIN_EMAIL = "admin@demo.test"
 EVENING_GROUP = "Tuesday & Thursday Evening Group"
 ALUMNI_GROUP = "Alumni Circle"
 
-# (name, email, time zone, group, status, days since last used the app; None = never signed in)
+# (name, email, time zone, group, status, days since last used the app (None = never signed in),
+# days since joining the group). Priya joined two days ago: her practice and attendance start
+# then, not with the group's.
 PARTICIPANTS = [
-    ("Sam Rivera", "sam@demo.test", "America/New_York", EVENING_GROUP, ParticipantStatus.active, 0),
+    (
+        "Sam Rivera",
+        "sam@demo.test",
+        "America/New_York",
+        EVENING_GROUP,
+        ParticipantStatus.active,
+        0,
+        35,
+    ),
     (
         "Jordan Lee",
         "jordan@demo.test",
@@ -38,6 +48,7 @@ PARTICIPANTS = [
         EVENING_GROUP,
         ParticipantStatus.active,
         5,
+        35,
     ),
     (
         "Priya Nair",
@@ -46,6 +57,7 @@ PARTICIPANTS = [
         EVENING_GROUP,
         ParticipantStatus.active,
         1,
+        2,
     ),
     (
         "Alex Chen",
@@ -54,6 +66,7 @@ PARTICIPANTS = [
         EVENING_GROUP,
         ParticipantStatus.active,
         None,
+        21,
     ),
     (
         "Morgan Blake",
@@ -62,6 +75,7 @@ PARTICIPANTS = [
         ALUMNI_GROUP,
         ParticipantStatus.alumni,
         9,
+        120,
     ),
 ]
 
@@ -176,8 +190,9 @@ def _demo_practice(db: Session, therapist: User, now) -> None:
         day = today - timedelta(days=back)
         if back in (4, 9):  # a couple of missed days: life happens
             continue
-        for a, exercise in pairs:
-            if a.is_due(day):
+        for assigned in pairs:
+            a, exercise = assigned.assignment, assigned.exercise
+            if assigned.is_due(day):
                 completion, _ = practice.mark_done(
                     db,
                     participant=sam,
@@ -287,19 +302,26 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
         services.add_to_group(db, user=therapist, group=group, facilitator=True)
 
     now = utcnow()
-    for name, email, tz, group_name, status, days_quiet in PARTICIPANTS:
+    for name, email, tz, group_name, status, days_quiet, days_in in PARTICIPANTS:
         created = services.find_user_by_email(db, email) is None
         person = _user(db, role=Role.participant, email=email, name=name, timezone=tz)
         services.link_care_team(db, therapist=therapist, participant=person)
-        services.add_to_group(
-            db, user=person, group=services.get_or_create_group(db, group_name), facilitator=False
-        )
+        group = services.get_or_create_group(db, group_name)
+        services.add_to_group(db, user=person, group=group, facilitator=False)
         if created:
             person.status = status
             person.last_seen_at = (
                 None if days_quiet is None else now - timedelta(days=days_quiet, hours=2)
             )
+            person.created_at = now - timedelta(days=days_in, hours=1)
             db.add(person)
+            membership = db.exec(
+                select(GroupMembership).where(
+                    GroupMembership.group_id == group.id, GroupMembership.user_id == person.id
+                )
+            ).one()
+            membership.joined_at = person.created_at
+            db.add(membership)
 
     _demo_journals(db, now)
     _demo_practice(db, therapist, now)

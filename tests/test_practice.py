@@ -14,7 +14,7 @@ from sqlmodel import func, select
 from iop_pwa.notifications import Notification
 from iop_pwa.practice import library
 from iop_pwa.practice.models import Assignment, Completion, Exercise, Feedback
-from iop_pwa.practice.services import streak
+from iop_pwa.practice.services import Assigned, streak
 from tests.conftest import PASSWORD
 
 # Wednesday 4 March 2026, 10:00 in New York; DST starts there on Sunday 8 March.
@@ -30,10 +30,18 @@ def exercises(app, db):
     return {e.slug: e for e in db.exec(select(Exercise))}
 
 
+# When the people below joined: before every moment the tests freeze, since a group's practice
+# starts for a member on the day they joined.
+JOINED = datetime(2026, 2, 2, 15, 0, tzinfo=UTC)
+
+
 @pytest.fixture
 def people(make_user):
-    therapist = make_user("therapist", email="t@example.test", group="Evening")
-    sam = make_user("participant", email="sam@example.test", therapist=therapist, group="Evening")
+    with time_machine.travel(JOINED, tick=False):
+        therapist = make_user("therapist", email="t@example.test", group="Evening")
+        sam = make_user(
+            "participant", email="sam@example.test", therapist=therapist, group="Evening"
+        )
     return therapist, sam
 
 
@@ -214,7 +222,7 @@ def test_schedule_arithmetic():
 
 def test_streak_counts_days_with_everything_done_and_never_breaks_on_today():
     daily, mwf = _assignment(id=1), _assignment(id=2, schedule="weekdays", weekdays="0")
-    pairs = [(daily, None), (mwf, None)]
+    pairs = [Assigned(daily, None, daily.start_date), Assigned(mwf, None, mwf.start_date)]
     today = date(2026, 3, 4)  # Wednesday
     done = {(1, today - timedelta(days=b)): True for b in range(1, 3)}  # Mon and Tue
     assert streak(pairs, done, today) == 1  # Monday's weekly item was missed: only Tuesday

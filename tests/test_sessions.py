@@ -22,17 +22,23 @@ from tests.conftest import PASSWORD
 MONDAY_NY_9AM = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
 
+# When the people below joined: before every moment the tests freeze, since a group's sessions
+# are a member's from the day they joined.
+JOINED = datetime(2026, 2, 2, 14, 0, tzinfo=UTC)
+
+
 @pytest.fixture
 def people(make_user):
-    therapist = make_user("therapist", email="t@example.test", group="Evening")
-    sam = make_user(
-        "participant",
-        email="sam@example.test",
-        name="Sam Rivera",
-        therapist=therapist,
-        group="Evening",
-        timezone="Europe/London",
-    )
+    with time_machine.travel(JOINED, tick=False):
+        therapist = make_user("therapist", email="t@example.test", group="Evening")
+        sam = make_user(
+            "participant",
+            email="sam@example.test",
+            name="Sam Rivera",
+            therapist=therapist,
+            group="Evening",
+            timezone="Europe/London",
+        )
     return therapist, sam
 
 

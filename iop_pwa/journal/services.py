@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session, col, delete, func, or_, select
 
 from iop_pwa.accounts.models import User
 from iop_pwa.db import utcnow
@@ -210,12 +210,19 @@ class MoodDay:
 
 
 def mood_days(
-    db: Session, *, user: User, today: date, days: int, practised: frozenset[date] = frozenset()
+    db: Session,
+    *,
+    user: User,
+    today: date,
+    days: int,
+    practised: frozenset[date] = frozenset(),
+    care_team: bool = False,
 ) -> list[MoodDay]:
     """One row per day for the last `days` days, oldest first: one query. `practised` holds the
-    dates the participant did their practice (from the practice feature)."""
+    dates the participant did their practice (from the practice feature). `care_team` keeps to
+    what the care team may see: mood check-ins and shared entries, never a private entry's mood."""
     start = today - timedelta(days=days - 1)
-    rows = db.exec(
+    query = (
         select(
             JournalEntry.local_date,
             func.avg(JournalEntry.mood),
@@ -227,7 +234,10 @@ def mood_days(
             JournalEntry.local_date <= today,
         )
         .group_by(JournalEntry.local_date)
-    ).all()
+    )
+    if care_team:
+        query = query.where(or_(JournalEntry.kind == "checkin", col(JournalEntry.shared)))
+    rows = db.exec(query).all()
     by_day = {d: (float(m) if m is not None else None, bool(length)) for d, m, length in rows}
     return [
         MoodDay(day, *by_day.get(day, (None, False)), practised=day in practised)

@@ -102,9 +102,12 @@ class Assignment(SQLModel, table=True):
     def weekday_set(self) -> set[int]:
         return {int(d) for d in self.weekdays.split(",") if d.strip().isdigit()}
 
-    def is_due(self, day: date) -> bool:
-        """Whether this assignment asks for practice on the participant's local `day`."""
-        if self.status != AssignmentStatus.active or day < self.start_date:
+    def is_due(self, day: date, *, since: date | None = None) -> bool:
+        """Whether this assignment asks for practice on the participant's local `day`. `since` is
+        the participant's own first day (a group's assignment starts for a member on the day they
+        joined: see `services.Assigned`); days before it were never theirs to do."""
+        first = max(self.start_date, since) if since else self.start_date
+        if self.status != AssignmentStatus.active or day < first:
             return False
         if self.end_date and day > self.end_date:
             return False

@@ -39,7 +39,7 @@ def participant_page(*, db: Session, person: User) -> dict:
         "person": person,
         "summaries": services.summaries(pairs, done, day),
         "completions": recent,
-        "titles": {a.id: e.title for a, e in pairs},
+        "titles": {p.assignment.id: p.exercise.title for p in pairs},
         "feedback": services.feedback_for(db, [c.id for c in recent]),
         "answers": services.reflection_answers,
         "feedback_form": FeedbackForm(),

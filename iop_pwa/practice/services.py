@@ -1,7 +1,11 @@
 """Practice services: schedules, Today's plan, streaks, marking done, assigning, feedback.
 
 Keyword-only, typed, take the session and never commit. Every page's reads are a fixed number of
-queries: assignments (with their exercises) in one, completions for a window in another.
+queries: assignments (with their exercises and the day the person joined the group) in one,
+completions for a window in another.
+
+A person's days start with them: a group's assignment is due for a member from the day they joined
+the group (their local date), never before, so a newcomer is not behind on their first day.
 """
 
 from __future__ import annotations
@@ -9,9 +13,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, and_, col, or_, select
 
 from iop_pwa import access, audit
 from iop_pwa.accounts.models import Group, GroupMembership, User
@@ -37,28 +42,67 @@ class PracticeError(ValueError):
 # --- Reading ---------------------------------------------------------------------------------
 
 
-def _group_ids(participant_id: int):
-    return select(GroupMembership.group_id).where(GroupMembership.user_id == participant_id)
+@dataclass(frozen=True)
+class Assigned:
+    """An assignment as one participant has it. `starts_on` is their own first day: the
+    assignment's start date, or for a group's assignment the day they joined the group (their
+    local date) when that is later."""
+
+    assignment: Assignment
+    exercise: Exercise
+    starts_on: date
+
+    def is_due(self, day: date) -> bool:
+        return self.assignment.is_due(day, since=self.starts_on)
+
+
+def own_start(assignment: Assignment, joined_at: datetime | None, timezone: str) -> date:
+    """A person's first day of an assignment: see `Assigned`."""
+    if assignment.group_id is None or joined_at is None:
+        return assignment.start_date
+    return max(assignment.start_date, joined_at.astimezone(ZoneInfo(timezone)).date())
+
+
+def starts_on(db: Session, *, participant: User, assignment: Assignment) -> date:
+    """The participant's first day of one assignment (one query for a group's, none otherwise)."""
+    if assignment.group_id is None:
+        return assignment.start_date
+    joined = db.exec(
+        select(GroupMembership.joined_at).where(
+            GroupMembership.group_id == assignment.group_id,
+            GroupMembership.user_id == participant.id,
+        )
+    ).first()
+    return own_start(assignment, joined, participant.timezone)
 
 
 def assignments_for(
     db: Session, *, participant: User, include_ended: bool = False
-) -> list[tuple[Assignment, Exercise]]:
-    """The participant's own assignments and their groups' (joining later included): one query."""
+) -> list[Assigned]:
+    """The participant's own assignments and their groups' (joining later included), each with
+    the participant's first day of it: one query."""
+    membership = and_(
+        GroupMembership.group_id == Assignment.group_id,
+        GroupMembership.user_id == participant.id,
+    )
     query = (
-        select(Assignment, Exercise)
+        select(Assignment, Exercise, GroupMembership.joined_at)
         .join(Exercise, col(Exercise.id) == Assignment.exercise_id)
+        .outerjoin(GroupMembership, membership)
         .where(
             or_(
                 Assignment.participant_id == participant.id,
-                col(Assignment.group_id).in_(_group_ids(participant.id)),
+                col(GroupMembership.id).is_not(None),
             )
         )
         .order_by(col(Assignment.created_at), col(Assignment.id))
     )
     if not include_ended:
         query = query.where(Assignment.status != AssignmentStatus.ended)
-    return list(db.exec(query).all())
+    return [
+        Assigned(a, e, own_start(a, joined, participant.timezone))
+        for a, e, joined in db.exec(query).all()
+    ]
 
 
 def completions_for(
@@ -87,13 +131,15 @@ class DueItem:
         return self.completion is not None
 
 
-def due_on(pairs: list[tuple[Assignment, Exercise]], done: dict, day: date) -> list[DueItem]:
-    return [DueItem(a, e, day, done.get((a.id, day))) for a, e in pairs if a.is_due(day)]
+def due_on(pairs: list[Assigned], done: dict, day: date) -> list[DueItem]:
+    return [
+        DueItem(p.assignment, p.exercise, day, done.get((p.assignment.id, day)))
+        for p in pairs
+        if p.is_due(day)
+    ]
 
 
-def streak(
-    pairs: list[tuple[Assignment, Exercise]], done: dict, today: date, lookback: int = 90
-) -> int:
+def streak(pairs: list[Assigned], done: dict, today: date, lookback: int = 90) -> int:
     """Days in a row with everything due done. Today counts once it is complete but never
     breaks the streak while it is still going; days with nothing due are passed over."""
     count = 0
@@ -116,7 +162,7 @@ class Week:
     days: list[tuple[date, int, int]] = field(default_factory=list)  # (day, due, done)
 
 
-def this_week(pairs, done: dict, today: date) -> Week:
+def this_week(pairs: list[Assigned], done: dict, today: date) -> Week:
     """Monday to today: how much was due and how much is done (no judgement on the rest)."""
     week = Week()
     monday = today - timedelta(days=today.weekday())
@@ -130,12 +176,13 @@ def this_week(pairs, done: dict, today: date) -> Week:
     return week
 
 
-def missed_days(assignment: Assignment, done: dict, today: date) -> list[date]:
-    """Earlier days (up to LATE_DAYS back) that were due and are not done: can be filled in."""
+def missed_days(assigned: Assigned, done: dict, today: date) -> list[date]:
+    """Earlier days (up to LATE_DAYS back, none before the person's own start) that were due
+    and are not done: can be filled in."""
     days = []
     for back in range(1, LATE_DAYS + 1):
         day = today - timedelta(days=back)
-        if assignment.is_due(day) and (assignment.id, day) not in done:
+        if assigned.is_due(day) and (assigned.assignment.id, day) not in done:
             days.append(day)
     return days
 
@@ -150,16 +197,17 @@ class AssignmentSummary:
     done_28: int
 
 
-def summaries(pairs, done: dict, today: date) -> list[AssignmentSummary]:
-    """Completion over the last 7 and 28 days for each assignment (for the therapist)."""
+def summaries(pairs: list[Assigned], done: dict, today: date) -> list[AssignmentSummary]:
+    """Completion over the last 7 and 28 days for each assignment (for the therapist), counting
+    only the days since the participant's own start."""
     out = []
-    for a, e in pairs:
+    for p in pairs:
         counts = {}
         for window in (7, 28):
             days = [today - timedelta(days=b) for b in range(window)]
-            due = [d for d in days if a.is_due(d)]
-            counts[window] = (len(due), sum(1 for d in due if (a.id, d) in done))
-        out.append(AssignmentSummary(a, e, *counts[7], *counts[28]))
+            due = [d for d in days if p.is_due(d)]
+            counts[window] = (len(due), sum(1 for d in due if (p.assignment.id, d) in done))
+        out.append(AssignmentSummary(p.assignment, p.exercise, *counts[7], *counts[28]))
     return out
 
 
@@ -212,7 +260,13 @@ def mark_done(
         return existing, False
     if day > today or day < today - timedelta(days=LATE_DAYS):
         raise PracticeError(f"Practice can be marked done up to {LATE_DAYS} days late.")
-    if not assignment.is_due(day):
+    first = starts_on(db, participant=participant, assignment=assignment)
+    if day < first:
+        raise PracticeError(
+            f"This practice starts for you on {first.strftime('%A %-d %B')}: "
+            "days before that don't count."
+        )
+    if not assignment.is_due(day, since=first):
         raise PracticeError("This practice was not due on that day.")
     reflection = [
         {"question": q, "answer": a.strip()}

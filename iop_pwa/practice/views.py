@@ -22,10 +22,16 @@ from iop_pwa.web import local_now, local_today, participant_required, render_pag
 bp = Blueprint("practice", __name__)
 
 
-def _my_assignment(assignment_id: int, action: Action = Action.view) -> tuple[Assignment, Exercise]:
-    """The assignment if it is the participant's own or their group's, else 404 (audited)."""
+def _my_assignment(assignment_id: int, action: Action = Action.view) -> services.Assigned:
+    """The assignment if it is the participant's own or their group's, else 404 (audited), with
+    the participant's own first day of it."""
     assignment = load_or_404(ASSIGNMENT, assignment_id, action)
-    return assignment, get_db().get(Exercise, assignment.exercise_id)
+    db = get_db()
+    return services.Assigned(
+        assignment,
+        db.get(Exercise, assignment.exercise_id),
+        services.starts_on(db, participant=current_user, assignment=assignment),
+    )
 
 
 @bp.get("/practice")
@@ -38,17 +44,21 @@ def index():
     done = services.completions_for(
         db, participant_id=current_user.id, start=today - timedelta(days=27), end=today
     )
-    active = [(a, e) for a, e in pairs if a.status != AssignmentStatus.ended]
+    active = [p for p in pairs if p.assignment.status != AssignmentStatus.ended]
     history = sorted(done.values(), key=lambda c: (c.local_date, c.id), reverse=True)
-    titles = {a.id: e.title for a, e in pairs}
+    titles = {p.assignment.id: p.exercise.title for p in pairs}
     return render_page(
         "practice/index.html",
-        active_list=active,
+        active_list=[(p.assignment, p.exercise) for p in active],
         today_items={(i.assignment.id): i for i in services.due_on(active, done, today)},
         history=history,
         titles=titles,
         feedback=services.feedback_for(db, [c.id for c in history]),
-        ended=[(a, e) for a, e in pairs if a.status == AssignmentStatus.ended],
+        ended=[
+            (p.assignment, p.exercise)
+            for p in pairs
+            if p.assignment.status == AssignmentStatus.ended
+        ],
     )
 
 
@@ -57,7 +67,8 @@ def index():
 @outbox.keep_offline
 def assignment(assignment_id: int):
     db = get_db()
-    a, exercise = _my_assignment(assignment_id)
+    assigned = _my_assignment(assignment_id)
+    a, exercise = assigned.assignment, assigned.exercise
     today = local_today(current_user.timezone)
     done = services.completions_for(
         db, participant_id=current_user.id, start=today - timedelta(days=27), end=today
@@ -72,7 +83,7 @@ def assignment(assignment_id: int):
         steps=library.render(exercise.steps),
         today=today,
         done_today=done.get((a.id, today)),
-        form=_done_form(a, exercise, done, today),
+        form=_done_form(assigned, done, today),
         completions=mine,
         feedback=services.feedback_for(db, [c.id for c in mine]),
         answers=services.reflection_answers,
@@ -80,20 +91,19 @@ def assignment(assignment_id: int):
     )
 
 
-def _day_choices(a: Assignment, done: dict, today: date) -> list[tuple[str, str]]:
+def _day_choices(mine: services.Assigned, done: dict, today: date) -> list[tuple[str, str]]:
     days = []
-    if a.is_due(today) and (a.id, today) not in done:
+    if mine.is_due(today) and (mine.assignment.id, today) not in done:
         days.append((today.isoformat(), "Today"))
-    for day in services.missed_days(a, done, today):
+    for day in services.missed_days(mine, done, today):
         days.append((day.isoformat(), day.strftime("%A %-d %B") + " (late)"))
     return days
 
 
-def _done_form(
-    a: Assignment, exercise: Exercise, done: dict, today: date, formdata=None
-) -> MarkDoneForm:
+def _done_form(mine: services.Assigned, done: dict, today: date, formdata=None) -> MarkDoneForm:
+    exercise = mine.exercise
     form = MarkDoneForm(formdata=formdata, client_id=str(uuid.uuid4()))
-    form.day.choices = _day_choices(a, done, today)
+    form.day.choices = _day_choices(mine, done, today)
     if formdata is None:
         for _ in exercise.question_list:
             form.answers.append_entry()
@@ -106,12 +116,13 @@ def _done_form(
 @participant_required
 def mark_done(assignment_id: int):
     db = get_db()
-    a, exercise = _my_assignment(assignment_id, Action.change)
+    mine = _my_assignment(assignment_id, Action.change)
+    a, exercise = mine.assignment, mine.exercise
     today = local_today(current_user.timezone)
     done = services.completions_for(
         db, participant_id=current_user.id, start=today - timedelta(days=7), end=today
     )
-    form = _done_form(a, exercise, done, today, formdata=request.form)
+    form = _done_form(mine, done, today, formdata=request.form)
     back = url_for("practice.assignment", assignment_id=a.id)
     client_id = valid_client_id(request.form.get("client_id"))
     try:

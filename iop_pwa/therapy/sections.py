@@ -1,13 +1,15 @@
 """The sessions feature's parts of other pages: the next session on Today, the calendar link on
-Account, and sessions with attendance on the therapist's participant page."""
+Account, and upcoming sessions and past ones with attendance on the therapist's participant page."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from flask import session, url_for
+from flask_login import current_user
 from sqlmodel import Session, select
 
+from iop_pwa.access import facilitated_group_ids
 from iop_pwa.accounts.models import User
 from iop_pwa.db import utcnow
 from iop_pwa.therapy import services
@@ -44,8 +46,14 @@ def account(*, db: Session, person: User) -> dict | None:
 
 
 def participant_page(*, db: Session, person: User) -> dict:
+    """The participant's next few sessions and their latest past ones with attendance (limited in
+    SQL). A group session links to its page only for the group's facilitators: anyone else would
+    be refused there."""
+    found = services.overview(db, participant=person, now=utcnow())
     return {
         "person": person,
-        "attendance": services.attendance_history(db, person, utcnow()),
+        "upcoming": found.upcoming,
+        "attendance": found.past,
         "attendance_words": ATTENDANCE,
+        "facilitated": set(db.exec(facilitated_group_ids(current_user.id))),
     }

@@ -1,21 +1,24 @@
-"""Therapy session services: keyword-only, typed, take the session and never commit."""
+"""Therapy session services: keyword-only, typed, take the session and never commit.
+
+A group's sessions are a member's from the day they joined the group (their local date): earlier
+ones are not on their list, their roster or their attendance record.
+"""
 
 from __future__ import annotations
 
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from icalendar import Calendar, Event
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, and_, col, or_, select
 
 from iop_pwa import access, audit
 from iop_pwa.accounts.models import Group, GroupMembership, User
-from iop_pwa.accounts.services import group_members
 from iop_pwa.accounts.sessions import token_hash
 from iop_pwa.db import utcnow
 from iop_pwa.notifications import notify
@@ -176,12 +179,27 @@ def _audit(db: Session, action: str, session: TherapySession, *, by: User, **fie
     )
 
 
+def first_moment(joined_at: datetime, timezone: str) -> datetime:
+    """The start (in UTC) of the local day on which someone joined: their first day counts whole,
+    so a session earlier that day is theirs too."""
+    zone = ZoneInfo(timezone)
+    day = joined_at.astimezone(zone).date()
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
 def attendees(db: Session, session: TherapySession) -> list[User]:
-    """The participants a session is for (a group session: the group's members now)."""
+    """The participants a session is for: its participant, or the members of its group who had
+    joined by the session's day (in their own zone), by name. One query."""
     if session.participant_id:
         person = db.get(User, session.participant_id)
         return [person] if person else []
-    return group_members(db, session.group_id)
+    rows = db.exec(
+        select(User, GroupMembership.joined_at)
+        .join(GroupMembership, col(GroupMembership.user_id) == User.id)
+        .where(GroupMembership.group_id == session.group_id, ~col(GroupMembership.is_facilitator))
+        .order_by(User.name)
+    ).all()
+    return [u for u, joined in rows if first_moment(joined, u.timezone) <= session.starts_at]
 
 
 def notify_attendees(db: Session, session: TherapySession, text: str) -> None:
@@ -230,18 +248,31 @@ def cancel(db: Session, *, session: TherapySession, by: User) -> None:
     notify_attendees(db, session, f"A session was cancelled: {session.title}.")
 
 
+def _theirs(db: Session, participant: User):
+    """The condition for the sessions a participant is part of: their own individual and family
+    sessions, and each of their groups' sessions from the day they joined (one query)."""
+    memberships = db.exec(
+        select(GroupMembership.group_id, GroupMembership.joined_at).where(
+            GroupMembership.user_id == participant.id
+        )
+    ).all()
+    return or_(
+        TherapySession.participant_id == participant.id,
+        *(
+            and_(
+                TherapySession.group_id == group_id,
+                TherapySession.starts_at >= first_moment(joined, participant.timezone),
+            )
+            for group_id, joined in memberships
+        ),
+    )
+
+
 def for_participant(
     db: Session, *, participant: User, since: datetime | None = None, until: datetime | None = None
 ) -> list[TherapySession]:
-    """Sessions the participant is part of: their own individual and family sessions and their
-    groups' sessions (one query)."""
-    groups = select(GroupMembership.group_id).where(GroupMembership.user_id == participant.id)
-    query = select(TherapySession).where(
-        or_(
-            TherapySession.participant_id == participant.id,
-            col(TherapySession.group_id).in_(groups),
-        )
-    )
+    """Sessions the participant is part of (see `_theirs`): two queries."""
+    query = select(TherapySession).where(_theirs(db, participant))
     if since:
         query = query.where(TherapySession.starts_at >= since - timedelta(hours=8))
     if until:
@@ -299,14 +330,26 @@ def guest_for_token(
 
 
 def mark_attendance(
-    db: Session, *, session: TherapySession, participant_id: int, status: str, by: User
+    db: Session,
+    *,
+    session: TherapySession,
+    participant_id: int,
+    status: str,
+    by: User,
+    roster: set[int] | None = None,
 ) -> None:
+    """Mark one person's attendance. `roster` (the ids of `attendees`) spares the caller marking
+    many people a query each; only someone the session was for can be marked."""
     try:
         status = AttendanceStatus(status)
     except ValueError:
         raise SessionError("Choose attended, late or missed.") from None
     if session.starts_at > utcnow():
         raise SessionError("Attendance can be marked once the session has started.")
+    if roster is None:
+        roster = {p.id for p in attendees(db, session)}
+    if participant_id not in roster:
+        raise SessionError("Attendance is marked only for the people the session was for.")
     row = db.exec(
         select(Attendance).where(
             Attendance.session_id == session.id, Attendance.participant_id == participant_id
@@ -324,17 +367,41 @@ class AttendanceRow:
     status: str | None
 
 
-def attendance_history(db: Session, participant: User, now: datetime) -> list[AttendanceRow]:
-    past = [
-        s
-        for s in for_participant(db, participant=participant)
-        if s.starts_at <= now and s.cancelled_at is None
-    ]
+@dataclass
+class Overview:
+    upcoming: list[TherapySession]  # soonest first
+    past: list[AttendanceRow]  # latest first
+
+
+def overview(
+    db: Session, *, participant: User, now: datetime, upcoming: int = 5, past: int = 10
+) -> Overview:
+    """The participant's next few sessions and their latest past ones with attendance, for the
+    therapist: limited in SQL, four queries however long the history. A session counts as past
+    once it has started (attendance can be marked then); cancelled ones are left out."""
+    theirs = and_(_theirs(db, participant), col(TherapySession.cancelled_at).is_(None))
+    ahead = db.exec(
+        select(TherapySession)
+        .where(theirs, TherapySession.starts_at > now)
+        .order_by(col(TherapySession.starts_at), col(TherapySession.id))
+        .limit(upcoming)
+    ).all()
+    done = db.exec(
+        select(TherapySession)
+        .where(theirs, TherapySession.starts_at <= now)
+        .order_by(col(TherapySession.starts_at).desc(), col(TherapySession.id).desc())
+        .limit(past)
+    ).all()
     marks = {
         a.session_id: a.status
-        for a in db.exec(select(Attendance).where(Attendance.participant_id == participant.id))
+        for a in db.exec(
+            select(Attendance).where(
+                Attendance.participant_id == participant.id,
+                col(Attendance.session_id).in_([s.id for s in done]),
+            )
+        )
     }
-    return [AttendanceRow(s, marks.get(s.id)) for s in reversed(past)]
+    return Overview(list(ahead), [AttendanceRow(s, marks.get(s.id)) for s in done])
 
 
 def export_records(db: Session, *, user: User) -> list[dict]:

@@ -13,7 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from iop_pwa import access
 from iop_pwa.access import Action, load_or_404, parse_id
 from iop_pwa.accounts import services as accounts
-from iop_pwa.accounts.models import Group, User
+from iop_pwa.accounts.models import CareTeamLink, Group, User
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.extensions import limiter
 from iop_pwa.pwa import outbox
@@ -70,7 +70,13 @@ def index():
 @outbox.keep_offline
 def show(session_id: int):
     s = _my_session(session_id)
-    return render_page("therapy/session.html", s=s, now=utcnow(), provider=services.provider_name)
+    return render_page(
+        "therapy/session.html",
+        s=s,
+        group=get_db().get(Group, s.group_id) if s.group_id else None,
+        now=utcnow(),
+        provider=services.provider_name,
+    )
 
 
 @bp.get("/sessions/<int:session_id>/join")
@@ -329,6 +335,7 @@ def manage(session_id: int):
             detail=f"session page, group {s.group_id}" if s.group_id else "session page",
         )
     guests = list(db.exec(select(FamilyGuest).where(FamilyGuest.session_id == s.id)))
+    attendees = services.attendees(db, s)
     links = session.get(SHOWN_GUEST_LINKS, {})
     marks = {
         a.participant_id: a.status
@@ -341,7 +348,8 @@ def manage(session_id: int):
         guests=guests,
         guest_form=GuestForm(),
         guest_links={int(k): v for k, v in links.items()},
-        attendees=services.attendees(db, s),
+        attendees=attendees,
+        **_for_whom(db, s, attendees),
         marks=marks,
         choices=ATTENDANCE,
         now=utcnow(),
@@ -349,6 +357,18 @@ def manage(session_id: int):
         active="sessions",
         status=form_status(),
     )
+
+
+def _for_whom(db, s: TherapySession, attendees: list[User]) -> dict:
+    """Who the session is for, for its page: the group (if any), and which of the people can be
+    linked to their page (those on the therapist's caseload; anyone else's page is refused)."""
+    ids = [p.id for p in attendees]
+    linked = set(
+        db.exec(
+            access.caseload_ids(current_user.id).where(col(CareTeamLink.participant_id).in_(ids))
+        )
+    )
+    return {"group": db.get(Group, s.group_id) if s.group_id else None, "linked": linked}
 
 
 @bp.post("/dashboard/sessions/<int:session_id>/cancel")
@@ -409,7 +429,7 @@ def attendance(session_id: int):
             if pid not in allowed:
                 abort(400)
             services.mark_attendance(
-                db, session=s, participant_id=pid, status=status, by=current_user
+                db, session=s, participant_id=pid, status=status, by=current_user, roster=allowed
             )
     except services.SessionError as exc:
         flash(str(exc))
