@@ -138,27 +138,24 @@ def participant_status(participant_id: int):
     return redirect(url_for("dashboard.participant", participant_id=participant_id), 303)
 
 
-@bp.post("/participants/<int:participant_id>/sign-in-link")
-@staff_required
-def create_sign_in_link(participant_id: int):
-    """The "Send a sign-in link" button: a single-use link (and QR code) that lets a participant
-    who forgot their password choose a new one; it replaces any link made before."""
-    person = load_or_404(access.PARTICIPANT, participant_id, Action.change)
-    link, token = links.create_link(get_db(), user=person, created_by=current_user)
-    audit_event(
-        "sign_in_link_created",
-        subject_id=person.id,
-        object_type="participant",
-        object_id=person.id,
-    )
-    _remember_link(person.id, token, SHOWN_SIGN_IN_LINKS_KEY)
-    return redirect(url_for("dashboard.sign_in_link", participant_id=person.id), 303)
-
-
-@bp.get("/participants/<int:participant_id>/sign-in-link")
+@bp.route("/participants/<int:participant_id>/sign-in-link", methods=["GET", "POST"])
 @staff_required
 def sign_in_link(participant_id: int):
-    """The sign-in link just made, with its QR code, on the device that made it (while open)."""
+    """The "Send a sign-in link" button (POST): a single-use link that lets a participant who
+    forgot their password choose a new one, replacing any link made before. The page (GET)
+    shows it with its QR code on the device that made it, while it is open. One route for both,
+    so an id too large for the database answers 404 to either method, not 405."""
+    if request.method == "POST":
+        person = load_or_404(access.PARTICIPANT, participant_id, Action.change)
+        _, token = links.create_link(get_db(), user=person, created_by=current_user)
+        audit_event(
+            "sign_in_link_created",
+            subject_id=person.id,
+            object_type="participant",
+            object_id=person.id,
+        )
+        _remember_link(person.id, token, SHOWN_SIGN_IN_LINKS_KEY)
+        return redirect(url_for("dashboard.sign_in_link", participant_id=person.id), 303)
     person = _read_record(participant_id, "sign_in_link", Action.change)
     token = session.get(SHOWN_SIGN_IN_LINKS_KEY, {}).get(str(person.id))
     found = links.find_open_link(get_db(), token) if token else None
