@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from iop_pwa import db as database
-from iop_pwa import errors, security
+from iop_pwa import errors, mail, security
 from iop_pwa.config import load_settings
 from iop_pwa.extensions import csrf, htmx, limiter, login_manager
 
@@ -81,6 +81,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     _init_rate_limits(app)
+    mail.init_app(app)
     _init_login(app)
     security.init_app(app)
     errors.init_app(app)

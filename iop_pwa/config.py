@@ -6,12 +6,15 @@ without a real `SECRET_KEY`, and in development one is generated once into `inst
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import secrets
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 
 class ConfigError(RuntimeError):
@@ -123,6 +126,56 @@ def _domains(name: str) -> tuple[str, ...]:
     return tuple(domains)
 
 
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def mail_settings(smtp_url: str, mail_from: str, public_url: str) -> dict:
+    """Flask-Mailman's settings from `SMTP_URL` and `MAIL_FROM` (both, or neither: no mail).
+
+    `smtps://` is TLS from the start (port 465); `smtp://` upgrades with STARTTLS (port 587) and
+    never falls back to plain text, except to a relay on this machine (localhost, port 25).
+    Links in mail are built on `PUBLIC_URL`, never on a request's Host header (which anyone
+    can forge to send a person a link to their own site)."""
+    smtp_url, mail_from = smtp_url.strip(), mail_from.strip()
+    if not smtp_url and not mail_from:
+        return {"MAIL_ENABLED": False}
+    if not smtp_url or not mail_from:
+        raise ConfigError("Set both SMTP_URL and MAIL_FROM to send mail (or neither).")
+    try:
+        url = urlsplit(smtp_url)
+        port = url.port
+    except ValueError as exc:
+        raise ConfigError("SMTP_URL is not a URL like smtps://user:pass@host:465.") from exc
+    if url.scheme not in ("smtp", "smtps") or not url.hostname:
+        raise ConfigError("SMTP_URL must look like smtp://user:pass@host:587 or smtps://...")
+    local = _is_loopback(url.hostname)
+    if port is None:
+        port = 465 if url.scheme == "smtps" else 25 if local else 587
+    _, address = parseaddr(mail_from)
+    if "@" not in address:
+        raise ConfigError("MAIL_FROM must be an address, e.g. 'IOP Companion <care@clinic.org>'.")
+    if not public_url:
+        raise ConfigError("Set PUBLIC_URL when SMTP_URL is set: links in mail are built on it.")
+    return {
+        "MAIL_ENABLED": True,
+        "MAIL_BACKEND": "iop_pwa.mail.EmailBackend",
+        "MAIL_SERVER": url.hostname,
+        "MAIL_PORT": port,
+        "MAIL_USERNAME": unquote(url.username) if url.username else None,
+        "MAIL_PASSWORD": unquote(url.password) if url.password else None,
+        "MAIL_USE_SSL": url.scheme == "smtps",
+        "MAIL_USE_TLS": url.scheme == "smtp" and not local,
+        "MAIL_DEFAULT_SENDER": mail_from,
+        "MAIL_TIMEOUT": 10,  # a dead mail server must not hold the worker
+    }
+
+
 def load_settings(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
@@ -144,6 +197,7 @@ def load_settings(instance_path: str) -> dict:
     staff_absolute = _minutes("STAFF_ABSOLUTE_MINUTES", 12 * 60)
     participant_idle = _minutes("PARTICIPANT_IDLE_MINUTES", 30 * 24 * 60)
     participant_absolute = _minutes("PARTICIPANT_ABSOLUTE_MINUTES", 365 * 24 * 60)
+    public_url = os.environ.get("PUBLIC_URL", "").strip().rstrip("/")
 
     return {
         "APP_ENV": env,
@@ -172,10 +226,14 @@ def load_settings(instance_path: str) -> dict:
         "SIGN_IN_MAX_WAIT": _minutes("SIGN_IN_MAX_WAIT_MINUTES", 30),
         "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), default=True),
         "INVITATION_DAYS": int(os.environ.get("INVITATION_DAYS", 7)),
-        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "").rstrip("/"),
+        "SIGN_IN_LINK_HOURS": int(os.environ.get("SIGN_IN_LINK_HOURS", 24)),
+        "PUBLIC_URL": public_url,
         "PROXY_HOPS": int(os.environ.get("PROXY_HOPS", 0)),
         "CRISIS_RESOURCES": _crisis_resources(),
         "VIDEO_DOMAINS_EXTRA": _domains("VIDEO_DOMAINS_EXTRA"),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "HSTS": production,
+        **mail_settings(
+            os.environ.get("SMTP_URL", ""), os.environ.get("MAIL_FROM", ""), public_url
+        ),
     }

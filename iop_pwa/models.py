@@ -9,10 +9,12 @@ from iop_pwa.accounts.models import (  # noqa: F401
     Invitation,
     LoginSession,
     SignInFailure,
+    SignInLink,
     User,
 )
 from iop_pwa.audit import AuditEvent  # noqa: F401
 from iop_pwa.journal.models import JournalEntry  # noqa: F401
+from iop_pwa.mail import QueuedMail  # noqa: F401
 from iop_pwa.notifications import Notification  # noqa: F401
 from iop_pwa.practice.models import (  # noqa: F401
     Assignment,

@@ -1,9 +1,9 @@
 """The background worker's rounds. It runs beside the web server (`make run` starts both).
 
-Its jobs are core housekeeping (ending expired sign-in sessions) and whatever the features
-registered (`features.Job`): push reminders land here too, so no request handler ever talks to a
-push service. Each job is one unit of work, committed on its own, so one failing job neither
-undoes nor blocks the others.
+Its jobs are core housekeeping (ending expired sign-in sessions, sending queued mail) and
+whatever the features registered (`features.Job`): push reminders land here too, so no request
+handler ever talks to a push or mail server. Each job is one unit of work, committed on its own,
+so one failing job neither undoes nor blocks the others.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from iop_pwa.accounts import throttle
+from iop_pwa import mail
+from iop_pwa.accounts import links, throttle
 from iop_pwa.accounts.sessions import purge_expired
 from iop_pwa.db import session_scope, utcnow
 from iop_pwa.features import Job, registry
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 CORE_JOBS = (
     Job("expired_sessions", timedelta(minutes=1), lambda db, now: purge_expired(db)),
     Job("old_sign_in_failures", timedelta(minutes=10), lambda db, now: throttle.prune(db)),
+    Job("expired_sign_in_links", timedelta(minutes=10), lambda db, now: links.prune(db)),
+    # Every round: a sign-in link someone asked for should not wait.
+    Job("mail_outbox", timedelta(0), lambda db, now: mail.deliver(db, now, links.COMPOSERS)),
 )
 
 

@@ -1,16 +1,21 @@
 """Shared fixtures: a migrated test database (SQLite, or PostgreSQL when TEST_DATABASE_URL is set),
-an app per test, a client that sends CSRF tokens like a browser, and factories for people.
+an app per test, a client that sends CSRF tokens like a browser, and factories for people. A test
+marked `mail` gets an app that sends mail to a real SMTP server on loopback (`mailbox`).
 
 Every test starts from empty tables; the schema comes from the real Alembic migrations.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.message import EmailMessage
 from pathlib import Path
 
 import argon2.profiles
@@ -69,8 +74,58 @@ def _empty_tables(engine) -> None:
             conn.execute(table.delete())
 
 
+# Where links in mail lead, in tests: the test client's host.
+PUBLIC_URL = "http://localhost"
+MAIL_FROM = "IOP Companion <care@clinic.example>"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Mailbox:
+    """What a real SMTP server (aiosmtpd, on a free loopback port) received: `messages` holds
+    (envelope recipients, parsed message) in the order they came."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.controller = None
+
+    def stop(self) -> None:
+        """The server goes away (as a mail server that is down)."""
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
 @pytest.fixture
-def app(database_url):
+def mailbox() -> Iterator[Mailbox]:
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    box.port, box.controller = controller.port, controller
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@pytest.fixture
+def app(database_url, request, monkeypatch):
+    if request.node.get_closest_marker("mail"):
+        box = request.getfixturevalue("mailbox")
+        monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{box.port}")
+        monkeypatch.setenv("MAIL_FROM", MAIL_FROM)
+        monkeypatch.setenv("PUBLIC_URL", PUBLIC_URL)
     app = create_app(
         {
             "TESTING": True,

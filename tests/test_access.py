@@ -135,9 +135,12 @@ def world(app, make_user):
 ROUTES = [
     ("GET", "/dashboard/participants/{participant}", "therapist", 200),
     ("POST", "/dashboard/participants/{participant}/status", "therapist", 303),
+    ("POST", "/dashboard/participants/{participant}/sign-in-link", "therapist", 303),
+    ("GET", "/dashboard/participants/{participant}/sign-in-link", "therapist", 200),
     ("GET", "/dashboard/invitations/{invitation}", "therapist", 200),
     ("POST", "/dashboard/invitations/{invitation}/renew", "therapist", 303),
     ("POST", "/dashboard/invitations/{invitation}/revoke", "therapist", 303),
+    ("POST", "/dashboard/invitations/{invitation}/email", "therapist", 303),
     ("POST", "/dashboard/flags/{flag}/seen", "therapist", 303),
     ("GET", "/journal/{entry}", "participant", 200),
     ("GET", "/journal/{entry}/edit", "participant", 200),

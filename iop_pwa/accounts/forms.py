@@ -106,6 +106,28 @@ class ChoosePasswordForm(FlaskForm):
     )
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        filters=[_strip],  # phone keyboards add a space after a suggested address
+        validators=[InputRequired("Enter your email."), EmailAddress(), Length(max=254)],
+        render_kw={"autocomplete": "username", "inputmode": "email"},
+    )
+
+
+class EmailLinkForm(FlaskForm):
+    """Where to email an invitation's link (filled in with the invitation's email)."""
+
+    email = EmailField(
+        "Their email",
+        validators=[InputRequired("Enter their email."), EmailAddress(), Length(max=254)],
+    )
+
+
 class TimezoneForm(FlaskForm):
     timezone = SelectField("Time zone", choices=TIMEZONE_CHOICES, validators=[KnownTimezone()])
 

@@ -156,3 +156,20 @@ class SignInFailure(SQLModel, table=True):
     account_key: str = Field(sa_column=Column(String(64), index=True, nullable=False))
     address_key: str = Field(sa_column=Column(String(64), index=True, nullable=False))
     failed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class SignInLink(SQLModel, table=True):
+    """A single-use link that lets a person who forgot their password choose a new one and sign
+    in. A therapist makes one (shown as a link and a QR code), or the worker emails one after
+    "Forgot your password?". Only the token's hash is stored; using the link deletes it, and a
+    new link for the same person replaces the old one."""
+
+    __tablename__ = "sign_in_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    # The staff member who made it; None when the person asked for it by email.
+    created_by_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -21,10 +21,12 @@ from iop_pwa.accounts.models import (
     GroupMembership,
     Invitation,
     LoginSession,
+    SignInLink,
     User,
 )
 from iop_pwa.db import utcnow
 from iop_pwa.features import DataRights, registry
+from iop_pwa.mail import QueuedMail
 from iop_pwa.safety import CareFlag
 
 PART2_NOTICE = "42 CFR part 2 prohibits unauthorized disclosure of these records."
@@ -49,7 +51,16 @@ def _blank_invitations(db: Session, *, user: User) -> None:
 CORE_DATA_RIGHTS = (
     DataRights(
         name="account",
-        tables=(User, LoginSession, GroupMembership, CareTeamLink, Invitation),
+        # Sign-in links and queued mail hold only ids: they go with the account.
+        tables=(
+            User,
+            LoginSession,
+            SignInLink,
+            QueuedMail,
+            GroupMembership,
+            CareTeamLink,
+            Invitation,
+        ),
         deleted=(
             "your sign-in and your signed-in devices",
             "your place in your groups and on your care team's list",

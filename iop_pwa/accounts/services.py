@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import Session, col, func, or_, select, update
+from sqlmodel import Session, col, delete, func, or_, select, update
 
 from iop_pwa import audit
 from iop_pwa.access import facilitated_group_ids
@@ -17,6 +17,7 @@ from iop_pwa.accounts.models import (
     Invitation,
     ParticipantStatus,
     Role,
+    SignInLink,
     User,
 )
 from iop_pwa.accounts.passwords import hash_password, needs_rehash, verify_password
@@ -81,10 +82,12 @@ def authenticate(db: Session, *, email: str, password: str) -> User | None:
 
 
 def set_password(db: Session, *, user: User, password: str) -> None:
+    """A new password; any sign-in link the person still had stops working."""
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
     user.must_change_password = False
     db.add(user)
+    db.exec(delete(SignInLink).where(col(SignInLink.user_id) == user.id))
 
 
 def _same_name(name: str):

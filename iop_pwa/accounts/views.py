@@ -1,4 +1,5 @@
-"""Signing in and out, the Account page, crisis help, and accepting an invitation."""
+"""Signing in and out, a forgotten password, the Account page, crisis help, and accepting an
+invitation."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from flask import (
 from flask_htmx import make_response as htmx_response
 from flask_login import current_user, login_required, login_user, logout_user
 
-from iop_pwa.accounts import my_data, services, throttle
+from iop_pwa import mail
+from iop_pwa.accounts import links, my_data, services, throttle
 from iop_pwa.accounts import sessions as login_sessions
 from iop_pwa.accounts.forms import (
     AcceptInvitationForm,
     ChangePasswordForm,
     ChoosePasswordForm,
     DeleteAccountForm,
+    ForgotPasswordForm,
     SignInForm,
     TimezoneForm,
 )
@@ -96,10 +99,84 @@ def sign_in():
     return render_page("accounts/sign_in.html", form=form, error=error, status=status)
 
 
+@bp.route("/sign-in/forgot", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
+def forgot_password():
+    """The "Forgot your password?" page. Where mail is set up, the worker emails the account a
+    sign-in link, and the answer is the same whether or not the email has an account.
+    Elsewhere, the page says to ask the therapist for a sign-in link."""
+    if not mail.enabled():
+        return render_page("accounts/forgot_password.html", form=None, sent=False)
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        links.ask_by_email(get_db(), email=form.email.data)
+        return render_page("accounts/forgot_password.html", form=None, sent=True)
+    status = form_status()
+    return render_page("accounts/forgot_password.html", form=form, sent=False, status=status)
+
+
+def _no_store(page: tuple) -> tuple:
+    """A page reached with a capability link: kept by no browser cache or proxy."""
+    body, status = page
+    return body, status, {"Cache-Control": "no-store"}
+
+
+@bp.route("/sign-in/link/<token>", methods=["GET", "POST"])
+@limiter.limit("30 per 10 minutes", methods=["POST"])
+def use_sign_in_link(token: str):
+    """A sign-in link (from the therapist or by email): choose a new password, which signs the
+    person out everywhere else and in on this device, then on to their home page."""
+    db = get_db()
+    found = links.find_open_link(db, token)
+    if found is None:
+        return _no_store(render_page("accounts/sign_in_link_invalid.html", status=404))
+    link, person = found
+    if current_user.is_authenticated and current_user.id != person.id:
+        # Someone else uses this browser: never sign them out behind their back. They choose.
+        return _no_store(
+            render_page(
+                "accounts/sign_in_link_signed_in.html",
+                token=token,
+                home=home_for(current_user),
+                status=200 if request.method == "GET" else 409,
+            )
+        )
+    form = ChoosePasswordForm()
+    if form.validate_on_submit():
+        if not links.use_link(db, link=link, user=person, password=form.new_password.data):
+            db.rollback()  # another request used the link a moment ago
+            return _no_store(render_page("accounts/sign_in_link_invalid.html", status=404))
+        ended = login_sessions.end_other_sessions(db, person, None)
+        throttle.clear(db, email=person.email, address=request.remote_addr)
+        sign_in_user(person)
+        audit_event(
+            "sign_in_link_used",
+            actor_id=person.id,
+            subject_id=person.id,
+            detail=f"ended {ended} sessions",
+        )
+        flash("Your new password is saved. You are signed out on your other devices.")
+        return redirect(home_for(person), 303)
+    return _no_store(
+        render_page("accounts/sign_in_link.html", form=form, person=person, status=form_status())
+    )
+
+
+@bp.post("/sign-in/link/<token>/sign-out")
+def sign_out_for_sign_in_link(token: str):
+    """The "Sign out and continue" button on a sign-in link opened where someone else is signed
+    in: sign out as Sign out does, then show the link's page."""
+    end_this_session()
+    flash("You are signed out. You can choose the new password now.")
+    return redirect(url_for("accounts.use_sign_in_link", token=token), 303)
+
+
 # What someone who must choose a new password can still reach: sign out, crisis help, the
 # privacy page, and what the browser needs to show a page (static files, the service worker).
 OPEN_DURING_PASSWORD_CHANGE = {
     "accounts.choose_password",
+    "accounts.use_sign_in_link",
+    "accounts.sign_out_for_sign_in_link",
     "accounts.sign_out",
     "safety.crisis_help",
     "accounts.privacy",

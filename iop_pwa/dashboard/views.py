@@ -10,10 +10,11 @@ from flask_login import current_user
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
-from iop_pwa import access
+from iop_pwa import access, mail
 from iop_pwa.access import Action, load_or_404
+from iop_pwa.accounts import links
 from iop_pwa.accounts import services as accounts
-from iop_pwa.accounts.forms import InvitationForm
+from iop_pwa.accounts.forms import EmailLinkForm, InvitationForm
 from iop_pwa.accounts.models import Invitation, ParticipantStatus
 from iop_pwa.dashboard import services
 from iop_pwa.dashboard.forms import StatusForm
@@ -32,30 +33,37 @@ COMING = {
 # Raw invitation tokens are kept only in the therapist's own signed session, to show the link
 # (and its QR code) again on the invitation's page; the database holds their hashes.
 SHOWN_LINKS_KEY = "invitation_links"
+# Sign-in links made for participants, the same way (keyed by the participant's id).
+SHOWN_SIGN_IN_LINKS_KEY = "sign_in_links"
 
 
-def _remember_link(invitation_id: int, token: str) -> None:
-    links = dict(session.get(SHOWN_LINKS_KEY, {}))
-    links[str(invitation_id)] = token
-    session[SHOWN_LINKS_KEY] = dict(list(links.items())[-20:])
+def _remember_link(invitation_id: int, token: str, key: str = SHOWN_LINKS_KEY) -> None:
+    shown = dict(session.get(key, {}))
+    shown.pop(str(invitation_id), None)  # re-added last, so the newest 20 are kept
+    shown[str(invitation_id)] = token
+    session[key] = dict(list(shown.items())[-20:])
+
+
+def _forget_link(object_id: int, key: str = SHOWN_LINKS_KEY) -> None:
+    shown = dict(session.get(key, {}))
+    if shown.pop(str(object_id), None) is not None:
+        session[key] = shown
+
+
+def _absolute_url(endpoint: str, token: str) -> str:
+    base = current_app.config["PUBLIC_URL"]
+    path = url_for(endpoint, token=token)
+    return f"{base}{path}" if base else url_for(endpoint, token=token, _external=True)
 
 
 def _join_url(token: str) -> str:
-    base = current_app.config["PUBLIC_URL"]
-    path = url_for("accounts.accept_invitation", token=token)
-    return (
-        f"{base}{path}"
-        if base
-        else url_for("accounts.accept_invitation", token=token, _external=True)
-    )
+    return _absolute_url("accounts.accept_invitation", token)
 
 
-def _qr_svg(url: str) -> Markup:
+def _qr_svg(url: str, title: str = "QR code of the invitation link") -> Markup:
     """The link as an inline SVG QR code (dark on light, so phones read it in dark mode too)."""
     qr = segno.make(url, error="m")
-    svg = qr.svg_inline(
-        scale=5, dark="#111111", light="#ffffff", border=3, title="QR code of the invitation link"
-    )
+    svg = qr.svg_inline(scale=5, dark="#111111", light="#ffffff", border=3, title=title)
     return Markup(svg)  # noqa: S704 - segno's own SVG, the URL is encoded as modules
 
 
@@ -130,6 +138,38 @@ def participant_status(participant_id: int):
     return redirect(url_for("dashboard.participant", participant_id=participant_id), 303)
 
 
+@bp.route("/participants/<int:participant_id>/sign-in-link", methods=["GET", "POST"])
+@staff_required
+def sign_in_link(participant_id: int):
+    """The "Send a sign-in link" button (POST): a single-use link that lets a participant who
+    forgot their password choose a new one, replacing any link made before. The page (GET)
+    shows it with its QR code on the device that made it, while it is open. One route for both,
+    so an id too large for the database answers 404 to either method, not 405."""
+    if request.method == "POST":
+        person = load_or_404(access.PARTICIPANT, participant_id, Action.change)
+        _, token = links.create_link(get_db(), user=person, created_by=current_user)
+        audit_event(
+            "sign_in_link_created",
+            subject_id=person.id,
+            object_type="participant",
+            object_id=person.id,
+        )
+        _remember_link(person.id, token, SHOWN_SIGN_IN_LINKS_KEY)
+        return redirect(url_for("dashboard.sign_in_link", participant_id=person.id), 303)
+    person = _read_record(participant_id, "sign_in_link", Action.change)
+    token = session.get(SHOWN_SIGN_IN_LINKS_KEY, {}).get(str(person.id))
+    found = links.find_open_link(get_db(), token) if token else None
+    link = found[0] if found is not None and found[1].id == person.id else None
+    url = _absolute_url("accounts.use_sign_in_link", token) if link else None
+    return render_page(
+        "dashboard/sign_in_link.html",
+        person=person,
+        link=link,
+        url=url,
+        qr=_qr_svg(url, "QR code of the sign-in link") if url else None,
+    )
+
+
 def _invitation_form() -> InvitationForm:
     """The invitation form; its groups are only those the therapist facilitates."""
     form = InvitationForm()
@@ -198,16 +238,54 @@ def _own_invitation(invitation_id: int) -> Invitation:
 @bp.get("/invitations/<int:invitation_id>")
 @staff_required
 def invitation(invitation_id: int):
-    inv = _own_invitation(invitation_id)
+    return _invitation_page(_own_invitation(invitation_id))
+
+
+def _invitation_page(inv: Invitation, email_form: EmailLinkForm | None = None, status=200):
     token = session.get(SHOWN_LINKS_KEY, {}).get(str(inv.id))
     link = _join_url(token) if token and inv.state(utcnow()) == "pending" else None
+    if email_form is None and mail.enabled():
+        email_form = EmailLinkForm(email=inv.email)
     return render_page(
         "dashboard/invitation.html",
         invitation=inv,
         state=inv.state(utcnow()),
         link=link,
         qr=_qr_svg(link) if link else None,
+        email_form=email_form,
+        status=status,
     )
+
+
+@bp.post("/invitations/<int:invitation_id>/email")
+@staff_required
+def email_invitation(invitation_id: int):
+    """The "Email the link" form, where mail is set up: the worker emails the invitation a new
+    link (the one shown here stops working at once)."""
+    inv = _own_invitation(invitation_id)
+    back = redirect(url_for("dashboard.invitation", invitation_id=inv.id), 303)
+    if not mail.enabled():
+        flash("Email is not set up for this program. Show the QR code or send the link.")
+        return back
+    if inv.state(utcnow()) != "pending":
+        flash("This invitation is no longer open. Make a new link first.")
+        return back
+    form = EmailLinkForm()
+    db = get_db()
+    valid = form.validate_on_submit()
+    if valid and accounts.find_user_by_email(db, form.email.data):
+        form.email.errors = ["Someone already has an account with that email."]
+        valid = False
+    if not valid:
+        return _invitation_page(inv, email_form=form, status=422)
+    inv.email = accounts.normalize_email(form.email.data)
+    # The link shown so far stops working now; the worker makes the one it emails.
+    accounts.renew_invitation_link(db, invitation=inv, valid_for=_valid_for())
+    mail.queue(db, purpose="invitation_link", invitation_id=inv.id)
+    _forget_link(inv.id)
+    audit_event("invitation_email_queued", object_type="invitation", object_id=inv.id)
+    flash(f"A new link is on its way to {inv.email}. The link shown before no longer works.")
+    return back
 
 
 @bp.post("/invitations/<int:invitation_id>/renew")
