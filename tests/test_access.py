@@ -109,6 +109,7 @@ def world(app, make_user):
             difficulty=3,
             done_at=utcnow(),
         )
+        nine = datetime.combine(today, time(9, 0), ZoneInfo("America/New_York"))
         [family] = therapy.schedule(
             db,
             therapist=db.get(User, owner.id),
@@ -120,6 +121,7 @@ def world(app, make_user):
             video_url="https://zoom.us/j/1",
             participant=db.get(User, participant.id),
             group_id=None,
+            already_happened=nine <= utcnow(),  # a start in the past is only recorded
         )
         guest, _ = therapy.add_guest(
             db, session=family, name="Guest", email=None, by=db.get(User, owner.id)

@@ -247,6 +247,20 @@ def _names(db, sessions) -> dict:
     return names
 
 
+def _field_for(form, exc: services.SessionError):
+    """The form field a refusal is about (its message shows beside it)."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is None:
+        field = getattr(form, "kind", None)
+    return field if field is not None else form.video_url
+
+
+def _flash_clock_notes(day, at, weeks: int = 1) -> None:
+    """Say which real time a date whose clock time doesn't exist (or happens twice) got."""
+    for note in services.clock_notes(day, at, current_user.timezone, weeks):
+        flash(note)
+
+
 @bp.route("/dashboard/sessions/new", methods=["GET", "POST"])
 @staff_required
 def new():
@@ -274,12 +288,17 @@ def new():
                 participant=participant,
                 group_id=group.id if group else None,
                 repeat_weeks=form.repeat_weeks.data,
+                already_happened=form.already_happened.data,
             )
         except services.SessionError as exc:
-            target = form.video_url if "link" in str(exc) or "https" in str(exc) else form.kind
-            target.errors = [str(exc)]
+            _field_for(form, exc).errors = [str(exc)]
         else:
-            flash(f"Scheduled {len(created)} session{'s' if len(created) > 1 else ''}.")
+            count = f"{len(created)} session{'s' if len(created) > 1 else ''}"
+            if form.already_happened.data:
+                flash(f"Recorded {count} that already happened; nobody was notified.")
+            else:
+                flash(f"Scheduled {count}; participants were told.")
+            _flash_clock_notes(form.day.data, form.at.data, form.repeat_weeks.data)
             return redirect(url_for("sessions.manage", session_id=created[0].id), 303)
     return render_page("therapy/form.html", form=form, s=None, active="sessions", status=422)
 
@@ -316,9 +335,10 @@ def manage(session_id: int):
                 video_url=form.video_url.data,
             )
         except services.SessionError as exc:
-            form.video_url.errors = [str(exc)]
+            _field_for(form, exc).errors = [str(exc)]
         else:
             flash("The session is updated; participants were told.")
+            _flash_clock_notes(form.day.data, form.at.data)
             return redirect(url_for("sessions.manage", session_id=s.id), 303)
     if request.method == "GET":
         audit_event(
