@@ -602,3 +602,74 @@ def test_clock_notes_for_the_gap_and_the_repeated_hour():
     assert services.clock_notes(date(2026, 3, 15), time(1, 30), "Europe/London", 3) == [
         "29 March: 01:30 doesn't exist in London (clocks go forward); it will be at 02:30."
     ]
+
+
+# --- The therapist's week and "Mark all present" -------------------------------------------------
+
+
+def test_the_week_view_shows_the_therapists_week_in_their_zone(app, people, db, count_queries):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        t = signed_in(app, therapist.email)
+        # 20:00 on Tuesday in New York is already Wednesday in UTC.
+        schedule(t, participant=str(sam.id), day="2026-03-03", at="20:00", title="Late one")
+        page = t.get("/dashboard/sessions?view=week").get_data(as_text=True)
+        assert "Week of Monday 2 March 2026" in page
+        tuesday = page.index("Tuesday 3 March")
+        assert tuesday < page.index("Late one") < page.index("Wednesday 4 March")
+        assert "?view=week&amp;start=2026-03-09" in page  # next week
+        assert "?view=week&amp;start=2026-02-23" in page  # previous week
+        # Any day picks its week; the next week is empty.
+        assert "Week of Monday 2 March" in t.get(
+            "/dashboard/sessions?view=week&start=2026-03-05"
+        ).get_data(as_text=True)
+        assert "Late one" not in t.get("/dashboard/sessions?view=week&start=2026-03-09").get_data(
+            as_text=True
+        )
+        counts = []
+        for extra in (0, 6):
+            if extra:
+                schedule(t, kind="group", group=_group_id(db), day="2026-03-04", repeat_weeks="1")
+                for day in ("2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08", "2026-03-03"):
+                    schedule(t, participant=str(sam.id), day=day, at="11:00")
+            with count_queries() as queries:
+                assert t.get("/dashboard/sessions?view=week").status_code == 200
+            counts.append(len(queries))
+    assert counts[0] == counts[1]
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [("next tuesday", "written like 2026-03-02"), ("9999-12-31", "Choose a week between")],
+)
+def test_a_week_that_cant_be_shown_is_a_clear_400(app, people, start, message):
+    therapist, _ = people
+    response = signed_in(app, therapist.email).get(f"/dashboard/sessions?view=week&start={start}")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+
+
+def test_mark_all_present_marks_every_attendee_through_the_audited_service(
+    app, people, make_user, db
+):
+    from iop_pwa.audit import AuditEvent
+
+    therapist, sam = people
+    others = [make_user("participant", therapist=therapist, group="Evening") for _ in range(2)]
+    with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
+        t = signed_in(app, therapist.email)
+        schedule(t, kind="group", group=_group_id(db), day="2026-03-02", at="10:00")
+        s = db.exec(select(TherapySession)).one()
+        clock.move_to(datetime(2026, 3, 2, 15, 30, tzinfo=UTC))
+        t = signed_in(app, therapist.email)
+        assert "Mark all present" in t.get(f"/dashboard/sessions/{s.id}").get_data(as_text=True)
+        t.post_form(f"/dashboard/sessions/{s.id}/attendance", {f"attendance-{sam.id}": "late"})
+        done = t.post_form(f"/dashboard/sessions/{s.id}/attendance", {"mark_all": "attended"})
+        assert done.status_code == 303
+    marks = {a.participant_id: a.status for a in db.exec(select(Attendance))}
+    assert marks == dict.fromkeys([sam.id, *(p.id for p in others)], "attended")
+    audited = [
+        e.subject_id
+        for e in db.exec(select(AuditEvent).where(AuditEvent.action == "attendance_marked"))
+    ]
+    assert sorted(audited) == sorted([sam.id, sam.id, *(p.id for p in others)])

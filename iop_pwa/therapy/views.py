@@ -3,7 +3,7 @@ through a private link; calendars subscribe to a private feed."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, time, timedelta
 
 from flask import Blueprint, Response, abort, flash, redirect, request, session, url_for
 from flask_login import current_user
@@ -32,6 +32,7 @@ from iop_pwa.therapy.sections import SHOWN_FEED
 from iop_pwa.web import (
     form_status,
     in_zone,
+    local_today,
     participant_required,
     render_page,
     staff_required,
@@ -207,6 +208,8 @@ def _session_form(formdata=None, **defaults) -> SessionForm:
 @bp.get("/dashboard/sessions")
 @staff_required
 def staff_index():
+    if request.args.get("view") == "week":
+        return _week()
     db = get_db()
     now = utcnow()
     mine = list(
@@ -228,6 +231,70 @@ def staff_index():
         provider=services.provider_name,
         names=_names(db, mine),
         active="sessions",
+    )
+
+
+WEEKS_BACK, WEEKS_AHEAD = 53, 105  # about the window the session form accepts dates in
+
+
+def _week():
+    """The therapist's week, Monday to Sunday in their time zone (`?view=week&start=DATE` shows
+    the week holding DATE): one query for the sessions with who each is for."""
+    zone = current_user.timezone
+    today = local_today(zone)
+    this_monday = today - timedelta(days=today.weekday())
+    raw = request.args.get("start", "").strip()
+    if raw:
+        try:
+            first = date.fromisoformat(raw)
+        except ValueError:
+            return _refused_week("Choose the week with a date written like 2026-03-02.")
+        first -= timedelta(days=first.weekday())
+    else:
+        first = this_monday
+    earliest = this_monday - timedelta(weeks=WEEKS_BACK)
+    latest = this_monday + timedelta(weeks=WEEKS_AHEAD)
+    if not earliest <= first <= latest:
+        return _refused_week(f"Choose a week between {earliest:%-d %b %Y} and {latest:%-d %b %Y}.")
+    rows = list(
+        get_db().exec(
+            select(TherapySession, User.name, Group.name)
+            .outerjoin(User, col(User.id) == TherapySession.participant_id)
+            .outerjoin(Group, col(Group.id) == TherapySession.group_id)
+            .where(
+                TherapySession.therapist_id == current_user.id,
+                TherapySession.starts_at >= services.local_to_utc(first, time(0), zone),
+                TherapySession.starts_at
+                < services.local_to_utc(first + timedelta(days=7), time(0), zone),
+            )
+            .order_by(col(TherapySession.starts_at), col(TherapySession.id))
+        )
+    )
+    days = {first + timedelta(days=n): [] for n in range(7)}
+    for s, person, group in rows:
+        day = in_zone(s.starts_at, zone).date()
+        days.setdefault(day, []).append((s, person or group or ""))
+    audit_staff_list("sessions week", len({s.participant_id for s, *_ in rows if s.participant_id}))
+    previous, following = first - timedelta(weeks=1), first + timedelta(weeks=1)
+    return render_page(
+        "therapy/staff_week.html",
+        days=days,
+        first=first,
+        today=today,
+        this_monday=this_monday,
+        previous=previous if previous >= earliest else None,
+        following=following if following <= latest else None,
+        active="sessions",
+    )
+
+
+def _refused_week(reason: str):
+    return render_page(
+        "errors/error.html",
+        code=400,
+        title="That week can't be shown",
+        text=reason,
+        status=400,
     )
 
 
@@ -420,6 +487,14 @@ def revoke_guest(guest_id: int):
 def attendance(session_id: int):
     s = _managed_session(session_id)
     db = get_db()
+    if request.form.get("mark_all"):
+        try:
+            services.mark_all_attended(db, session=s, by=current_user)
+        except services.SessionError as exc:
+            flash(str(exc))
+            return redirect(url_for("sessions.manage", session_id=s.id), 303)
+        flash("Everyone is marked present.")
+        return redirect(url_for("sessions.manage", session_id=s.id) + "#attendance", 303)
     allowed = {p.id for p in services.attendees(db, s)}
     try:
         for key, status in request.form.items():
