@@ -219,11 +219,16 @@ def _demo_practice(db: Session, therapist: User, now) -> None:
 
 
 def _demo_sessions(db: Session, therapist: User, now) -> None:
-    """The evening group meets Tuesdays and Thursdays at 18:00; Sam has an individual session
-    tomorrow and a family session next week; last week's group has attendance marked."""
+    """A full week for the week view: the evening group meets Tuesdays and Thursdays at 18:00,
+    the weekend skills group on Saturdays at 10:00, Jordan, Priya and Alex have a weekly
+    check-in; Sam has an individual session tomorrow and a family session next week. Past
+    sessions have attendance marked. The series are scheduled as if two weeks ago (a start in
+    the past is refused otherwise)."""
     if db.exec(select(TherapySession).where(TherapySession.therapist_id == therapist.id)).first():
         return
+    scheduled_at = now - timedelta(days=14)
     today = now.astimezone(ZoneInfo(therapist.timezone)).date()
+    monday = today - timedelta(days=today.weekday())
     group = services.get_or_create_group(db, EVENING_GROUP)
     last_tuesday = today - timedelta(days=(today.weekday() - 1) % 7 or 7)
     for first in (last_tuesday, last_tuesday + timedelta(days=2)):
@@ -239,6 +244,41 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
             participant=None,
             group_id=group.id,
             repeat_weeks=4,
+            now=scheduled_at,
+        )
+    therapy.schedule(
+        db,
+        therapist=therapist,
+        kind=SessionKind.group,
+        title="Weekend skills group",
+        day=monday + timedelta(days=5),
+        at=time(10, 0),
+        duration_minutes=75,
+        video_url="https://zoom.us/j/5550100300",
+        participant=None,
+        group_id=group.id,
+        repeat_weeks=12,
+        now=scheduled_at,
+    )
+    for email, weekday, at in (
+        ("jordan@demo.test", 0, time(11, 0)),
+        ("priya@demo.test", 2, time(13, 0)),
+        ("alex@demo.test", 4, time(15, 30)),
+    ):
+        person = services.find_user_by_email(db, email)
+        therapy.schedule(
+            db,
+            therapist=therapist,
+            kind=SessionKind.individual,
+            title=f"Check-in with {person.name.split()[0]}",
+            day=monday + timedelta(days=weekday),
+            at=at,
+            duration_minutes=50,
+            video_url="https://doxy.me/drlopez",
+            participant=person,
+            group_id=None,
+            repeat_weeks=6,
+            now=scheduled_at,
         )
     sam = services.find_user_by_email(db, "sam@demo.test")
     therapy.schedule(
@@ -252,6 +292,7 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
         video_url="https://doxy.me/drlopez",
         participant=sam,
         group_id=None,
+        now=scheduled_at,
     )
     [family] = therapy.schedule(
         db,
@@ -264,27 +305,28 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
         duration_minutes=60,
         video_url="https://meet.google.com/abc-defg-hij",
         group_id=None,
+        now=scheduled_at,
     )
     therapy.add_guest(db, session=family, name="Elena Rivera", email=None, by=therapist)
     past = db.exec(
         select(TherapySession)
-        .where(TherapySession.group_id == group.id)
+        .where(TherapySession.starts_at < now, TherapySession.therapist_id == therapist.id)
         .order_by(TherapySession.starts_at)
-    ).first()
-    if past is not None and past.starts_at < now:
-        for person, status in zip(
-            therapy.attendees(db, past),
-            [
+    ).all()
+    for n, session in enumerate(past):
+        if n == 0 and session.group_id:
+            marks = [
                 AttendanceStatus.attended,
                 AttendanceStatus.attended,
                 AttendanceStatus.late,
                 AttendanceStatus.missed,
-            ],
-            strict=False,
-        ):
-            therapy.mark_attendance(
-                db, session=past, participant_id=person.id, status=status, by=therapist
-            )
+            ]
+            for person, status in zip(therapy.attendees(db, session), marks, strict=False):
+                therapy.mark_attendance(
+                    db, session=session, participant_id=person.id, status=status, by=therapist
+                )
+        else:
+            therapy.mark_all_attended(db, session=session, by=therapist)
 
 
 def load_demo(db: Session) -> list[tuple[str, str]]:

@@ -120,6 +120,7 @@ def world(app, make_user):
             video_url="https://zoom.us/j/1",
             participant=db.get(User, participant.id),
             group_id=None,
+            already_happened=True,  # yesterday's: a start in the past is only recorded
         )
         guest, _ = therapy.add_guest(
             db, session=family, name="Guest", email=None, by=db.get(User, owner.id)

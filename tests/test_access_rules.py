@@ -139,6 +139,7 @@ def test_another_therapists_group_cannot_get_sessions_practice_or_attendance(app
             video_url="https://zoom.us/j/1",
             participant=None,
             group_id=evening.id,
+            already_happened=True,
         )
         own_id = own.id
     page = client.get(f"/dashboard/sessions/{own_id}")

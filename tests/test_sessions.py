@@ -3,6 +3,7 @@ notifications and who may see what. Time is frozen at named moments."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from datetime import UTC, date, datetime, time, timedelta
@@ -124,12 +125,13 @@ def test_links_on_other_hosts_are_refused_with_a_clear_message(url):
 def test_a_configured_extra_domain_is_accepted_and_shown_by_its_host(app, people, db):
     therapist, sam = people
     url = "https://room.video.clinic.example/5"
-    client = signed_in(app, therapist.email)
-    refused = schedule(client, participant=str(sam.id), video_url=url)
-    assert refused.status_code == 422
-    assert "known video service" in refused.get_data(as_text=True)
-    app.config["VIDEO_DOMAINS_EXTRA"] = ("video.clinic.example",)
-    assert schedule(client, participant=str(sam.id), video_url=url).status_code == 303
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):  # the form's 5 March is to come
+        client = signed_in(app, therapist.email)
+        refused = schedule(client, participant=str(sam.id), video_url=url)
+        assert refused.status_code == 422
+        assert "known video service" in refused.get_data(as_text=True)
+        app.config["VIDEO_DOMAINS_EXTRA"] = ("video.clinic.example",)
+        assert schedule(client, participant=str(sam.id), video_url=url).status_code == 303
     assert db.exec(select(TherapySession)).one().video_url == url
     with app.app_context():
         assert services.provider_name(url) == "room.video.clinic.example"
@@ -426,3 +428,254 @@ def test_only_sessions_opening_soon_are_polled(app, people, db):
         assert f'hx-get="/sessions/{soon.id}/join"' in page
         assert f'hx-get="/sessions/{later.id}/join"' not in page
         assert "on Thu 5 Mar" in page  # a day other than today is named
+
+
+# --- One notification per series; changes name their date ------------------------------------
+
+
+def _texts(db, person) -> list[str]:
+    rows = select(Notification).where(Notification.user_id == person.id).order_by(Notification.id)
+    return [n.text for n in db.exec(rows)]
+
+
+def test_a_weekly_series_is_one_notification_and_a_change_names_its_date(
+    app, people, make_user, db
+):
+    therapist, sam = people  # Sam in London, the therapist in New York
+    ny = make_user("participant", therapist=therapist, group="Evening", email="ny@example.test")
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        t = signed_in(app, therapist.email)
+        response = schedule(
+            t,
+            kind="group",
+            group=_group_id(db),
+            title="Weekend skills group",
+            day="2026-03-07",
+            at="10:00",
+            repeat_weeks="12",
+        )
+        assert response.status_code == 303
+        assert len(db.exec(select(TherapySession)).all()) == 12
+        [for_ny] = _texts(db, ny)
+        assert "Weekend skills group: Saturdays 10:00 from 7 Mar, 12 weeks." in for_ny
+        assert "clocks change" not in for_ny
+        # In London the US change comes three weeks before the UK's: 15:00, then 14:00.
+        [for_sam] = _texts(db, sam)
+        assert "Weekend skills group: Saturdays 15:00 from 7 Mar, 12 weeks." in for_sam
+        assert "In some weeks the time is different for you because clocks change" in for_sam
+
+        third, fourth = db.exec(select(TherapySession).order_by(TherapySession.starts_at)).all()[
+            2:4
+        ]
+        moved = t.post_form(
+            f"/dashboard/sessions/{third.id}",
+            {
+                "title": "Weekend skills group",
+                "day": "2026-03-22",
+                "at": "11:00",
+                "duration_minutes": "50",
+                "video_url": "https://zoom.us/j/123",
+            },
+        )
+        assert moved.status_code == 303
+        t.post_form(f"/dashboard/sessions/{fourth.id}/cancel")
+    texts = _texts(db, ny)
+    assert len(texts) == 3  # the series, the change, the cancellation: one each
+    assert "Weekend skills group on Sat 21 Mar is now Sunday 22 March, 11:00." in texts[1]
+    assert "cancelled" in texts[2] and "Saturday 28 March, 10:00" in texts[2]
+    assert "Saturday 28 March, 14:00" in _texts(db, sam)[2]  # in Sam's own zone
+
+
+def test_the_bell_says_when_in_words_and_keeps_the_exact_time(app, people, db):
+    from iop_pwa.notifications import notify
+
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):  # 14:00 in London
+        for hours_ago, text in ((2, "Two hours"), (20, "Last evening"), (74, "Friday")):
+            row = notify(db, user_id=sam.id, kind="session_changed", text=text)
+            row.created_at = MONDAY_NY_9AM - timedelta(hours=hours_ago)
+        db.commit()
+        page = signed_in(app, sam.email).get("/notifications").get_data(as_text=True)
+    assert re.search(
+        r'Sent <time datetime="2026-03-02T12:00:00\+00:00" title="Monday 2 March 2026, 12:00">'
+        r"2 hours ago</time>",
+        page,
+    )
+    assert re.search(r'title="Sunday 1 March 2026, 18:00">yesterday</time>', page)
+    assert re.search(r'title="Friday 27 February 2026, 12:00">3 days ago</time>', page)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "words"),
+    [(0, "just now"), (5, "5 minutes ago"), (60 * 5, "5 hours ago"), (60 * 15, "yesterday")],
+)
+def test_relative_time_counts_the_persons_calendar_days(minutes, words):
+    from iop_pwa.notifications.views import ago
+
+    now = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)  # 08:00 in New York
+    assert ago(now - timedelta(minutes=minutes), now, "America/New_York") == words
+
+
+# --- Past starts and clock changes --------------------------------------------------------------
+
+
+def test_a_start_in_the_past_is_refused_and_nobody_is_told(app, people, db):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        t = signed_in(app, therapist.email)
+        response = schedule(t, participant=str(sam.id), day="2026-03-02", at="08:30")
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        assert "Monday 2 March, 08:30 has already passed" in page
+        assert "Record a session that already happened" in page
+        # The current minute still counts as now: a session starting as it is booked.
+        assert schedule(t, participant=str(sam.id), day="2026-03-02", at="09:00").status_code == 303
+    assert len(db.exec(select(TherapySession)).all()) == 1
+    assert len(_texts(db, sam)) == 1
+
+
+def test_a_session_that_already_happened_is_recorded_without_notifying(app, people, db):
+    from iop_pwa.audit import AuditEvent
+
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        t = signed_in(app, therapist.email)
+        recorded = schedule(
+            t, participant=str(sam.id), day="2026-02-27", at="16:00", already_happened="y"
+        )
+        assert recorded.status_code == 303
+        s = db.exec(select(TherapySession)).one()
+        page = t.get(recorded.headers["Location"]).get_data(as_text=True)
+        assert "nobody was notified" in page and 'id="attendance"' in page
+        future = schedule(
+            t, participant=str(sam.id), day="2026-03-03", at="16:00", already_happened="y"
+        )
+        assert future.status_code == 422
+        assert "is still to come" in future.get_data(as_text=True)
+    assert s.starts_at == datetime(2026, 2, 27, 21, 0, tzinfo=UTC)
+    assert _texts(db, sam) == []
+    actions = {e.action for e in db.exec(select(AuditEvent)) if e.object_id == s.id}
+    assert "session_recorded" in actions and "session_scheduled" not in actions
+
+
+def test_moving_a_session_into_the_past_is_refused_but_its_details_can_change(app, people, db):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
+        t = signed_in(app, therapist.email)
+        schedule(t, participant=str(sam.id), day="2026-03-02", at="10:00")
+        s = db.exec(select(TherapySession)).one()
+        fields = {
+            "title": "Check-in",
+            "day": "2026-03-01",
+            "at": "10:00",
+            "duration_minutes": "50",
+            "video_url": "https://zoom.us/j/123",
+        }
+        refused = t.post_form(f"/dashboard/sessions/{s.id}", fields)
+        assert refused.status_code == 422
+        assert "Sunday 1 March, 10:00 has already passed" in refused.get_data(as_text=True)
+        assert db.get(TherapySession, s.id).starts_at == s.starts_at
+        clock.move_to(MONDAY_NY_9AM + timedelta(minutes=70))  # the session has begun
+        t = signed_in(app, therapist.email)
+        renamed = t.post_form(
+            f"/dashboard/sessions/{s.id}", {**fields, "day": "2026-03-02", "title": "Renamed"}
+        )
+        assert renamed.status_code == 303
+        assert db.get(TherapySession, s.id).title == "Renamed"
+
+
+def test_times_in_a_clock_change_say_which_time_they_will_be(app, people, db):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM - timedelta(days=2), tick=False):  # Sat 28 Feb
+        t = signed_in(app, therapist.email)
+        response = schedule(
+            t, participant=str(sam.id), day="2026-03-01", at="02:30", repeat_weeks="2"
+        )
+        page = html.unescape(t.get(response.headers["Location"]).get_data(as_text=True))
+    assert (
+        "8 March: 02:30 doesn't exist in New York (clocks go forward); it will be at 03:30." in page
+    )
+    second = db.exec(select(TherapySession).order_by(TherapySession.starts_at)).all()[1]
+    assert second.starts_at == datetime(2026, 3, 8, 7, 30, tzinfo=UTC)  # 03:30 EDT
+
+
+def test_clock_notes_for_the_gap_and_the_repeated_hour():
+    assert services.clock_note(date(2026, 3, 9), time(2, 30), "America/New_York") is None
+    assert services.clock_note(date(2026, 11, 1), time(1, 30), "America/New_York") == (
+        "1 November: 01:30 happens twice in New York (clocks go back); it will be at the first "
+        "01:30 (EDT), before the clocks change."
+    )
+    assert services.clock_notes(date(2026, 3, 15), time(1, 30), "Europe/London", 3) == [
+        "29 March: 01:30 doesn't exist in London (clocks go forward); it will be at 02:30."
+    ]
+
+
+# --- The therapist's week and "Mark all present" -------------------------------------------------
+
+
+def test_the_week_view_shows_the_therapists_week_in_their_zone(app, people, db, count_queries):
+    therapist, sam = people
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        t = signed_in(app, therapist.email)
+        # 20:00 on Tuesday in New York is already Wednesday in UTC.
+        schedule(t, participant=str(sam.id), day="2026-03-03", at="20:00", title="Late one")
+        page = t.get("/dashboard/sessions?view=week").get_data(as_text=True)
+        assert "Week of Monday 2 March 2026" in page
+        tuesday = page.index("Tuesday 3 March")
+        assert tuesday < page.index("Late one") < page.index("Wednesday 4 March")
+        assert "?view=week&amp;start=2026-03-09" in page  # next week
+        assert "?view=week&amp;start=2026-02-23" in page  # previous week
+        # Any day picks its week; the next week is empty.
+        assert "Week of Monday 2 March" in t.get(
+            "/dashboard/sessions?view=week&start=2026-03-05"
+        ).get_data(as_text=True)
+        assert "Late one" not in t.get("/dashboard/sessions?view=week&start=2026-03-09").get_data(
+            as_text=True
+        )
+        counts = []
+        for extra in (0, 6):
+            if extra:
+                schedule(t, kind="group", group=_group_id(db), day="2026-03-04", repeat_weeks="1")
+                for day in ("2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08", "2026-03-03"):
+                    schedule(t, participant=str(sam.id), day=day, at="11:00")
+            with count_queries() as queries:
+                assert t.get("/dashboard/sessions?view=week").status_code == 200
+            counts.append(len(queries))
+    assert counts[0] == counts[1]
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [("next tuesday", "written like 2026-03-02"), ("9999-12-31", "Choose a week between")],
+)
+def test_a_week_that_cant_be_shown_is_a_clear_400(app, people, start, message):
+    therapist, _ = people
+    response = signed_in(app, therapist.email).get(f"/dashboard/sessions?view=week&start={start}")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+
+
+def test_mark_all_present_marks_every_attendee_through_the_audited_service(
+    app, people, make_user, db
+):
+    from iop_pwa.audit import AuditEvent
+
+    therapist, sam = people
+    others = [make_user("participant", therapist=therapist, group="Evening") for _ in range(2)]
+    with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
+        t = signed_in(app, therapist.email)
+        schedule(t, kind="group", group=_group_id(db), day="2026-03-02", at="10:00")
+        s = db.exec(select(TherapySession)).one()
+        clock.move_to(datetime(2026, 3, 2, 15, 30, tzinfo=UTC))
+        t = signed_in(app, therapist.email)
+        assert "Mark all present" in t.get(f"/dashboard/sessions/{s.id}").get_data(as_text=True)
+        t.post_form(f"/dashboard/sessions/{s.id}/attendance", {f"attendance-{sam.id}": "late"})
+        done = t.post_form(f"/dashboard/sessions/{s.id}/attendance", {"mark_all": "attended"})
+        assert done.status_code == 303
+    marks = {a.participant_id: a.status for a in db.exec(select(Attendance))}
+    assert marks == dict.fromkeys([sam.id, *(p.id for p in others)], "attended")
+    audited = [
+        e.subject_id
+        for e in db.exec(select(AuditEvent).where(AuditEvent.action == "attendance_marked"))
+    ]
+    assert sorted(audited) == sorted([sam.id, sam.id, *(p.id for p in others)])

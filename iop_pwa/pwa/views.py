@@ -26,6 +26,7 @@ SHELL = [
     "js/app.js",
     "js/outbox.js",
     "js/pwa.js",
+    "js/copy.js",
     "icons/nav.svg",
     "icons/icon.svg",
     "icons/icon-192.png",

@@ -45,6 +45,7 @@ class SessionForm(FlaskForm):
         default=1,
         validators=[InputRequired(), NumberRange(min=1, max=26)],
     )
+    already_happened = BooleanField("Record a session that already happened")
 
 
 class EditSessionForm(FlaskForm):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
@@ -30,10 +31,17 @@ from iop_pwa.therapy.models import (
     SessionKind,
     TherapySession,
 )
+from iop_pwa.therapy.policies import THERAPY_SESSION
+from iop_pwa.web import in_zone
 
 
 class SessionError(ValueError):
-    """A request that cannot be carried out, with a message fit to show the person."""
+    """A request that cannot be carried out, with a message fit to show the person, and the
+    form field it is about (None: the form as a whole)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # --- Video links -------------------------------------------------------------------------------
@@ -76,24 +84,29 @@ def check_video_url(url: str) -> str:
     domain (or one added with VIDEO_DOMAINS_EXTRA); SessionError otherwise."""
     url = (url or "").strip()
     if not url:
-        raise SessionError("Add the video link for the session.")
+        raise SessionError("Add the video link for the session.", field="video_url")
     if any(ch.isspace() for ch in url) or len(url) > 500:
-        raise SessionError("That doesn't look like a video link. Paste the whole https:// link.")
+        raise SessionError(
+            "That doesn't look like a video link. Paste the whole https:// link.", field="video_url"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a malformed port
     except ValueError as exc:
-        raise SessionError("That link is not a valid web address.") from exc
+        raise SessionError("That link is not a valid web address.", field="video_url") from exc
     if parts.scheme.lower() != "https":
-        raise SessionError("Video links must start with https:// (secure links only).")
+        raise SessionError(
+            "Video links must start with https:// (secure links only).", field="video_url"
+        )
     host = (parts.hostname or "").lower()
     if not host or "." not in host or parts.username or parts.password or port not in (None, 443):
-        raise SessionError("That link is not a valid web address.")
+        raise SessionError("That link is not a valid web address.", field="video_url")
     if _matching_domain(host) is None:
         names = ", ".join(dict.fromkeys(PROVIDERS.values()))
         raise SessionError(
             f"Video links must be from a known video service ({names}). "
-            "An administrator can add another with VIDEO_DOMAINS_EXTRA."
+            "An administrator can add another with VIDEO_DOMAINS_EXTRA.",
+            field="video_url",
         )
     return url
 
@@ -110,9 +123,55 @@ def provider_name(url: str) -> str:
 
 def local_to_utc(day: date, at: time, timezone: str) -> datetime:
     """A local wall-clock time as UTC. In the spring gap the time moves forward by the gap; in the
-    autumn repeat the first occurrence is taken (zoneinfo's fold=0)."""
+    autumn repeat the first occurrence is taken (zoneinfo's fold=0). `clock_note` says which."""
     local = datetime.combine(day, at, tzinfo=ZoneInfo(timezone))
-    return local.astimezone(ZoneInfo("UTC"))
+    return local.astimezone(UTC)
+
+
+def place_name(timezone: str) -> str:
+    """'New York' for America/New_York: how people name a time zone."""
+    return timezone.rsplit("/", 1)[-1].replace("_", " ")
+
+
+def clock_note(day: date, at: time, timezone: str) -> str | None:
+    """What to tell the person when `at` on `day` doesn't exist in `timezone` (clocks go
+    forward) or happens twice (clocks go back), and so which time it will really be; None on
+    an ordinary day."""
+    zone = ZoneInfo(timezone)
+    naive = datetime.combine(day, at)
+    first, second = naive.replace(tzinfo=zone), naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return None
+    real = first.astimezone(UTC).astimezone(zone)
+    place, when = place_name(timezone), f"{day:%-d %B}: {at:%H:%M}"
+    if real.replace(tzinfo=None) != naive:
+        return f"{when} doesn't exist in {place} (clocks go forward); it will be at {real:%H:%M}."
+    return (
+        f"{when} happens twice in {place} (clocks go back); it will be at the first "
+        f"{at:%H:%M} ({first.tzname()}), before the clocks change."
+    )
+
+
+def clock_notes(day: date, at: time, timezone: str, weeks: int = 1) -> list[str]:
+    """`clock_note` for each week of a weekly series."""
+    notes = (clock_note(day + timedelta(weeks=w), at, timezone) for w in range(weeks))
+    return [n for n in notes if n]
+
+
+def _when(at: datetime, timezone: str, fmt: str = "%A %-d %B, %H:%M") -> str:
+    return in_zone(at, timezone).strftime(fmt)
+
+
+def _check_start(starts: datetime, timezone: str, now: datetime) -> None:
+    """A session is scheduled for now or later: the current minute still counts (the form has
+    no seconds), a start before it is refused with the time it named."""
+    if starts < now.replace(second=0, microsecond=0):
+        raise SessionError(
+            f"{_when(starts, timezone)} has already passed. Choose a later time, or tick "
+            '"Record a session that already happened" to record a past session '
+            "(nobody is notified).",
+            field="day",
+        )
 
 
 def schedule(
@@ -128,33 +187,52 @@ def schedule(
     participant: User | None,
     group_id: int | None,
     repeat_weeks: int = 1,
+    already_happened: bool = False,
+    now: datetime | None = None,
 ) -> list[TherapySession]:
     """Create a session, or a weekly series of `repeat_weeks` occurrences at the same local time
-    (computed per date in the therapist's zone, so a DST change keeps 18:00 at 18:00)."""
+    (computed per date in the therapist's zone, so a DST change keeps 18:00 at 18:00).
+
+    A start before `now` is refused, unless `already_happened` records sessions that took place
+    (every occurrence must have started; nobody is notified). Each attendee gets one
+    notification for the whole series. `now` defaults to the current time (the demo passes the
+    moment it pretends the therapist scheduled at)."""
     try:
         kind = SessionKind(kind)
     except ValueError:
-        raise SessionError("Choose the kind of session.") from None
+        raise SessionError("Choose the kind of session.", field="kind") from None
     if kind == SessionKind.group and not group_id:
-        raise SessionError("Choose the group for a group session.")
+        raise SessionError("Choose the group for a group session.", field="group")
     if kind != SessionKind.group and participant is None:
-        raise SessionError("Choose the participant for this session.")
+        raise SessionError("Choose the participant for this session.", field="participant")
     if not 1 <= repeat_weeks <= 26:
-        raise SessionError("Repeat for 1 to 26 weeks.")
+        raise SessionError("Repeat for 1 to 26 weeks.", field="repeat_weeks")
     if kind == SessionKind.group:
         group = db.get(Group, group_id)
         access.check(db, therapist, access.GROUP, group, access.Action.change)
     else:
         access.check(db, therapist, access.PARTICIPANT, participant, access.Action.change)
     url = check_video_url(video_url)
+    now = now or utcnow()
+    zone = therapist.timezone
+    starts = [local_to_utc(day + timedelta(weeks=w), at, zone) for w in range(repeat_weeks)]
+    if not already_happened:
+        _check_start(starts[0], zone, now)
+    elif starts[-1] > now:
+        raise SessionError(
+            f"Only sessions that already happened can be recorded: {_when(starts[-1], zone)} "
+            'is still to come. Untick "Record a session that already happened" to schedule it '
+            "(participants are notified).",
+            field="day",
+        )
     series = str(uuid.uuid4()) if repeat_weeks > 1 else None
     sessions = []
-    for week in range(repeat_weeks):
+    for start in starts:
         s = TherapySession(
             therapist_id=therapist.id,
             kind=kind,
             title=title.strip(),
-            starts_at=local_to_utc(day + timedelta(weeks=week), at, therapist.timezone),
+            starts_at=start,
             duration_minutes=duration_minutes,
             video_url=url,
             participant_id=participant.id if kind != SessionKind.group else None,
@@ -165,9 +243,27 @@ def schedule(
         sessions.append(s)
     db.flush()
     for s in sessions:
-        _audit(db, "session_scheduled", s, by=therapist)
-        notify_attendees(db, s, f"A session was scheduled: {s.title}.")
+        _audit(db, "session_recorded" if already_happened else "session_scheduled", s, by=therapist)
+    if not already_happened:
+        notify_attendees(db, sessions[0], lambda person: scheduled_text(sessions, person.timezone))
     return sessions
+
+
+def scheduled_text(sessions: list[TherapySession], timezone: str) -> str:
+    """One line for a new session or a whole weekly series, in the reader's time zone:
+    "New weekly sessions. Weekend skills group: Saturdays 10:00 from 5 Dec, 12 weeks." """
+    first = sessions[0]
+    if len(sessions) == 1:
+        return f"New session. {first.title}: {_when(first.starts_at, timezone)}."
+    slots = {_when(s.starts_at, timezone, "%A %H:%M") for s in sessions}
+    text = (
+        f"New weekly sessions. {first.title}: {_when(first.starts_at, timezone, '%A')}s "
+        f"{_when(first.starts_at, timezone, '%H:%M')} from "
+        f"{_when(first.starts_at, timezone, '%-d %b')}, {len(sessions)} weeks."
+    )
+    if len(slots) > 1:
+        text += " In some weeks the time is different for you because clocks change: see Sessions."
+    return text
 
 
 def _audit(db: Session, action: str, session: TherapySession, *, by: User, **fields) -> None:
@@ -202,10 +298,14 @@ def attendees(db: Session, session: TherapySession) -> list[User]:
     return [u for u, joined in rows if first_moment(joined, u.timezone) <= session.starts_at]
 
 
-def notify_attendees(db: Session, session: TherapySession, text: str) -> None:
-    """Tell everyone a session is for (through the one notification function)."""
+def notify_attendees(
+    db: Session, session: TherapySession, text: Callable[[User], str] | str
+) -> None:
+    """Tell everyone a session is for, once each (through the one notification function);
+    `text` may be written for each person, in their own time zone."""
     for person in attendees(db, session):
-        notify(db, user_id=person.id, kind="session_changed", text=text, object_id=session.id)
+        line = text(person) if callable(text) else text
+        notify(db, user_id=person.id, kind="session_changed", text=line, object_id=session.id)
 
 
 def reschedule(
@@ -219,23 +319,31 @@ def reschedule(
     duration_minutes: int,
     video_url: str,
 ) -> bool:
-    """Change one occurrence; returns whether its time moved (participants are told)."""
+    """Change one occurrence; returns whether its time moved. A new start in the past is
+    refused; participants get one notification naming the date it was on."""
     if session.cancelled_at:
         raise SessionError("This session was cancelled.")
     starts = local_to_utc(day, at, by.timezone)
-    moved = starts != session.starts_at or duration_minutes != session.duration_minutes
+    if starts != session.starts_at:
+        _check_start(starts, by.timezone, utcnow())
+    url = check_video_url(video_url)
+    was = session.starts_at
+    moved = starts != was or duration_minutes != session.duration_minutes
     session.title, session.starts_at = title.strip(), starts
-    session.duration_minutes, session.video_url = duration_minutes, check_video_url(video_url)
+    session.duration_minutes, session.video_url = duration_minutes, url
     session.updated_at = utcnow()
     db.add(session)
     _audit(db, "session_changed", session, by=by)
-    notify_attendees(
-        db,
-        session,
-        f"A session was changed: {session.title}. Check the new time."
-        if moved
-        else f"Details of a session were updated: {session.title}.",
-    )
+
+    def text(person: User) -> str:
+        on = f"{session.title} on {_when(was, person.timezone, '%a %-d %b')}"
+        if starts != was:
+            return f"Session changed. {on} is now {_when(starts, person.timezone)}."
+        if moved:
+            return f"Session changed. {on} now lasts {duration_minutes} minutes."
+        return f"Session details changed. {on}, {_when(was, person.timezone, '%H:%M')}."
+
+    notify_attendees(db, session, text)
     return moved
 
 
@@ -245,7 +353,13 @@ def cancel(db: Session, *, session: TherapySession, by: User) -> None:
     session.cancelled_at = utcnow()
     db.add(session)
     _audit(db, "session_cancelled", session, by=by)
-    notify_attendees(db, session, f"A session was cancelled: {session.title}.")
+    notify_attendees(
+        db,
+        session,
+        lambda person: (
+            f"Session cancelled. {session.title} on {_when(session.starts_at, person.timezone)}."
+        ),
+    )
 
 
 def _theirs(db: Session, participant: User):
@@ -359,6 +473,22 @@ def mark_attendance(
     row.status, row.marked_by_id, row.marked_at = status, by.id, utcnow()
     db.add(row)
     _audit(db, "attendance_marked", session, by=by, subject_id=participant_id, detail=status)
+
+
+def mark_all_attended(db: Session, *, session: TherapySession, by: User) -> int:
+    """ "Mark all present": every attendee attended, each mark audited like a single one.
+    Returns how many were marked."""
+    access.check(db, by, THERAPY_SESSION, session, access.Action.change)
+    people = attendees(db, session)
+    for person in people:
+        mark_attendance(
+            db,
+            session=session,
+            participant_id=person.id,
+            status=AttendanceStatus.attended,
+            by=by,
+        )
+    return len(people)
 
 
 @dataclass

@@ -3,7 +3,7 @@ through a private link; calendars subscribe to a private feed."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, time, timedelta
 
 from flask import Blueprint, Response, abort, flash, redirect, request, session, url_for
 from flask_login import current_user
@@ -32,6 +32,7 @@ from iop_pwa.therapy.sections import SHOWN_FEED
 from iop_pwa.web import (
     form_status,
     in_zone,
+    local_today,
     participant_required,
     render_page,
     staff_required,
@@ -213,6 +214,8 @@ def _session_form(formdata=None, **defaults) -> SessionForm:
 @bp.get("/dashboard/sessions")
 @staff_required
 def staff_index():
+    if request.args.get("view") == "week":
+        return _week()
     db = get_db()
     now = utcnow()
     mine = list(
@@ -237,6 +240,70 @@ def staff_index():
     )
 
 
+WEEKS_BACK, WEEKS_AHEAD = 53, 105  # about the window the session form accepts dates in
+
+
+def _week():
+    """The therapist's week, Monday to Sunday in their time zone (`?view=week&start=DATE` shows
+    the week holding DATE): one query for the sessions with who each is for."""
+    zone = current_user.timezone
+    today = local_today(zone)
+    this_monday = today - timedelta(days=today.weekday())
+    raw = request.args.get("start", "").strip()
+    if raw:
+        try:
+            first = date.fromisoformat(raw)
+        except ValueError:
+            return _refused_week("Choose the week with a date written like 2026-03-02.")
+        first -= timedelta(days=first.weekday())
+    else:
+        first = this_monday
+    earliest = this_monday - timedelta(weeks=WEEKS_BACK)
+    latest = this_monday + timedelta(weeks=WEEKS_AHEAD)
+    if not earliest <= first <= latest:
+        return _refused_week(f"Choose a week between {earliest:%-d %b %Y} and {latest:%-d %b %Y}.")
+    rows = list(
+        get_db().exec(
+            select(TherapySession, User.name, Group.name)
+            .outerjoin(User, col(User.id) == TherapySession.participant_id)
+            .outerjoin(Group, col(Group.id) == TherapySession.group_id)
+            .where(
+                TherapySession.therapist_id == current_user.id,
+                TherapySession.starts_at >= services.local_to_utc(first, time(0), zone),
+                TherapySession.starts_at
+                < services.local_to_utc(first + timedelta(days=7), time(0), zone),
+            )
+            .order_by(col(TherapySession.starts_at), col(TherapySession.id))
+        )
+    )
+    days = {first + timedelta(days=n): [] for n in range(7)}
+    for s, person, group in rows:
+        day = in_zone(s.starts_at, zone).date()
+        days.setdefault(day, []).append((s, person or group or ""))
+    audit_staff_list("sessions week", len({s.participant_id for s, *_ in rows if s.participant_id}))
+    previous, following = first - timedelta(weeks=1), first + timedelta(weeks=1)
+    return render_page(
+        "therapy/staff_week.html",
+        days=days,
+        first=first,
+        today=today,
+        this_monday=this_monday,
+        previous=previous if previous >= earliest else None,
+        following=following if following <= latest else None,
+        active="sessions",
+    )
+
+
+def _refused_week(reason: str):
+    return render_page(
+        "errors/error.html",
+        code=400,
+        title="That week can't be shown",
+        text=reason,
+        status=400,
+    )
+
+
 def _names(db, sessions) -> dict:
     """Who each session is for, by name (participants) or group name: two queries."""
     people = {s.participant_id for s in sessions if s.participant_id}
@@ -251,6 +318,20 @@ def _names(db, sessions) -> dict:
             {("g", g.id): g.name for g in db.exec(select(Group).where(col(Group.id).in_(groups)))}
         )
     return names
+
+
+def _field_for(form, exc: services.SessionError):
+    """The form field a refusal is about (its message shows beside it)."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is None:
+        field = getattr(form, "kind", None)
+    return field if field is not None else form.video_url
+
+
+def _flash_clock_notes(day, at, weeks: int = 1) -> None:
+    """Say which real time a date whose clock time doesn't exist (or happens twice) got."""
+    for note in services.clock_notes(day, at, current_user.timezone, weeks):
+        flash(note)
 
 
 @bp.route("/dashboard/sessions/new", methods=["GET", "POST"])
@@ -280,12 +361,17 @@ def new():
                 participant=participant,
                 group_id=group.id if group else None,
                 repeat_weeks=form.repeat_weeks.data,
+                already_happened=form.already_happened.data,
             )
         except services.SessionError as exc:
-            target = form.video_url if "link" in str(exc) or "https" in str(exc) else form.kind
-            target.errors = [str(exc)]
+            _field_for(form, exc).errors = [str(exc)]
         else:
-            flash(f"Scheduled {len(created)} session{'s' if len(created) > 1 else ''}.")
+            count = f"{len(created)} session{'s' if len(created) > 1 else ''}"
+            if form.already_happened.data:
+                flash(f"Recorded {count} that already happened; nobody was notified.")
+            else:
+                flash(f"Scheduled {count}; participants were told.")
+            _flash_clock_notes(form.day.data, form.at.data, form.repeat_weeks.data)
             return redirect(url_for("sessions.manage", session_id=created[0].id), 303)
     return render_page("therapy/form.html", form=form, s=None, active="sessions", status=422)
 
@@ -322,9 +408,10 @@ def manage(session_id: int):
                 video_url=form.video_url.data,
             )
         except services.SessionError as exc:
-            form.video_url.errors = [str(exc)]
+            _field_for(form, exc).errors = [str(exc)]
         else:
             flash("The session is updated; participants were told.")
+            _flash_clock_notes(form.day.data, form.at.data)
             return redirect(url_for("sessions.manage", session_id=s.id), 303)
     if request.method == "GET":
         audit_event(
@@ -420,6 +507,14 @@ def revoke_guest(guest_id: int):
 def attendance(session_id: int):
     s = _managed_session(session_id)
     db = get_db()
+    if request.form.get("mark_all"):
+        try:
+            services.mark_all_attended(db, session=s, by=current_user)
+        except services.SessionError as exc:
+            flash(str(exc))
+            return redirect(url_for("sessions.manage", session_id=s.id), 303)
+        flash("Everyone is marked present.")
+        return redirect(url_for("sessions.manage", session_id=s.id) + "#attendance", 303)
     allowed = {p.id for p in services.attendees(db, s)}
     try:
         for key, status in request.form.items():
