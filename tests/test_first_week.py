@@ -163,8 +163,11 @@ def test_a_groups_sessions_are_a_members_from_the_day_they_joined(app, people, m
     with time_machine.travel(WEDNESDAY_NOON_NY, tick=False):
         t = signed_in(app, therapist.email)
         gid = group_id(db)
-        schedule(t, kind="group", group=gid, title="Monday group", day="2026-03-02", at="18:00")
-        schedule(t, kind="group", group=gid, title="Morning group", day="2026-03-04", at="09:00")
+        past = {"already_happened": "y"}  # before Wednesday noon: recorded, not scheduled
+        schedule(t, kind="group", group=gid, title="Monday group", day="2026-03-02", **past)
+        schedule(
+            t, kind="group", group=gid, title="Morning group", day="2026-03-04", at="09:00", **past
+        )
         schedule(t, kind="group", group=gid, title="Thursday group", day="2026-03-05", at="18:00")
         ids = {s.title: s.id for s in db.exec(select(TherapySession))}
         newcomer = make_user("participant", therapist=therapist, group="Evening", name="Nell New")
@@ -208,7 +211,8 @@ def test_participant_page_shows_next_sessions_then_past_ones_limited_in_sql(
     with time_machine.travel(WEDNESDAY_NOON_NY, tick=False):
         t = signed_in(app, therapist.email)
         path = f"/dashboard/participants/{sam.id}"
-        schedule(t, participant=str(sam.id), title="Long ago", day="2025-12-01")
+        recorded = {"already_happened": "y"}  # starts before Wednesday noon
+        schedule(t, participant=str(sam.id), title="Long ago", day="2025-12-01", **recorded)
         schedule(t, participant=str(sam.id), title="Tomorrow", day="2026-03-05")
         counts = []
         t.get(path)
@@ -220,8 +224,16 @@ def test_participant_page_shows_next_sessions_then_past_ones_limited_in_sql(
         tomorrow = db.exec(select(TherapySession).where(TherapySession.title == "Tomorrow")).one()
         assert f'href="/dashboard/sessions/{tomorrow.id}"' in upcoming
 
-        # Twenty-six weeks starting twelve weeks ago: twelve past, fourteen ahead.
-        schedule(t, participant=str(sam.id), title="Weekly", day="2025-12-10", repeat_weeks="26")
+        # Twelve weeks recorded (they happened), then fourteen ahead from tonight.
+        schedule(
+            t,
+            participant=str(sam.id),
+            title="Weekly",
+            day="2025-12-10",
+            repeat_weeks="12",
+            **recorded,
+        )
+        schedule(t, participant=str(sam.id), title="Weekly", day="2026-03-04", repeat_weeks="14")
         t.get(path)
         with count_queries() as queries:
             page = t.get(path).get_data(as_text=True)

@@ -442,7 +442,8 @@ def test_a_weekly_series_is_one_notification_and_a_change_names_its_date(
     app, people, make_user, db
 ):
     therapist, sam = people  # Sam in London, the therapist in New York
-    ny = make_user("participant", therapist=therapist, group="Evening", email="ny@example.test")
+    with time_machine.travel(JOINED, tick=False):  # members before the series starts
+        ny = make_user("participant", therapist=therapist, group="Evening", email="ny@example.test")
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
         response = schedule(
@@ -661,7 +662,8 @@ def test_mark_all_present_marks_every_attendee_through_the_audited_service(
     from iop_pwa.audit import AuditEvent
 
     therapist, sam = people
-    others = [make_user("participant", therapist=therapist, group="Evening") for _ in range(2)]
+    with time_machine.travel(JOINED, tick=False):  # members before the session
+        others = [make_user("participant", therapist=therapist, group="Evening") for _ in range(2)]
     with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
         t = signed_in(app, therapist.email)
         schedule(t, kind="group", group=_group_id(db), day="2026-03-02", at="10:00")
