@@ -410,25 +410,51 @@
 
   /* --- Install ---------------------------------------------------------------------------- */
 
+  // Offered at the end of the page where the browser can install the app (or on an iPhone,
+  // with the steps), until the person installs it or says "Not now" (remembered here).
+  var INSTALL_DISMISSED_KEY = "iop-install-dismissed";
+  var installCard = $("#install-card");
   var installButton = $("#install-app");
   var deferredPrompt = null;
+
+  function installDismissed() {
+    try { return localStorage.getItem(INSTALL_DISMISSED_KEY) === "1"; } catch (e) { return false; }
+  }
+  function offerInstall(part) {
+    if (!installCard || installDismissed()) return;
+    $(part).hidden = false;
+    installCard.hidden = false;
+  }
+  function closeInstall(remember) {
+    if (remember) {
+      try { localStorage.setItem(INSTALL_DISMISSED_KEY, "1"); } catch (e) { /* ignore */ }
+    }
+    if (!installCard) return;
+    var hadFocus = installCard.contains(document.activeElement);
+    installCard.hidden = true;
+    if (hadFocus) $("#main").focus();
+  }
+
   window.addEventListener("beforeinstallprompt", function (event) {
     event.preventDefault();
     deferredPrompt = event;
     if (installButton) installButton.hidden = false;
+    offerInstall("#install-prompt-text");
   });
+  window.addEventListener("appinstalled", function () { closeInstall(true); });
   if (installButton) {
     installButton.addEventListener("click", function () {
       if (!deferredPrompt) return;
       deferredPrompt.prompt();
-      deferredPrompt.userChoice.finally(function () {
-        deferredPrompt = null;
-        installButton.hidden = true;
-      });
+      deferredPrompt.userChoice.then(function (choice) {
+        // Installed, or declined in the browser's own dialog: either way, don't ask again.
+        closeInstall(!!choice);
+      }, function () { closeInstall(false); }).finally(function () { deferredPrompt = null; });
     });
   }
+  var later = $("#install-later");
+  if (later) later.addEventListener("click", function () { closeInstall(true); });
   var standalone = window.matchMedia("(display-mode: standalone)").matches || navigator.standalone;
   var iOS = /iPhone|iPad|iPod/.test(navigator.userAgent) && !window.MSStream;
-  var iosSheet = $("#ios-install");
-  if (iosSheet && iOS && !standalone) iosSheet.hidden = false;
+  if (iOS && !standalone) offerInstall("#ios-install");
 })();

@@ -650,15 +650,18 @@ def test_sign_out_asks_about_unsent_items_and_leaves_nothing_of_the_person_behin
     assert any("Robin" in html for html in before["pages"].values())
     assert [item["userId"] for item in before["items"]] == [str(robin.id)]
 
-    page.get_by_role("banner").get_by_role("button", name="Sign out").click()
+    # On a phone, Sign out is on the Account page.
+    page.get_by_role("banner").get_by_role("link", name="Account", exact=True).click()
+    sign_out = page.get_by_role("main").get_by_role("button", name="Sign out", exact=True)
+    sign_out.click()
     dialog = page.get_by_role("dialog", name="Some writing is not sent yet")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("You wrote 1 item on this phone that the server does not have")
     dialog.get_by_role("button", name="Stay signed in").click()
     expect(dialog).to_be_hidden()
-    expect(page).to_have_url(live_server + "/journal")
+    expect(page).to_have_url(live_server + "/account")
 
-    page.get_by_role("banner").get_by_role("button", name="Sign out").click()
+    sign_out.click()
     dialog.get_by_role("button", name="Sign out and discard 1 unsent item").click()
     expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
     expect(page.get_by_text("You are signed out.")).to_be_visible()
@@ -720,7 +723,9 @@ def test_a_new_service_worker_waits_for_the_person_to_tap_reload(page, live_serv
 
 def test_signing_out_offline_changes_nothing_and_says_why(page, live_server, make_user):
     """Signing out ends the session on the server; offline it must not wipe the phone and leave
-    the session alive, so the app explains and keeps everything."""
+    the session alive, so the app explains and keeps everything. (A tablet: there Sign out is
+    in the top bar of every page; a phone has it only on the Account page, not kept offline.)"""
+    page.set_viewport_size({"width": 800, "height": 1000})
     signed_in_participant(page, live_server, make_user)
     wait_until_controlled(page)
     visit_and_keep(page, live_server, "/today", "/journal")
@@ -728,7 +733,7 @@ def test_signing_out_offline_changes_nothing_and_says_why(page, live_server, mak
     write_entry(page, "Kept while offline")
     messages: list[str] = []
     page.once("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("banner").get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible()
     assert messages and "needs a connection" in messages[0]
     assert len(outbox_items(page)) == 1  # nothing was wiped
