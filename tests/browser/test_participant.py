@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import GREETING, greeting, main_nav, sign_in
+from tests.browser.helpers import GREETING, assert_no_axe_violations, greeting, main_nav, sign_in
 
 NAV_LINKS = ["Today", "Practice", "Journal", "Messages", "Sessions"]
 
@@ -146,6 +146,7 @@ def test_install_is_offered_below_the_content_and_not_now_is_remembered(
         "() => [...document.querySelector('main').children].filter(e => !e.hidden).map(e => e.id)"
     )
     assert main_children[-1] == "install-card", main_children
+    assert_no_axe_violations(page)
 
     offer.get_by_role("button", name="Not now").click()
     expect(offer).to_be_hidden()

@@ -158,12 +158,14 @@ def test_marked_done_offline_shows_as_done_waiting_to_sync_until_the_server_has_
     assert [item["pending"] for item in outbox_items(page)] == [
         f"practice-{assignment_id}-{local_today(person.timezone).isoformat()}"
     ]
+    assert_no_axe_violations(page)
 
     # Today, opened from the phone, shows it as done, waiting to sync.
     page.goto(live_server + "/today")
     row = page.get_by_role("region", name="Today's practice").get_by_role("listitem")
     expect(row.filter(has_text="Box breathing")).to_contain_text("Done · waiting to sync")
     expect(row.get_by_text("Done · waiting to sync")).to_be_visible()
+    assert_no_axe_violations(page)
 
     # Back online, the item is sent and Today shows what the server has: done, nothing waiting.
     page.context.set_offline(False)
