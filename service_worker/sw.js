@@ -1,6 +1,7 @@
 /* The IOP Companion service worker (served at /sw.js; `self.IOP_CONFIG` is prepended by the server).
  *
- * - Precaches a versioned shell (CSS, htmx, scripts, icons, the offline page).
+ * - Precaches a versioned shell (CSS, htmx, scripts, icons, the offline page, and the crisis
+ *   help page, which then opens offline whether or not it was ever visited).
  * - Pages: network first with a short timeout. The participant's key pages are kept, for the
  *   signed-in person only, in a cache that sign-out deletes; offline, they open from it with a
  *   banner saying when they were saved. Any other page offline shows the offline page.
@@ -20,9 +21,16 @@ const NETWORK_TIMEOUT_MS = 4000;
 
 importScripts("/static/js/outbox.js");
 
+/* The shell, fetched afresh (never from the HTTP cache: a new version must get new files) and
+ * without cookies: its pages (/help) are public and are stored rendered for no one. */
+function shellRequest(url) {
+  const headers = CONFIG.shellPages.includes(url) ? { [CONFIG.shellCopyHeader]: "1" } : {};
+  return new Request(url, { cache: "reload", credentials: "omit", headers });
+}
+
 self.addEventListener("install", (event) => {
   event.waitUntil(
-    caches.open(SHELL_CACHE).then((cache) => cache.addAll(CONFIG.shell))
+    caches.open(SHELL_CACHE).then((cache) => cache.addAll(CONFIG.shell.map(shellRequest)))
   );
 });
 
@@ -93,6 +101,11 @@ async function handleNavigation(event) {
     }
     return response;
   } catch (error) {
+    // A public shell page (crisis help) opens offline as it does online, visited or not.
+    if (CONFIG.shellPages.includes(url.pathname)) {
+      const shell = await caches.match(url.pathname, { cacheName: SHELL_CACHE });
+      if (shell) return shell;
+    }
     const cache = await caches.open(PAGES_CACHE);
     const kept = isOfflinePage(url) ? await cache.match(url.pathname) : undefined;
     if (kept) return kept;

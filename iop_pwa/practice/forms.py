@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -34,6 +36,13 @@ HARD = [
 
 def _int_or_none(value):
     return int(value) if value not in (None, "") else None
+
+
+def pending_key(assignment_id: int, day: date | str) -> str:
+    """What the page script calls a mark done that waits on the phone for this assignment and day
+    (the form's `data-pending-key`, with "{day}" filled from the form): meanwhile Today and the
+    exercise page show it as done, waiting to sync."""
+    return f"practice-{assignment_id}-{day if isinstance(day, str) else day.isoformat()}"
 
 
 class MarkDoneForm(DeviceWrite):

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from iop_pwa.accounts.models import User
 from iop_pwa.practice import services
-from iop_pwa.practice.forms import FeedbackForm
+from iop_pwa.practice.forms import FeedbackForm, pending_key
 from iop_pwa.web import local_today
 
 
@@ -23,6 +23,7 @@ def today(*, db: Session, person: User, now: datetime) -> dict:
         "due": services.due_on(pairs, done, day),
         "streak": services.streak(pairs, done, day),
         "week": services.this_week(pairs, done, day),
+        "pending_key": lambda assignment_id: pending_key(assignment_id, day),
     }
 
 

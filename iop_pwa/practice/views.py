@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from iop_pwa.access import Action, load_or_404
 from iop_pwa.db import get_db
 from iop_pwa.practice import library, services
-from iop_pwa.practice.forms import MarkDoneForm
+from iop_pwa.practice.forms import MarkDoneForm, pending_key
 from iop_pwa.practice.models import Assignment, AssignmentStatus, Exercise
 from iop_pwa.practice.policies import ASSIGNMENT, COMPLETION
 from iop_pwa.pwa import outbox
@@ -88,16 +89,24 @@ def assignment(assignment_id: int):
         feedback=services.feedback_for(db, [c.id for c in mine]),
         answers=services.reflection_answers,
         local_now=local_now(current_user.timezone),
+        pending_key=pending_key,
     )
 
 
-def _day_choices(mine: services.Assigned, done: dict, today: date) -> list[tuple[str, str]]:
+def _day_choices(mine: services.Assigned, done: dict, today: date) -> list[SelectChoice]:
+    a = mine.assignment
     days = []
-    if mine.is_due(today) and (mine.assignment.id, today) not in done:
-        days.append((today.isoformat(), "Today"))
+    if mine.is_due(today) and (a.id, today) not in done:
+        days.append((today, "Today"))
     for day in services.missed_days(mine, done, today):
-        days.append((day.isoformat(), day.strftime("%A %-d %B") + " (late)"))
-    return days
+        days.append((day, day.strftime("%A %-d %B") + " (late)"))
+    # A day already marked done on this phone (waiting to sync) is no longer offered.
+    return [
+        SelectChoice(
+            day.isoformat(), label, render_kw={"data-pending-hide": pending_key(a.id, day)}
+        )
+        for day, label in days
+    ]
 
 
 def _done_form(mine: services.Assigned, done: dict, today: date, formdata=None) -> MarkDoneForm:
@@ -168,6 +177,7 @@ def _invalid_page(a: Assignment, exercise: Exercise, form: MarkDoneForm):
         feedback={},
         answers=services.reflection_answers,
         local_now=local_now(current_user.timezone),
+        pending_key=pending_key,
         status=422,
     )
 

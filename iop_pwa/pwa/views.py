@@ -8,7 +8,16 @@ import json
 from functools import cache
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
@@ -32,6 +41,13 @@ SHELL = [
     "icons/icon-192.png",
 ]
 
+# Public pages precached with the shell, so they open offline even if never visited: the crisis
+# help ("Get help now" must work without a connection) and the offline page. The service worker
+# fetches them without cookies and with SHELL_COPY_HEADER, so they are rendered for no one: no
+# name, no CSRF token, nothing that says who is signed in (see `is_shell_copy`).
+SHELL_PAGES = ("safety.crisis_help", "pwa.offline")
+SHELL_COPY_HEADER = "X-Shell-Copy"
+
 # Core's pages kept for the signed-in person to read offline (network first, cache as
 # fallback); features add theirs when they register (`Feature.offline_pages`).
 CORE_OFFLINE_PAGES = ("/today",)
@@ -43,11 +59,23 @@ def offline_pages() -> tuple[list[str], list[str]]:
     return [p for p in paths if not p.endswith("/")], [p for p in paths if p.endswith("/")]
 
 
+@bp.app_context_processor
+def _shell_copy() -> dict:
+    return {"shell_copy": is_shell_copy()}
+
+
+def is_shell_copy() -> bool:
+    """This request is the service worker precaching a public shell page (signed out, as it sends
+    no cookies): render it for no one, so that opening it offline changes nothing on the device."""
+    return request.headers.get(SHELL_COPY_HEADER) == "1" and not current_user.is_authenticated
+
+
 @cache
-def shell_version(static_folder: str, salt: str = "") -> str:
-    """A short hash of the service worker and the shell: any change makes a new version.
-    (`SW_VERSION_SALT` in the config forces a new version without changing a file.)"""
-    digest = hashlib.sha256(SERVICE_WORKER.read_bytes() + salt.encode())
+def shell_version(static_folder: str, salt: str = "", pages: bytes = b"") -> str:
+    """A short hash of the service worker, the shell files and the shell pages as rendered (`pages`,
+    see `current_shell_version`): any change makes a new version, and the new service worker
+    fetches the whole shell again. (`SW_VERSION_SALT` in the config forces a new version.)"""
+    digest = hashlib.sha256(SERVICE_WORKER.read_bytes() + salt.encode() + pages)
     for name in SHELL:
         path = Path(static_folder) / name
         if path.exists():
@@ -55,15 +83,38 @@ def shell_version(static_folder: str, salt: str = "") -> str:
     return digest.hexdigest()[:12]
 
 
+def _render_shell_pages(app: Flask) -> bytes:
+    """The shell pages exactly as the service worker will store them, so that a change of their
+    text (a template, the crisis lines of `CRISIS_RESOURCES_FILE`) is a new shell version.
+    Rendered in a fresh app context: nothing of the current request (its user) can leak in."""
+    rendered = []
+    with app.app_context():
+        paths = []
+        with app.test_request_context("/"):
+            paths = [url_for(endpoint) for endpoint in SHELL_PAGES]
+        for path in paths:
+            with app.test_request_context(path, headers={SHELL_COPY_HEADER: "1"}):
+                rendered.append(app.full_dispatch_request().get_data())
+    return hashlib.sha256(b"\0".join(rendered)).digest()
+
+
+def current_shell_version(app: Flask) -> str:
+    """The version /sw.js announces now (tests compare caches against it)."""
+    salt = app.config.get("SW_VERSION_SALT", "")
+    return shell_version(app.static_folder, salt, _render_shell_pages(app))
+
+
 @bp.get("/sw.js")
 def service_worker():
     """The service worker, from the site root so its scope is the whole app; never cached long."""
-    salt = current_app.config.get("SW_VERSION_SALT", "")
-    version = shell_version(current_app.static_folder, salt)
+    version = current_shell_version(current_app._get_current_object())
     exact, prefixes = offline_pages()
+    pages = [url_for(endpoint) for endpoint in SHELL_PAGES]
     config = {
         "version": version,
-        "shell": [url_for("static", filename=name) for name in SHELL] + [url_for("pwa.offline")],
+        "shell": [url_for("static", filename=name) for name in SHELL] + pages,
+        "shellPages": pages,
+        "shellCopyHeader": SHELL_COPY_HEADER,
         "offlinePages": exact,
         "offlinePagePrefixes": prefixes,
         "signIn": url_for("accounts.sign_in"),

@@ -2,7 +2,8 @@
  *
  * Used by the pages (static/js/app.js) and by the service worker (Background Sync), so it touches
  * no DOM. Each item is a form post: {id (the form's client_id), userId, url, fields, kind, summary,
- * createdAt, seq, status: "waiting" | "invalid", errors}. Items go in the order they were written;
+ * pending (what it marks, shown meanwhile: see pwa.js), createdAt, seq, status: "waiting" |
+ * "invalid", errors}. Items go in the order they were written;
  * one is removed only when a 2xx response echoes its id. A 401 stops the flush and keeps every
  * item (the person is asked to sign in again); a 4xx refusal keeps the item with the reason.
  *

@@ -109,9 +109,73 @@
   freshClientIds();
   window.addEventListener("pageshow", function (event) { if (event.persisted) freshClientIds(); });
 
+  /* --- Pending marks: what a write waiting on the phone changes on the page ---------------
+   * A write form may name what it marks: data-pending-key="practice-12-{day}" ("{name}" is filled
+   * from the form's field of that name) is stored with the item. While an item with that key waits
+   * to sync, elements naming the key (space-separated lists) show it, with no script of their own:
+   *   data-pending-show="k ..."  shown while any of the keys waits, hidden otherwise;
+   *   data-pending-hide="k ..."  hidden (and disabled) while any of them waits;
+   *   data-pending-done="k ..."  disabled, reading its data-pending-label, while all of them wait.
+   * Once the server has the item, the page's own answer replaces them (data-refresh-after-sync). */
+  function pendingKeyOf(form, fields) {
+    var pattern = form.dataset.pendingKey;
+    if (!pattern) return "";
+    return pattern.replace(/\{([\w-]+)\}/g, function (whole, name) {
+      var pair = fields.filter(function (p) { return p[0] === name; })[0];
+      return pair ? pair[1] : "";
+    });
+  }
+
+  function keysOf(el, attribute) {
+    return (el.getAttribute(attribute) || "").split(/\s+/).filter(Boolean);
+  }
+
+  function showPending(keys) {
+    function anyWaits(el, attribute) {
+      return keysOf(el, attribute).some(function (key) { return keys.indexOf(key) >= 0; });
+    }
+    document.querySelectorAll("[data-pending-show]").forEach(function (el) {
+      el.hidden = !anyWaits(el, "data-pending-show");
+    });
+    document.querySelectorAll("[data-pending-hide]").forEach(function (el) {
+      var waits = anyWaits(el, "data-pending-hide");
+      el.hidden = waits;
+      if ("disabled" in el) el.disabled = waits;
+    });
+    document.querySelectorAll("[data-pending-done]").forEach(function (el) {
+      var mine = keysOf(el, "data-pending-done");
+      var done = mine.length > 0 && mine.every(function (key) { return keys.indexOf(key) >= 0; });
+      if (el.dataset.pendingOriginal === undefined) el.dataset.pendingOriginal = el.textContent;
+      el.textContent = done ? el.dataset.pendingLabel || el.dataset.pendingOriginal
+                            : el.dataset.pendingOriginal;
+      el.disabled = done;
+    });
+    // A list whose chosen option just went: choose the first one still offered.
+    document.querySelectorAll("select").forEach(function (select) {
+      var chosen = select.options[select.selectedIndex];
+      if (!chosen || !chosen.disabled) return;
+      var next = Array.prototype.filter.call(select.options, function (o) { return !o.disabled; })[0];
+      if (next) select.value = next.value;
+    });
+  }
+
+  /* After a write was kept on the phone: bring its "waiting to sync" line into view (clear of
+   * the bottom bar: see scroll-margin in app.css) and keep the keyboard there, as the button
+   * that had the focus may now be disabled. */
+  function revealPending(form) {
+    var scope = form.parentElement || form;
+    var note = scope.querySelector("[data-pending-show]:not([hidden])");
+    if (!note) return;
+    note.scrollIntoView({ block: "nearest" });
+    if (note.hasAttribute("tabindex")) note.focus({ preventScroll: true });
+  }
+
   function renderOutbox() {
     if (!outbox || !userId) return Promise.resolve();
     return outbox.forUser(userId).then(function (items) {
+      showPending(items.filter(function (item) {
+        return item.status === "waiting" && item.pending;
+      }).map(function (item) { return item.pending; }));
       var status = $("#outbox-status");
       var count = items.length;
       if (status) {
@@ -215,18 +279,22 @@
       if (button) button.disabled = false;
       var signIn = $("#outbox-signin");
       if (signIn) signIn.hidden = !report.signedOut;
+      var refreshed = [];
       if (report.sent.length && !foregroundId) {
         say(report.sent.length === 1 ? "1 item synced." : report.sent.length + " items synced.");
-        // What just left "Kept on this phone" must show up in its list, not vanish until a
-        // reload: a list that wants this says so with data-refresh-after-sync (and an id).
+        // What just left "Kept on this phone" must show up as the server has it, not vanish
+        // until a reload: a region that wants this says so with data-refresh-after-sync (and an
+        // id); it is replaced by the same region of the page as the server renders it now.
         if (window.htmx) {
-          document.querySelectorAll("[data-refresh-after-sync][id]").forEach(function (list) {
-            htmx.ajax("GET", location.pathname + location.search,
-              { target: "#" + list.id, swap: "outerHTML" });
+          document.querySelectorAll("[data-refresh-after-sync][id]").forEach(function (region) {
+            var target = "#" + region.id;
+            refreshed.push(Promise.resolve(htmx.ajax("GET", location.pathname + location.search,
+              { target: target, swap: "outerHTML", select: target })).catch(function () {}));
           });
         }
       }
-      return renderOutbox().then(function () { return report; });
+      // Pending marks stay until the server's version of their region has arrived.
+      return Promise.all(refreshed).then(renderOutbox).then(function () { return report; });
     });
   }
 
@@ -245,7 +313,7 @@
     var item = {
       id: idField.value, userId: userId, url: form.getAttribute("action") || location.pathname,
       kind: form.dataset.offlineWrite, fields: fields, summary: summarize(form, fields),
-      createdAt: new Date().toISOString(),
+      pending: pendingKeyOf(form, fields), createdAt: new Date().toISOString(),
     };
     outbox.add(item).then(function () {
       form.reset();
@@ -261,6 +329,7 @@
       return outbox.forUser(userId).then(function (items) {
         var still = items.filter(function (i) { return i.id === item.id; })[0];
         if (!still) { location.reload(); return; } // sent meanwhile by another tab or the worker
+        if (still.status !== "invalid") revealPending(form);
         if (report && report.signedOut) {
           say("Saved on this phone. Sign in again to send it.");
         } else if (still.status === "invalid") {
@@ -341,25 +410,51 @@
 
   /* --- Install ---------------------------------------------------------------------------- */
 
+  // Offered at the end of the page where the browser can install the app (or on an iPhone,
+  // with the steps), until the person installs it or says "Not now" (remembered here).
+  var INSTALL_DISMISSED_KEY = "iop-install-dismissed";
+  var installCard = $("#install-card");
   var installButton = $("#install-app");
   var deferredPrompt = null;
+
+  function installDismissed() {
+    try { return localStorage.getItem(INSTALL_DISMISSED_KEY) === "1"; } catch (e) { return false; }
+  }
+  function offerInstall(part) {
+    if (!installCard || installDismissed()) return;
+    $(part).hidden = false;
+    installCard.hidden = false;
+  }
+  function closeInstall(remember) {
+    if (remember) {
+      try { localStorage.setItem(INSTALL_DISMISSED_KEY, "1"); } catch (e) { /* ignore */ }
+    }
+    if (!installCard) return;
+    var hadFocus = installCard.contains(document.activeElement);
+    installCard.hidden = true;
+    if (hadFocus) $("#main").focus();
+  }
+
   window.addEventListener("beforeinstallprompt", function (event) {
     event.preventDefault();
     deferredPrompt = event;
     if (installButton) installButton.hidden = false;
+    offerInstall("#install-prompt-text");
   });
+  window.addEventListener("appinstalled", function () { closeInstall(true); });
   if (installButton) {
     installButton.addEventListener("click", function () {
       if (!deferredPrompt) return;
       deferredPrompt.prompt();
-      deferredPrompt.userChoice.finally(function () {
-        deferredPrompt = null;
-        installButton.hidden = true;
-      });
+      deferredPrompt.userChoice.then(function (choice) {
+        // Installed, or declined in the browser's own dialog: either way, don't ask again.
+        closeInstall(!!choice);
+      }, function () { closeInstall(false); }).finally(function () { deferredPrompt = null; });
     });
   }
+  var later = $("#install-later");
+  if (later) later.addEventListener("click", function () { closeInstall(true); });
   var standalone = window.matchMedia("(display-mode: standalone)").matches || navigator.standalone;
   var iOS = /iPhone|iPad|iPod/.test(navigator.userAgent) && !window.MSStream;
-  var iosSheet = $("#ios-install");
-  if (iosSheet && iOS && !standalone) iosSheet.hidden = false;
+  if (iOS && !standalone) offerInstall("#ios-install");
 })();

@@ -49,8 +49,19 @@ def _describe(violations: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def wait_until_styled(page: Page) -> None:
+    """The page has its stylesheet and fonts. A heading is "visible" as soon as it is parsed, while
+    app.css may still be on its way (a busy machine, a slow revalidation): measured then, colours
+    are the browser's defaults, which in dark mode fail contrast. This made the dark-mode checks
+    fail now and then."""
+    page.wait_for_load_state("load")
+    page.evaluate("() => document.fonts.ready.then(() => true)")
+
+
 def assert_no_axe_violations(page: Page, *, rules: list[str] | None = None) -> None:
-    """Run axe-core (bundled, offline) on the page as it is now; fail with readable findings."""
+    """Run axe-core (bundled, offline) on the page as it is now, once it is styled; fail with
+    readable findings."""
+    wait_until_styled(page)
     options: dict = {"resultTypes": ["violations"]}
     if rules:
         options["runOnly"] = {"type": "rule", "values": rules}
@@ -65,6 +76,7 @@ def assert_page_sets_its_background(page: Page) -> None:
     the browser paints a dark canvas for `color-scheme: dark` (axe-core issues #3605, #4608): a
     dark theme that leaves the canvas to the browser cannot be checked, so it must set one.
     """
+    wait_until_styled(page)
     backgrounds = page.evaluate(
         """() => [document.documentElement, document.body].map(
             (el) => getComputedStyle(el).backgroundColor)"""

@@ -6,6 +6,8 @@ lists each rule id with the offending elements.
 
 from __future__ import annotations
 
+import time
+
 from playwright.sync_api import expect
 
 from iop_pwa.db import session_scope
@@ -105,6 +107,25 @@ def test_dark_mode_has_enough_contrast_on_today(new_context, live_server, app):
     sign_in(phone, live_server, "sam@demo.test", DEMO_PASSWORD)
     expect(phone.get_by_role("heading", level=1)).to_have_text(greeting("Sam"))
     assert phone.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
+    assert_page_sets_its_background(phone)
+    assert_no_axe_violations(phone, rules=["color-contrast"])
+
+
+def test_dark_mode_is_checked_once_the_stylesheet_has_arrived(new_context, live_server, app):
+    """A slow stylesheet (a busy machine) must not make the contrast check measure an unstyled
+    page: the helpers wait for it."""
+    _load_demo(app)
+    serve = app.wsgi_app
+
+    def slow_stylesheet(environ, start_response):
+        if environ.get("PATH_INFO", "").endswith("/app.css"):
+            time.sleep(1.5)
+        return serve(environ, start_response)
+
+    app.wsgi_app = slow_stylesheet
+    phone = new_context(phone=True, color_scheme="dark", service_workers="block").new_page()
+    sign_in(phone, live_server, "sam@demo.test", DEMO_PASSWORD)
+    expect(phone.get_by_role("heading", level=1)).to_have_text(greeting("Sam"))
     assert_page_sets_its_background(phone)
     assert_no_axe_violations(phone, rules=["color-contrast"])
 

@@ -17,7 +17,7 @@ from sqlmodel import col, delete, select
 
 from iop_pwa.accounts.models import LoginSession
 from iop_pwa.journal.models import JournalEntry
-from iop_pwa.pwa.views import SHELL, shell_version
+from iop_pwa.pwa.views import SHELL, current_shell_version
 from tests.browser.helpers import png_size, sign_in
 
 PAGES_CACHE = "iop-pages-v1"
@@ -202,7 +202,7 @@ def test_service_worker_controls_the_page_and_precaches_a_versioned_shell(
     assert state["scope"] == live_server + "/"
     assert state["controller"] == live_server + "/sw.js"
 
-    version = shell_version(app.static_folder, app.config.get("SW_VERSION_SALT", ""))
+    version = current_shell_version(app)
     shells = [name for name in state["caches"] if name.startswith("iop-shell-")]
     assert shells == [f"iop-shell-{version}"], state["caches"]
     assert SHELL_CACHE.match(shells[0])
@@ -211,7 +211,7 @@ def test_service_worker_controls_the_page_and_precaches_a_versioned_shell(
             .map((r) => new URL(r.url).pathname)""",
         shells[0],
     )
-    assert set(kept) == {f"/static/{name}" for name in SHELL} | {"/offline"}
+    assert set(kept) == {f"/static/{name}" for name in SHELL} | {"/offline", "/help"}
 
     # Never cached long, whoever asks: signed in (this context) and signed out.
     for who, request in (("signed in", page.request), ("signed out", new_context().request)):
@@ -254,6 +254,84 @@ def test_offline_kept_pages_open_with_a_banner_and_others_show_the_offline_page(
     page.goto(live_server + "/journal")
     expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible()
     expect(page.locator("#offline-banner")).to_be_hidden()
+
+
+def shell_copy_of(page: Page, path: str) -> str | None:
+    """The text of `path` in the service worker's current shell cache (None if not there)."""
+    return page.evaluate(
+        """async (path) => {
+            const names = (await caches.keys()).filter((n) => n.startsWith('iop-shell-'));
+            for (const name of names) {
+                const hit = await (await caches.open(name)).match(path);
+                if (hit) return await hit.text();
+            }
+            return null;
+        }""",
+        path,
+    )
+
+
+def test_get_help_now_opens_offline_though_never_visited_and_leaves_kept_pages_alone(
+    page, context, live_server, make_user
+):
+    robin = signed_in_participant(page, live_server, make_user, name="Robin Park")
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/today")
+
+    # Precached with the shell, rendered for no one: nothing of Robin's, no session token.
+    copy = shell_copy_of(page, "/help")
+    assert copy is not None, "/help is not in the shell cache"
+    for personal in ("Robin", robin.email, "X-CSRFToken", "data-user", "data-signed-out"):
+        assert personal not in copy, personal
+
+    context.set_offline(True)
+    page.get_by_role("banner").get_by_role("link", name="Get help now").click()
+    expect(page.get_by_role("heading", name="Get help now", level=1)).to_be_visible()
+    expect(page.get_by_role("link", name="Call 988")).to_have_attribute("href", "tel:988")
+    expect(page.get_by_role("heading", name="You're offline")).to_have_count(0)
+
+    # Opening it changed nothing on the phone: Today is still kept and opens offline.
+    page.wait_for_timeout(300)  # give a wrongful clean-up the time to run
+    wait_until_kept(page, "/today")
+    page.go_back()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"Robin$"))
+
+    # Online, the same link shows the page as the signed-in person sees it.
+    context.set_offline(False)
+    page.goto(live_server + "/help")
+    expect(page.get_by_role("heading", name="Get help now", level=1)).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+def test_new_crisis_lines_make_a_new_shell_version_that_stores_them(
+    page, live_server, make_user, app
+):
+    signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    old = current_shell_version(app)
+    assert "Program line" not in shell_copy_of(page, "/help")
+
+    app.config["CRISIS_RESOURCES"] = [
+        *app.config["CRISIS_RESOURCES"],
+        {
+            "name": "Program line",
+            "detail": "Our program's own number, answered day and night.",
+            "href": "tel:+15555550100",
+            "action": "Call the program",
+        },
+    ]
+    new = current_shell_version(app)
+    assert new != old
+    page.evaluate("() => navigator.serviceWorker.getRegistration().then(r => r.update())")
+    expect(page.get_by_role("status").filter(has_text="A new version is ready")).to_be_visible()
+    stored = page.evaluate(
+        """async (name) => {
+            const hit = await (await caches.open(name)).match('/help');
+            return hit ? await hit.text() : null;
+        }""",
+        f"iop-shell-{new}",
+    )
+    assert stored is not None and "Program line" in stored
 
 
 # --- 4. writing offline, syncing later ----------------------------------------------------------
@@ -572,15 +650,18 @@ def test_sign_out_asks_about_unsent_items_and_leaves_nothing_of_the_person_behin
     assert any("Robin" in html for html in before["pages"].values())
     assert [item["userId"] for item in before["items"]] == [str(robin.id)]
 
-    page.get_by_role("banner").get_by_role("button", name="Sign out").click()
+    # On a phone, Sign out is on the Account page.
+    page.get_by_role("banner").get_by_role("link", name="Account", exact=True).click()
+    sign_out = page.get_by_role("main").get_by_role("button", name="Sign out", exact=True)
+    sign_out.click()
     dialog = page.get_by_role("dialog", name="Some writing is not sent yet")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("You wrote 1 item on this phone that the server does not have")
     dialog.get_by_role("button", name="Stay signed in").click()
     expect(dialog).to_be_hidden()
-    expect(page).to_have_url(live_server + "/journal")
+    expect(page).to_have_url(live_server + "/account")
 
-    page.get_by_role("banner").get_by_role("button", name="Sign out").click()
+    sign_out.click()
     dialog.get_by_role("button", name="Sign out and discard 1 unsent item").click()
     expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
     expect(page.get_by_text("You are signed out.")).to_be_visible()
@@ -605,11 +686,11 @@ def test_a_new_service_worker_waits_for_the_person_to_tap_reload(page, live_serv
     signed_in_participant(page, live_server, make_user)
     wait_until_controlled(page)
     visit_and_keep(page, live_server, "/today")
-    old = shell_version(app.static_folder, app.config.get("SW_VERSION_SALT", ""))
+    old = current_shell_version(app)
     expect(page.locator("#update-banner")).to_be_hidden()
 
     app.config["SW_VERSION_SALT"] = "v2"
-    new = shell_version(app.static_folder, "v2")
+    new = current_shell_version(app)
     assert new != old
     page.evaluate("() => navigator.serviceWorker.getRegistration().then(r => r.update())")
 
@@ -642,7 +723,9 @@ def test_a_new_service_worker_waits_for_the_person_to_tap_reload(page, live_serv
 
 def test_signing_out_offline_changes_nothing_and_says_why(page, live_server, make_user):
     """Signing out ends the session on the server; offline it must not wipe the phone and leave
-    the session alive, so the app explains and keeps everything."""
+    the session alive, so the app explains and keeps everything. (A tablet: there Sign out is
+    in the top bar of every page; a phone has it only on the Account page, not kept offline.)"""
+    page.set_viewport_size({"width": 800, "height": 1000})
     signed_in_participant(page, live_server, make_user)
     wait_until_controlled(page)
     visit_and_keep(page, live_server, "/today", "/journal")
@@ -650,7 +733,7 @@ def test_signing_out_offline_changes_nothing_and_says_why(page, live_server, mak
     write_entry(page, "Kept while offline")
     messages: list[str] = []
     page.once("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("banner").get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible()
     assert messages and "needs a connection" in messages[0]
     assert len(outbox_items(page)) == 1  # nothing was wiped

@@ -6,10 +6,21 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import expect
+from sqlmodel import select
 
+from iop_pwa.accounts.models import Group, User
 from iop_pwa.db import session_scope
+from iop_pwa.practice import services
 from iop_pwa.practice.library import sync_builtin_exercises
+from iop_pwa.practice.models import Exercise
+from iop_pwa.web import local_today
 from tests.browser.helpers import assert_no_axe_violations, main_nav, sign_in
+from tests.browser.test_offline import (
+    outbox_items,
+    visit_and_keep,
+    wait_until_controlled,
+    wait_until_outbox_empty,
+)
 
 
 def _library(app):
@@ -76,33 +87,31 @@ def test_assign_do_reflect_and_get_feedback(app, live_server, make_user, new_con
     assert_no_axe_violations(phone)
 
 
-def test_breathing_timer_runs_offline(app, live_server, make_user, page):
-    _library(app)
-    therapist = make_user("therapist", group="Evening")  # its facilitator
-    person = make_user("participant", therapist=therapist, group="Evening")
-    from sqlmodel import select
-
-    from iop_pwa.accounts.models import Group, User
-    from iop_pwa.practice import services
-    from iop_pwa.practice.models import Exercise
-    from iop_pwa.web import local_today
-
+def _assign_box_breathing_daily(app, therapist, *, person=None, group: str | None = None) -> int:
+    """Arrange a daily Box breathing for a person or a group from today, as the service does."""
     with app.app_context(), session_scope() as db:
         breathing = db.exec(select(Exercise).where(Exercise.timer == "box-breathing")).one()
-        group = db.exec(select(Group).where(Group.name == "Evening")).one()
-        services.assign(
+        assignment = services.assign(
             db,
             therapist=db.get(User, therapist.id),
             exercise=breathing,
-            participant=None,
-            group=group,
+            participant=db.get(User, person.id) if person else None,
+            group=db.exec(select(Group).where(Group.name == group)).one() if group else None,
             schedule="daily",
             weekdays=[],
-            start_date=local_today(person.timezone),
+            start_date=local_today((person or therapist).timezone),
             end_date=None,
             note="",
             reminder_time=None,
         )
+        return assignment.id
+
+
+def test_breathing_timer_runs_offline(app, live_server, make_user, page):
+    _library(app)
+    therapist = make_user("therapist", group="Evening")  # its facilitator
+    person = make_user("participant", therapist=therapist, group="Evening")
+    _assign_box_breathing_daily(app, therapist, group="Evening")
     sign_in(page, live_server, person.email)
     page.get_by_role("link", name="Box breathing").click()
     expect(page.get_by_role("heading", name="Breathing timer")).to_be_visible()
@@ -117,3 +126,53 @@ def test_breathing_timer_runs_offline(app, live_server, make_user, page):
     expect(phase).to_have_text("Hold", timeout=6000)
     page.get_by_role("button", name="Stop").click()
     expect(phase).to_contain_text("Stopped")
+
+
+def test_marked_done_offline_shows_as_done_waiting_to_sync_until_the_server_has_it(
+    app, live_server, make_user, page
+):
+    _library(app)
+    therapist = make_user("therapist")
+    person = make_user("participant", therapist=therapist)
+    assignment_id = _assign_box_breathing_daily(app, therapist, person=person)
+    exercise_page = f"/practice/{assignment_id}"
+    sign_in(page, live_server, person.email)
+    expect(page).to_have_url(live_server + "/today")
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/today", exercise_page)
+
+    page.context.set_offline(True)
+    page.get_by_role("button", name="Mark done").click()
+
+    # The button says it is done and can't be pressed twice; the line saying so is in view,
+    # clear of the bottom bar, and has the keyboard focus.
+    done = page.get_by_role("button", name="Done · waiting to sync")
+    expect(done).to_be_disabled()
+    note = page.get_by_text(re.compile("It is sent when you are back online"))
+    expect(note).to_be_visible()
+    expect(note).to_be_focused()
+    expect(note).to_be_in_viewport()
+    bar = main_nav(page).bounding_box()
+    line = note.bounding_box()
+    assert line["y"] >= 0 and line["y"] + line["height"] <= bar["y"], (line, bar)
+    assert [item["pending"] for item in outbox_items(page)] == [
+        f"practice-{assignment_id}-{local_today(person.timezone).isoformat()}"
+    ]
+    assert_no_axe_violations(page)
+
+    # Today, opened from the phone, shows it as done, waiting to sync.
+    page.goto(live_server + "/today")
+    row = page.get_by_role("region", name="Today's practice").get_by_role("listitem")
+    expect(row.filter(has_text="Box breathing")).to_contain_text("Done · waiting to sync")
+    expect(row.get_by_text("Done · waiting to sync")).to_be_visible()
+    assert_no_axe_violations(page)
+
+    # Back online, the item is sent and Today shows what the server has: done, nothing waiting.
+    page.context.set_offline(False)
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    wait_until_outbox_empty(page)
+    expect(row.filter(has_text="Box breathing").get_by_text("Done", exact=True)).to_be_visible()
+    expect(page.get_by_text("Done · waiting to sync")).to_have_count(0)
+    page.goto(live_server + exercise_page)
+    expect(page.get_by_text("Done today")).to_be_visible()
+    expect(page.get_by_role("button", name="Done · waiting to sync")).to_have_count(0)

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from iop_pwa.db import session_scope
 from iop_pwa.demo import DEMO_PASSWORD, THERAPIST_EMAIL, load_demo
-from tests.browser.helpers import greeting, png_size, sign_in
+from tests.browser.helpers import greeting, png_size, sign_in, wait_until_styled
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -31,6 +31,7 @@ def test_readme_screenshots(page, desktop_page, live_server, app):
     sign_in(page, live_server, "sam@demo.test", DEMO_PASSWORD)
     expect(page.get_by_role("heading", level=1)).to_have_text(greeting("Sam"))
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    wait_until_styled(page)
     today = page.screenshot(animations="disabled", caret="hide")
     assert png_size(today) == (390, 844)
     _save("today-phone.png", today)
@@ -40,6 +41,7 @@ def test_readme_screenshots(page, desktop_page, live_server, app):
     attention = desktop_page.get_by_role("region", name="Needs attention")
     expect(attention.get_by_role("link", name="Alex Chen")).to_be_visible()
     expect(attention.get_by_role("link", name="Jordan Lee")).to_be_visible()
+    wait_until_styled(desktop_page)
     dashboard = desktop_page.screenshot(animations="disabled", caret="hide")
     assert png_size(dashboard) == (1280, 800)
     _save("dashboard.png", dashboard)
