@@ -178,3 +178,54 @@ def test_one_check_in_shows_its_dot_and_says_so(app, live_server, make_user, pag
     expect(card).to_contain_text("You checked in on 1 of the last 30 days")
     expect(card).not_to_contain_text("will appear")
     assert_no_axe_violations(page)
+
+
+def _entries(app, person, bodies: list[str]) -> None:
+    """Arrange journal entries, oldest first, one a day until yesterday."""
+    today = local_today(person.timezone)
+    with app.app_context(), session_scope() as db:
+        for n, body in zip(range(len(bodies), 0, -1), bodies, strict=True):
+            db.add(
+                JournalEntry(
+                    user_id=person.id,
+                    client_id=str(uuid.uuid4()),
+                    body=body,
+                    mood=3,
+                    local_date=today - timedelta(days=n),
+                    written_at=datetime.now(UTC) - timedelta(days=n),
+                )
+            )
+
+
+def _within_first_screen(page, locator) -> bool:
+    box = locator.bounding_box()
+    return (
+        box is not None
+        and box["y"] >= 0
+        and box["y"] + box["height"] <= page.viewport_size["height"]
+    )
+
+
+def test_past_entries_come_first_and_new_entry_opens_the_form(app, live_server, make_user, page):
+    person = _participant(make_user)
+    _entries(app, person, ["The oldest thought.", "A middle thought.", "The newest thought."])
+    sign_in(page, live_server, person.email)
+    main_nav(page).get_by_role("link", name="Journal").click()
+
+    entries = page.locator("#journal-entries").get_by_role("listitem")
+    expect(entries).to_have_count(3)
+    expect(entries.first).to_contain_text("The newest thought.")
+    assert _within_first_screen(page, entries.first)  # no scrolling past a form to find it
+    expect(page.get_by_label("Your entry", exact=True)).to_be_hidden()
+
+    new_entry = page.get_by_text("New entry", exact=True)  # a <summary>: a disclosure
+    assert new_entry.bounding_box()["y"] < entries.first.bounding_box()["y"]
+    new_entry.click()
+    page.get_by_label("Your entry", exact=True).fill("Written just now, after group.")
+    page.get_by_role("button", name="Save entry").click()
+
+    expect(page.get_by_role("status").filter(has_text="Your entry is saved")).to_be_visible()
+    expect(entries).to_have_count(4)
+    expect(entries.first).to_contain_text("Written just now, after group.")
+    assert _within_first_screen(page, entries.first)
+    assert_no_axe_violations(page)
