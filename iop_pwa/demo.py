@@ -19,6 +19,7 @@ from iop_pwa.journal import services as journal
 from iop_pwa.practice import services as practice
 from iop_pwa.practice.library import sync_builtin_exercises
 from iop_pwa.practice.models import Assignment, Exercise, Schedule
+from iop_pwa.safety import program
 from iop_pwa.therapy import services as therapy
 from iop_pwa.therapy.models import AttendanceStatus, SessionKind, TherapySession
 
@@ -338,7 +339,17 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
         name="Dr. Maya Lopez",
         timezone="America/New_York",
     )
-    _user(db, role=Role.admin, email=ADMIN_EMAIL, name="Riley Admin", timezone="America/New_York")
+    admin = _user(
+        db, role=Role.admin, email=ADMIN_EMAIL, name="Riley Admin", timezone="America/New_York"
+    )
+    if program.get_contact(db) is None:  # the help page's "Your program" (Admin → Program)
+        program.save_contact(
+            db,
+            by_id=admin.id,
+            name="Riverside Evening IOP",
+            phone="(555) 010-0199",  # 555-01xx: reserved for fiction
+            hours="Monday to Friday, 9 am to 5 pm Eastern; evenings during group",
+        )
     for group_name in (EVENING_GROUP, ALUMNI_GROUP):
         group = services.get_or_create_group(db, group_name)
         services.add_to_group(db, user=therapist, group=group, facilitator=True)

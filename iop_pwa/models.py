@@ -24,6 +24,7 @@ from iop_pwa.practice.models import (  # noqa: F401
     Feedback,
 )
 from iop_pwa.safety import CareFlag  # noqa: F401
+from iop_pwa.safety.program import ProgramContact  # noqa: F401
 from iop_pwa.therapy.models import (  # noqa: F401
     Attendance,
     CalendarFeed,

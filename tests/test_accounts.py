@@ -188,6 +188,31 @@ def test_time_zone_can_be_changed_and_is_validated(client, make_user, sign_in, d
     good = client.post_form("/account/timezone", {"timezone": "Europe/Berlin"})
     assert good.status_code == 303
     assert db.get(User, user.id).timezone == "Europe/Berlin"
+    # Any real zone is accepted; an old name is stored as the one it stands for, a place that
+    # shares another's clock keeps its own name.
+    for sent, stored in (
+        ("US/Eastern", "America/New_York"),
+        ("Asia/Calcutta", "Asia/Kolkata"),
+        ("Europe/Oslo", "Europe/Oslo"),
+        ("America/Argentina/Cordoba", "America/Argentina/Cordoba"),
+    ):
+        assert client.post_form("/account/timezone", {"timezone": sent}).status_code == 303
+        assert db.get(User, user.id).timezone == stored
+
+
+def test_a_time_zone_outside_the_lists_stays_chosen_on_the_account_page(
+    client, make_user, sign_in, db
+):
+    """Someone made with an old zone name (`flask users create`) sees it, not the list's first
+    zone, so saving the form does not move them without their knowing."""
+    user = make_user("participant", timezone="Asia/Calcutta")
+    sign_in(user)
+    page = client.get("/account").get_data(as_text=True)
+    assert (
+        '<optgroup label="Your time zone"><option selected value="Asia/Calcutta">'
+        "Asia / Calcutta</option></optgroup>" in page
+    )
+    assert page.count("selected") == 1
 
 
 def test_staff_session_expires_after_30_idle_minutes(client, make_user, sign_in):

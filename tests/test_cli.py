@@ -154,6 +154,8 @@ def test_demo_is_idempotent_and_prints_logins(app, db, client):
     )
     assert response.status_code == 303 and response.headers["Location"] == "/dashboard"
     assert "Jordan Lee" in client.get("/dashboard").get_data(as_text=True)
+    # The help page has the program's own number beside the crisis lines.
+    assert 'href="tel:5550100199"' in client.get("/help").get_data(as_text=True)
 
 
 def test_demo_is_refused_in_production(app):

@@ -403,7 +403,7 @@ def test_bad_schedule_input_is_a_clear_422(app, people, exercises):
     t = signed_in(app, therapist.email)
     ex = an_exercise(exercises)
     nobody = assign(t, ex.id, start_date="2026-03-01")
-    assert nobody.status_code == 422 and "one participant or one group" in nobody.get_data(
+    assert nobody.status_code == 422 and "Choose a participant or a group." in nobody.get_data(
         as_text=True
     )
     backwards = assign(

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from zoneinfo import available_timezones
-
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
     EqualTo,
@@ -19,15 +16,14 @@ from wtforms.validators import (
 )
 
 from iop_pwa.accounts.passwords import MAX_LENGTH, MIN_LENGTH
+from iop_pwa.accounts.timezones import KnownTimezone, TimezoneField
 
-TIMEZONES = sorted(tz for tz in available_timezones() if "/" in tz and not tz.startswith("Etc/"))
+__all__ = ["KnownTimezone"]  # kept importable from here
 
-
-# Grouped by region ("America", "Europe"...) so the long list is easier to scan on a phone.
-TIMEZONE_CHOICES = [
-    SelectChoice(tz, tz.split("/", 1)[1].replace("_", " "), optgroup=tz.split("/", 1)[0])
-    for tz in TIMEZONES
-]
+# How app.js treats a time zone select (data-prefill-timezone): "select" puts the device's zone
+# first and chooses it (a new account); "suggest" only puts it first (someone's saved choice).
+SELECT_DEVICE_ZONE = {"data-prefill-timezone": "select"}
+SUGGEST_DEVICE_ZONE = {"data-prefill-timezone": "suggest"}
 
 
 class EmailAddress:
@@ -43,14 +39,6 @@ class EmailAddress:
             )
         except EmailNotValidError as exc:
             raise ValidationError("Enter a valid email.") from exc
-
-
-class KnownTimezone:
-    """Only IANA zone names this server knows (what `zoneinfo` can compute local dates with)."""
-
-    def __call__(self, form, field):
-        if field.data not in available_timezones():
-            raise ValidationError("Choose a time zone from the list.")
 
 
 def new_password_field(label: str = "Password") -> PasswordField:
@@ -129,7 +117,7 @@ class EmailLinkForm(FlaskForm):
 
 
 class TimezoneForm(FlaskForm):
-    timezone = SelectField("Time zone", choices=TIMEZONE_CHOICES, validators=[KnownTimezone()])
+    timezone = TimezoneField(render_kw=SUGGEST_DEVICE_ZONE)
 
 
 class InvitationForm(FlaskForm):
@@ -159,16 +147,17 @@ class AcceptInvitationForm(FlaskForm):
         render_kw={"autocomplete": "username", "inputmode": "email"},
     )
     password = new_password_field("Choose a password")
-    timezone = SelectField(
-        "Time zone",
-        choices=TIMEZONE_CHOICES,
-        validators=[KnownTimezone()],
-        render_kw={"data-prefill-timezone": "1"},
-    )
+    timezone = TimezoneField()
     privacy = BooleanField(
         "I have read how my information is kept private",
         validators=[DataRequired("Please read the privacy notice and tick the box.")],
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The device's zone is chosen for a new account, but never over what the person chose
+        # and sent (a form shown again to fix another field).
+        self.timezone.render_kw = SUGGEST_DEVICE_ZONE if self.is_submitted() else SELECT_DEVICE_ZONE
 
 
 class TherapistForm(FlaskForm):
@@ -182,12 +171,7 @@ class TherapistForm(FlaskForm):
         ],
     )
     password = new_password_field("Temporary password")
-    timezone = SelectField(
-        "Time zone",
-        choices=TIMEZONE_CHOICES,
-        validators=[KnownTimezone()],
-        default="America/New_York",
-    )
+    timezone = TimezoneField(default="America/New_York", render_kw=SUGGEST_DEVICE_ZONE)
 
 
 class GroupForm(FlaskForm):

@@ -1,5 +1,6 @@
-"""Admin pages: therapist accounts (also possible with `flask users create`) and groups with
-their facilitators (a therapist may use only the groups they facilitate)."""
+"""Admin pages: therapist accounts (also possible with `flask users create`), groups with
+their facilitators (a therapist may use only the groups they facilitate), and the program's own
+contact shown on the help page."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from iop_pwa.access import parse_id
 from iop_pwa.accounts import services
 from iop_pwa.accounts.forms import FacilitatorForm, GroupForm, TherapistForm
 from iop_pwa.accounts.models import Group, GroupMembership, Role, User
+from iop_pwa.admin.forms import ProgramContactForm
 from iop_pwa.db import get_db
+from iop_pwa.safety import program
 from iop_pwa.security import audit_event
-from iop_pwa.web import admin_required, render_page
+from iop_pwa.web import admin_required, form_status, render_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -159,3 +162,32 @@ def remove_facilitator(group_id: int, user_id: int):
     services.set_facilitator(db, group=group, therapist=therapist, on=False, by=current_user)
     flash(f"{therapist.name} no longer facilitates {group.name}.")
     return redirect(url_for("admin.groups") + f"#group-{group.id}", 303)
+
+
+# --- The program's contact ----------------------------------------------------------------------
+
+
+@bp.route("/program", methods=["GET", "POST"])
+@admin_required
+def program_contact():
+    """The name, phone and hours the help page shows beside the crisis lines."""
+    db = get_db()
+    contact = program.get_contact(db)
+    form = ProgramContactForm(obj=contact)
+    if form.validate_on_submit():
+        program.save_contact(
+            db,
+            by_id=current_user.id,
+            name=form.name.data,
+            phone=form.phone.data,
+            hours=form.hours.data or "",
+        )
+        flash("Saved. The help page shows it to everyone, signed in or not.")
+        return redirect(url_for("admin.program_contact"), 303)
+    return render_page(
+        "admin/program.html",
+        form=form,
+        contact=contact,
+        active="admin-program",
+        status=form_status(),
+    )

@@ -12,7 +12,7 @@ from iop_pwa.journal.models import MOODS
 from iop_pwa.journal.services import MoodDay
 
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 84, 36, 16, 36
+LEFT, RIGHT, TOP, BOTTOM = 112, 36, 16, 44  # room for the words and dates at phone sizes
 
 
 def _x(i: int, n: int) -> float:
@@ -22,6 +22,19 @@ def _x(i: int, n: int) -> float:
 
 def _y(mood: float) -> float:
     return TOP + (HEIGHT - TOP - BOTTOM) * (5 - mood) / 4
+
+
+def _labelled(n: int) -> list[int]:
+    """The days that get a date under the chart: today and every week before it (every three
+    weeks over 90 days), ending on the first day. Five labels at most, so that they stay apart
+    when the chart is shrunk to a 320 px phone."""
+    step = 7 if n <= 31 else 21
+    marks = list(range(n - 1, -1, -step))
+    if marks[-1] < step / 2 and len(marks) > 1:
+        marks[-1] = 0  # too close to the first day to label both: label the first
+    elif marks[-1]:
+        marks.append(0)
+    return sorted(set(marks))
 
 
 def mood_chart(days: list[MoodDay]) -> Markup:
@@ -41,13 +54,11 @@ def mood_chart(days: list[MoodDay]) -> Markup:
             f'<text class="axis" x="{LEFT - 8}" y="{y + 4:.1f}" '
             f'text-anchor="end">{escape(word)}</text>'
         )
-    # Label the first day, the last day and every seventh day in between.
-    for i, day in enumerate(days):
-        if i in (0, n - 1) or (n - 1 - i) % 7 == 0 and 2 < i < n - 3:
-            parts.append(
-                f'<text class="axis" x="{_x(i, n):.1f}" y="{HEIGHT - 8}" '
-                f'text-anchor="middle">{day.day.strftime("%b %-d")}</text>'
-            )
+    for i in _labelled(n):
+        parts.append(
+            f'<text class="axis date" x="{_x(i, n):.1f}" y="{HEIGHT - 8}" '
+            f'text-anchor="middle">{days[i].day.strftime("%b %-d")}</text>'
+        )
     # A line through the recorded days (days without a check-in are bridged), then the points.
     points = [f"{_x(i, n):.1f},{_y(d.mood):.1f}" for i, d in enumerate(days) if d.mood is not None]
     if len(points) > 1:

@@ -36,7 +36,12 @@ from iop_pwa.practice.models import (
 
 
 class PracticeError(ValueError):
-    """A request that cannot be carried out, with a message fit to show the person."""
+    """A request that cannot be carried out, with a message fit to show the person. `field` names
+    the form field it is about (None: the request as a whole), so a form shows it beside it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # --- Reading ---------------------------------------------------------------------------------
@@ -338,17 +343,19 @@ def assign(
     note: str,
     reminder_time: time | None,
 ) -> Assignment:
-    if (participant is None) == (group is None):
-        raise PracticeError("Choose one participant or one group.")
+    if participant is None and group is None:
+        raise PracticeError("Choose a participant or a group.", "participant")
+    if participant is not None and group is not None:
+        raise PracticeError("Choose a participant or a group, not both.", "group")
     schedule = _schedule(schedule)
     if participant is not None:
         access.check(db, therapist, access.PARTICIPANT, participant, access.Action.change)
     else:
         access.check(db, therapist, access.GROUP, group, access.Action.change)
     if end_date and end_date < start_date:
-        raise PracticeError("The end date is before the start date.")
+        raise PracticeError("The end date is before the start date.", "end_date")
     if schedule == Schedule.weekdays and not weekdays:
-        raise PracticeError("Choose at least one day of the week.")
+        raise PracticeError("Choose at least one day of the week.", "weekdays")
     assignment = Assignment(
         exercise_id=exercise.id,
         therapist_id=therapist.id,
@@ -407,7 +414,9 @@ def _schedule(value: Schedule | str) -> Schedule:
     try:
         return Schedule(value)
     except ValueError:
-        raise PracticeError("Choose how often: once, every day or on chosen days.") from None
+        raise PracticeError(
+            "Choose how often: once, every day or on chosen days.", "schedule"
+        ) from None
 
 
 def _weekdays(schedule: Schedule, weekdays: list[int]) -> str:
@@ -430,9 +439,9 @@ def change_schedule(
     schedule = _schedule(schedule)
     end = start_date if schedule == Schedule.once else end_date
     if end and end < start_date:
-        raise PracticeError("The end date is before the start date.")
+        raise PracticeError("The end date is before the start date.", "end_date")
     if schedule == Schedule.weekdays and not weekdays:
-        raise PracticeError("Choose at least one day of the week.")
+        raise PracticeError("Choose at least one day of the week.", "weekdays")
     assignment.schedule, assignment.start_date, assignment.end_date = schedule, start_date, end
     assignment.weekdays = _weekdays(schedule, weekdays)
     assignment.note, assignment.reminder_time = note.strip(), reminder_time

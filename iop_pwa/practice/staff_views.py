@@ -188,7 +188,7 @@ def assign(exercise_id: int):
                 reminder_time=form.reminder_time.data,
             )
         except services.PracticeError as exc:
-            form.schedule.errors = [str(exc)]
+            _show_error(form, exc)
         else:
             who = participant.name if participant else f"everyone in {group.name}"
             flash(f"Assigned “{ex.title}” to {who}.")
@@ -204,6 +204,12 @@ def assign(exercise_id: int):
         active="library",
         status=form_status(),
     )
+
+
+def _show_error(form, exc: services.PracticeError) -> None:
+    """The service's message beside the field it is about ("How often" if it names none)."""
+    field = form[exc.field] if exc.field in form else form.schedule
+    field.errors = [*field.errors, str(exc)]
 
 
 def _managed_assignment(assignment_id: int, action: Action = Action.view) -> Assignment:
@@ -238,8 +244,7 @@ def manage_assignment(assignment_id: int):
                 reminder_time=form.reminder_time.data,
             )
         except services.PracticeError as exc:
-            target = form.weekdays if "day of the week" in str(exc) else form.end_date
-            target.errors = [str(exc)]
+            _show_error(form, exc)
         else:
             flash("The assignment is updated.")
             return redirect(url_for("library.manage_assignment", assignment_id=a.id), 303)

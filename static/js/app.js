@@ -2,14 +2,27 @@
 (function () {
   "use strict";
 
-  // Pre-fill a time zone select from the browser on first render (the person can still change it).
+  // Put the device's time zone first in a time zone select, in a group of its own; choose it
+  // for a new account (data-prefill-timezone="select"), only offer it where the person already
+  // has one ("suggest"). The person can still choose any other.
   function prefillTimezone(root) {
     var zone;
     try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
+    if (!zone) return;
     root.querySelectorAll("select[data-prefill-timezone]").forEach(function (select) {
       if (select.dataset.prefilled) return;
       select.dataset.prefilled = "1";
-      if (zone && select.querySelector('option[value="' + zone + '"]')) select.value = zone;
+      var choose = select.dataset.prefillTimezone === "select";
+      if (!choose && select.value === zone) return; // already theirs
+      var listed = Array.prototype.find.call(select.options, function (o) { return o.value === zone; });
+      var option = document.createElement("option");
+      option.value = zone; // an old name the list lacks (Asia/Calcutta) is stored as its new one
+      option.textContent = listed ? listed.textContent : zone.replace(/_/g, " ");
+      var group = document.createElement("optgroup");
+      group.label = "This device's time zone";
+      group.appendChild(option);
+      select.insertBefore(group, select.firstChild);
+      if (choose) option.selected = true;
     });
   }
 

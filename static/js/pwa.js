@@ -254,6 +254,8 @@
       });
     });
     outbox.remove(item.id).then(renderOutbox);
+    var disclosure = form.closest("details"); // a form behind "New entry"
+    if (disclosure) disclosure.open = true;
     form.scrollIntoView();
     var first = form.querySelector("textarea, input:not([type=hidden])");
     if (first) first.focus();

@@ -102,7 +102,14 @@ def wait_until_outbox_empty(page: Page) -> None:
     expect(outbox_count(page)).to_be_hidden()
 
 
+def open_new_entry(page: Page) -> None:
+    """The form waits behind "New entry" (a disclosure) once there are entries to read."""
+    if page.get_by_label("Your entry", exact=True).is_hidden():
+        page.get_by_text("New entry", exact=True).click()
+
+
 def write_entry(page: Page, text: str, mood: str | None = None) -> None:
+    open_new_entry(page)
     if mood:
         page.get_by_role("group", name="How is your mood?").get_by_label(mood, exact=True).check()
     page.get_by_label("Your entry", exact=True).fill(text)
@@ -564,6 +571,7 @@ TOO_LONG = "x" * 20_001
 
 
 def queue_too_long(page: Page) -> None:
+    open_new_entry(page)
     page.get_by_label("Your entry", exact=True).evaluate(
         "(el, text) => { el.value = text; }", TOO_LONG
     )
@@ -605,6 +613,15 @@ def test_a_refused_item_says_why_and_can_be_fixed_or_discarded(page, live_server
     assert dialogs and "Discard" in dialogs[0]
     assert outbox_items(page) == []
     assert len(entries_of(db, person)) == 1
+
+    # With an entry to read, the page opens with the form closed behind "New entry":
+    # "Fix and send again" opens it.
+    queue_too_long(page)
+    page.reload()
+    expect(page.get_by_label("Your entry", exact=True)).to_be_hidden()
+    kept.get_by_role("button", name="Fix and send again").click()
+    expect(page.get_by_label("Your entry", exact=True)).to_be_visible()
+    expect(page.get_by_label("Your entry", exact=True)).to_have_value(TOO_LONG)
 
 
 # --- 8. sign-out cleanup ------------------------------------------------------------------------

@@ -176,3 +176,69 @@ def test_marked_done_offline_shows_as_done_waiting_to_sync_until_the_server_has_
     page.goto(live_server + exercise_page)
     expect(page.get_by_text("Done today")).to_be_visible()
     expect(page.get_by_role("button", name="Done · waiting to sync")).to_have_count(0)
+
+
+def test_assign_form_says_what_is_wrong_beside_the_field_it_is_about(
+    app, live_server, make_user, desktop_page
+):
+    _library(app)
+    therapist = make_user("therapist", group="Evening")
+    make_user("participant", name="Robin Vale", therapist=therapist, group="Evening")
+    desk = desktop_page
+    sign_in(desk, live_server, therapist.email)
+    main_nav(desk).get_by_role("link", name="Library").click()
+    desk.get_by_role("link", name="Turn a complaint into an I-statement").click()
+    desk.get_by_role("link", name="Assign").click()
+
+    # Nobody chosen: the message is on the Participant field, not under "How often".
+    desk.get_by_role("button", name="Assign").click()
+    participant = desk.get_by_label("Participant", exact=True)
+    expect(participant).to_have_accessible_description(
+        re.compile("Choose a participant or a group")
+    )
+    expect(participant).to_have_attribute("aria-invalid", "true")
+    expect(desk.get_by_role("group", name="How often")).not_to_contain_text("Choose")
+
+    # Both chosen: the message is on the group, the second choice.
+    participant.select_option(label="Robin Vale")
+    desk.get_by_label("Or a whole group").select_option(label="Evening")
+    desk.get_by_role("button", name="Assign").click()
+    expect(desk.get_by_label("Or a whole group")).to_have_accessible_description(
+        re.compile("not both")
+    )
+    expect(desk.get_by_label("Participant", exact=True)).not_to_have_attribute(
+        "aria-invalid", "true"
+    )
+
+    # An end date before the start: on the end date.
+    desk.get_by_label("Or a whole group").select_option(label="No group")
+    desk.get_by_label("Start date").fill("2026-03-10")
+    desk.get_by_label("End date (optional)").fill("2026-03-01")
+    desk.get_by_role("button", name="Assign").click()
+    expect(desk.get_by_label("End date (optional)")).to_have_accessible_description(
+        re.compile("before the start date")
+    )
+    expect(desk.get_by_role("group", name="How often")).not_to_contain_text("before")
+    assert_no_axe_violations(desk)
+
+
+def test_own_exercise_offers_edit_but_not_a_copy_of_itself(
+    app, live_server, make_user, desktop_page
+):
+    _library(app)
+    therapist = make_user("therapist")
+    desk = desktop_page
+    sign_in(desk, live_server, therapist.email)
+    main_nav(desk).get_by_role("link", name="Library").click()
+    desk.get_by_role("link", name="Turn a complaint into an I-statement").click()
+    copy = desk.get_by_role("button", name="Copy to my library")
+    expect(copy).to_be_visible()  # a built-in exercise can be copied
+    expect(desk.get_by_role("link", name="Edit", exact=True)).to_have_count(0)
+    copy.click()
+
+    # The copy opens for editing; saved, it is the therapist's own: Edit, and no copy of a copy.
+    desk.get_by_role("button", name=re.compile("Save")).click()
+    expect(desk.get_by_text("Your exercise")).to_be_visible()
+    expect(desk.get_by_role("link", name="Edit", exact=True)).to_be_visible()
+    expect(desk.get_by_role("button", name="Copy to my library")).to_have_count(0)
+    expect(desk.get_by_role("link", name="Assign")).to_be_visible()
