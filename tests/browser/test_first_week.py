@@ -41,6 +41,9 @@ def _group(db) -> Group:
 
 
 def _schedule(app, therapist: User, *, day, at: time, title: str, **fields):
+    """Schedule a session, or record it if its start has passed (past starts are refused)."""
+    start = datetime.combine(day, at, ZoneInfo(therapist.timezone))
+    fields.setdefault("already_happened", start <= datetime.now(UTC))
     with app.app_context(), session_scope() as db:
         [s] = therapy.schedule(
             db,

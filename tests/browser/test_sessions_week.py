@@ -19,6 +19,7 @@ from tests.browser.helpers import (
 )
 
 START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # Monday 2 March, 09:00 in New York
+JOINED = datetime(2026, 2, 2, 14, 0, tzinfo=UTC)  # members joined the month before
 
 
 def _schedule(app, therapist, **fields):
@@ -54,14 +55,15 @@ def _group_id(app, name):
 def test_a_series_is_one_notification_in_the_bell_said_in_words(
     app, live_server, make_user, new_context
 ):
-    therapist = make_user("therapist", group="Weekend group")
-    make_user(
-        "participant",
-        name="Robin Vale",
-        therapist=therapist,
-        group="Weekend group",
-        email="robin@example.test",
-    )
+    with time_machine.travel(JOINED, tick=False):  # a member before the series starts
+        therapist = make_user("therapist", group="Weekend group")
+        make_user(
+            "participant",
+            name="Robin Vale",
+            therapist=therapist,
+            group="Weekend group",
+            email="robin@example.test",
+        )
     with time_machine.travel(START, tick=True):
         desk = new_context(phone=False).new_page()
         sign_in(desk, live_server, therapist.email)
@@ -202,9 +204,10 @@ def test_the_week_is_columns_on_a_laptop_and_a_list_on_a_phone(
 
 
 def test_mark_all_present(app, live_server, make_user, new_context):
-    therapist = make_user("therapist", group="Evening")
-    for name in ("Robin Vale", "Kai Moreno"):
-        make_user("participant", name=name, therapist=therapist, group="Evening")
+    with time_machine.travel(JOINED, tick=False):  # members before the group meets
+        therapist = make_user("therapist", group="Evening")
+        for name in ("Robin Vale", "Kai Moreno"):
+            make_user("participant", name=name, therapist=therapist, group="Evening")
     with time_machine.travel(START, tick=True) as clock:
         _schedule(
             app,
