@@ -36,6 +36,13 @@ def test_readme_screenshots(page, desktop_page, live_server, app):
     assert png_size(today) == (390, 844)
     _save("today-phone.png", today)
 
+    page.goto(live_server + "/journal")
+    expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible()
+    wait_until_styled(page)
+    journal = page.screenshot(animations="disabled", caret="hide")
+    assert png_size(journal) == (390, 844)
+    _save("journal-phone.png", journal)
+
     sign_in(desktop_page, live_server, THERAPIST_EMAIL, DEMO_PASSWORD)
     expect(desktop_page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
     attention = desktop_page.get_by_role("region", name="Needs attention")
@@ -45,3 +52,10 @@ def test_readme_screenshots(page, desktop_page, live_server, app):
     dashboard = desktop_page.screenshot(animations="disabled", caret="hide")
     assert png_size(dashboard) == (1280, 800)
     _save("dashboard.png", dashboard)
+
+    desktop_page.goto(live_server + "/dashboard/sessions?view=week")
+    expect(desktop_page.get_by_role("heading", level=1)).to_be_visible()
+    wait_until_styled(desktop_page)
+    week = desktop_page.screenshot(animations="disabled", caret="hide")
+    assert png_size(week) == (1280, 800)
+    _save("sessions-week.png", week)
