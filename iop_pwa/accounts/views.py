@@ -134,11 +134,8 @@ def use_sign_in_link(token: str):
     if current_user.is_authenticated and current_user.id != person.id:
         # Someone else uses this browser: never sign them out behind their back. They choose.
         return _no_store(
-            render_page(
-                "accounts/sign_in_link_signed_in.html",
-                token=token,
-                home=home_for(current_user),
-                status=200 if request.method == "GET" else 409,
+            _signed_in_elsewhere(
+                "Sign-in link", url_for("accounts.sign_out_for_sign_in_link", token=token)
             )
         )
     form = ChoosePasswordForm()
@@ -238,6 +235,19 @@ def end_this_session() -> None:
     session.clear()
 
 
+def _signed_in_elsewhere(link_name: str, sign_out_url: str, *, new_account: bool = False):
+    """The page for a link meant for another account, opened where someone is signed in: 200 to
+    look at, 409 to a form posted anyway (nothing changes)."""
+    return render_page(
+        "accounts/signed_in_elsewhere.html",
+        link_name=link_name,
+        sign_out_url=sign_out_url,
+        new_account=new_account,
+        home=home_for(current_user),
+        status=200 if request.method == "GET" else 409,
+    )
+
+
 @bp.post("/sign-out")
 def sign_out():
     end_this_session()
@@ -324,11 +334,8 @@ def accept_invitation(token: str):
         return render_page("accounts/invitation_invalid.html", status=404)
     if current_user.is_authenticated:
         # Someone already uses this browser: never sign them out behind their back. They choose.
-        return render_page(
-            "accounts/invitation_signed_in.html",
-            token=token,
-            home=home_for(current_user),
-            status=200 if request.method == "GET" else 409,
+        return _signed_in_elsewhere(
+            "Invitation", url_for("accounts.sign_out_for_invitation", token=token), new_account=True
         )
     form = AcceptInvitationForm(
         data=None
