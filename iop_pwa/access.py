@@ -19,8 +19,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Generic, TypeVar
+from zoneinfo import ZoneInfo
 
 from flask import abort, request
 from flask_login import current_user
@@ -107,6 +108,27 @@ def facilitates(db: Session, staff_id: int, group_id: int | None) -> bool:
 
 def member_of(db: Session, participant_id: int, group_id: int | None) -> bool:
     return _in(db, group_id, member_group_ids(participant_id))
+
+
+def member_since(db: Session, participant_id: int, group_id: int | None) -> datetime | None:
+    """When a participant joined a group (None if they are not a member)."""
+    if group_id is None:
+        return None
+    return db.exec(
+        select(GroupMembership.joined_at).where(
+            GroupMembership.user_id == participant_id,
+            GroupMembership.group_id == group_id,
+            ~col(GroupMembership.is_facilitator),
+        )
+    ).first()
+
+
+def first_moment(joined_at: datetime, timezone: str) -> datetime:
+    """The start (in UTC) of the local day on which someone joined a group: their first day
+    counts whole, so a group session earlier that day is theirs too."""
+    zone = ZoneInfo(timezone)
+    day = joined_at.astimezone(zone).date()
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def open_to_new_work(participant: User) -> bool:

@@ -407,3 +407,41 @@ def test_a_huge_id_in_a_form_choice_is_404_not_500(app, make_user, db):
             },
         )
         assert response.status_code == 404, field
+
+
+def test_a_group_session_from_before_someone_joined_is_not_theirs_even_by_its_address(
+    app, make_user, db
+):
+    """The Sessions list starts on the day a member joined; the session's own page agrees."""
+    from iop_pwa.accounts.models import GroupMembership
+    from iop_pwa.db import session_scope
+    from iop_pwa.therapy import services as therapy
+
+    therapist = make_user("therapist", group="Evening")
+    old_hand = make_user("participant", therapist=therapist, group="Evening")
+    newcomer = make_user("participant", therapist=therapist, group="Evening")
+    evening = db.exec(select(Group).where(Group.name == "Evening")).one()
+    membership = db.exec(
+        select(GroupMembership).where(GroupMembership.user_id == old_hand.id)
+    ).one()
+    membership.joined_at = datetime.now(UTC) - timedelta(days=30)
+    db.add(membership)
+    db.commit()
+    with app.app_context(), session_scope() as s:
+        [past] = therapy.schedule(
+            s,
+            therapist=s.get(User, therapist.id),
+            kind="group",
+            title="Last week's group",
+            day=datetime.now(UTC).date() - timedelta(days=7),
+            at=time(18, 0),
+            duration_minutes=60,
+            video_url="https://zoom.us/j/1",
+            participant=None,
+            group_id=evening.id,
+            already_happened=True,
+        )
+        past_id = past.id
+    assert signed_in(app, old_hand).get(f"/sessions/{past_id}").status_code == 200
+    assert signed_in(app, newcomer).get(f"/sessions/{past_id}").status_code == 404
+    assert [e.actor_id for e in _denied(db)] == [newcomer.id]

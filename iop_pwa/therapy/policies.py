@@ -7,7 +7,8 @@ from sqlmodel import Session
 from iop_pwa.access import (
     Action,
     Policy,
-    member_of,
+    first_moment,
+    member_since,
     staff_reaches_group,
     staff_reaches_participant,
 )
@@ -16,10 +17,14 @@ from iop_pwa.therapy.models import FamilyGuest, TherapySession
 
 
 def _session(db: Session, user: User, s: TherapySession, _action: Action) -> bool:
-    """A participant: their own individual and family sessions and their groups'. Staff: a
-    session for someone on their caseload, or for a group they facilitate."""
+    """A participant: their own individual and family sessions, and their groups' from the day
+    they joined (their local date), as their Sessions list shows. Staff: a session for someone
+    on their caseload, or for a group they facilitate."""
     if user.is_participant:
-        return s.participant_id == user.id or member_of(db, user.id, s.group_id)
+        if s.participant_id == user.id:
+            return True
+        joined = member_since(db, user.id, s.group_id)
+        return joined is not None and first_moment(joined, user.timezone) <= s.starts_at
     if s.group_id is not None:
         return staff_reaches_group(db, user, s.group_id)
     return staff_reaches_participant(db, user, s.participant_id)

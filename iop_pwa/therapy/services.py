@@ -19,6 +19,7 @@ from icalendar import Calendar, Event
 from sqlmodel import Session, and_, col, or_, select
 
 from iop_pwa import access, audit
+from iop_pwa.access import first_moment
 from iop_pwa.accounts.models import Group, GroupMembership, User
 from iop_pwa.accounts.sessions import token_hash
 from iop_pwa.db import utcnow
@@ -273,14 +274,6 @@ def _audit(db: Session, action: str, session: TherapySession, *, by: User, **fie
     audit.record(
         db, action, actor_id=by.id, object_type="therapy_session", object_id=session.id, **fields
     )
-
-
-def first_moment(joined_at: datetime, timezone: str) -> datetime:
-    """The start (in UTC) of the local day on which someone joined: their first day counts whole,
-    so a session earlier that day is theirs too."""
-    zone = ZoneInfo(timezone)
-    day = joined_at.astimezone(zone).date()
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def attendees(db: Session, session: TherapySession) -> list[User]:
