@@ -352,10 +352,7 @@ def assign(
         access.check(db, therapist, access.PARTICIPANT, participant, access.Action.change)
     else:
         access.check(db, therapist, access.GROUP, group, access.Action.change)
-    if end_date and end_date < start_date:
-        raise PracticeError("The end date is before the start date.", "end_date")
-    if schedule == Schedule.weekdays and not weekdays:
-        raise PracticeError("Choose at least one day of the week.", "weekdays")
+    end_date = _check_dates(schedule, weekdays, start_date, end_date)
     assignment = Assignment(
         exercise_id=exercise.id,
         therapist_id=therapist.id,
@@ -364,21 +361,13 @@ def assign(
         schedule=schedule,
         weekdays=_weekdays(schedule, weekdays),
         start_date=start_date,
-        end_date=start_date if schedule == Schedule.once else end_date,
+        end_date=end_date,
         note=note.strip(),
         reminder_time=reminder_time,
     )
     db.add(assignment)
     db.flush()
-    db.add(
-        AssignmentEvent(
-            assignment_id=assignment.id,
-            by_id=therapist.id,
-            action="created",
-            detail=assignment.describe_schedule(),
-        )
-    )
-    _audit(db, "assignment_created", assignment, by=therapist)
+    _record(db, assignment, "created", by=therapist, detail=assignment.describe_schedule())
     people = [participant] if participant else group_members(db, group.id)
     for person in people:
         notify(
@@ -406,8 +395,7 @@ def change_status(db: Session, *, assignment: Assignment, status: str, by: User)
     assignment.status = new
     assignment.updated_at = utcnow()
     db.add(assignment)
-    db.add(AssignmentEvent(assignment_id=assignment.id, by_id=by.id, action=action))
-    _audit(db, f"assignment_{action}", assignment, by=by)
+    _record(db, assignment, action, by=by)
 
 
 def _schedule(value: Schedule | str) -> Schedule:
@@ -437,32 +425,36 @@ def change_schedule(
 ) -> None:
     """Change when an assignment is due (its history records the change)."""
     schedule = _schedule(schedule)
-    end = start_date if schedule == Schedule.once else end_date
-    if end and end < start_date:
-        raise PracticeError("The end date is before the start date.", "end_date")
-    if schedule == Schedule.weekdays and not weekdays:
-        raise PracticeError("Choose at least one day of the week.", "weekdays")
+    end = _check_dates(schedule, weekdays, start_date, end_date)
     assignment.schedule, assignment.start_date, assignment.end_date = schedule, start_date, end
     assignment.weekdays = _weekdays(schedule, weekdays)
     assignment.note, assignment.reminder_time = note.strip(), reminder_time
     assignment.updated_at = utcnow()
     db.add(assignment)
-    db.add(
-        AssignmentEvent(
-            assignment_id=assignment.id,
-            by_id=by.id,
-            action="changed",
-            detail=assignment.describe_schedule(),
-        )
-    )
-    _audit(db, "assignment_changed", assignment, by=by)
+    _record(db, assignment, "changed", by=by, detail=assignment.describe_schedule())
 
 
-def _audit(db: Session, action: str, assignment: Assignment, *, by: User) -> None:
-    """Every staff write to an assignment is audited against the participant (or the group)."""
+def _check_dates(
+    schedule: Schedule, weekdays: list[int], start_date: date, end_date: date | None
+) -> date | None:
+    """The end date a schedule keeps (a one-off ends the day it starts), if the dates fit."""
+    end = start_date if schedule == Schedule.once else end_date
+    if end and end < start_date:
+        raise PracticeError("The end date is before the start date.", "end_date")
+    if schedule == Schedule.weekdays and not weekdays:
+        raise PracticeError("Choose at least one day of the week.", "weekdays")
+    return end
+
+
+def _record(
+    db: Session, assignment: Assignment, action: str, *, by: User, detail: str = ""
+) -> None:
+    """A staff write to an assignment: a line in its history, and an audit row against the
+    participant (or the group)."""
+    db.add(AssignmentEvent(assignment_id=assignment.id, by_id=by.id, action=action, detail=detail))
     audit.record(
         db,
-        action,
+        f"assignment_{action}",
         actor_id=by.id,
         subject_id=assignment.participant_id,
         object_type="assignment",
