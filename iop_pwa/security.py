@@ -29,16 +29,13 @@ CSP = "; ".join(
 )
 
 
-def client_ip() -> str | None:
-    return request.remote_addr if request else None
-
-
 def audit_event(action: str, **fields) -> None:
-    """Record an audit event for the current request (actor and address filled in)."""
+    """Record an audit event for the current request (the actor filled in here, the address by
+    `audit.record`)."""
     actor = fields.pop("actor_id", None)
     if actor is None and current_user and current_user.is_authenticated:
         actor = current_user.id
-    audit.record(get_db(), action, actor_id=actor, ip=client_ip(), **fields)
+    audit.record(get_db(), action, actor_id=actor, **fields)
 
 
 def audit_refusal(action: str, *, also=None, **fields) -> None:
