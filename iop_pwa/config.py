@@ -209,6 +209,10 @@ def load_settings(instance_path: str) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": max(staff_absolute, participant_absolute),
+        # The cookie is sent again only when the session changes: a page's background request
+        # (the outbox's /api/session) answering after a form post must not put back the cookie
+        # it read, which would drop the post's flash. Expiry is the server's (login_sessions).
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "REMEMBER_COOKIE_DURATION": timedelta(0),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the (revocable) session
         "WTF_CSRF_SSL_STRICT": secure_cookies,

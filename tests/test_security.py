@@ -404,3 +404,17 @@ def test_healthz_checks_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
+
+
+def test_a_background_request_does_not_put_back_an_older_session_cookie(client, make_user, sign_in):
+    """A page's background request (the outbox asking /api/session) that answers after a form post
+    must not send the cookie it read: that would drop the post's flash ("Feedback sent.")."""
+    sign_in(make_user("participant"))
+    client.get("/api/session")  # the CSRF token is in the session from here on
+    answer = client.get("/api/session")
+    assert answer.status_code == 200
+    assert not [c for c in answer.headers.getlist("Set-Cookie") if "session" in c]
+    # A change to the session is still sent.
+    page = client.post_form("/account/timezone", {"timezone": "Europe/Paris"})
+    assert page.status_code == 303
+    assert [c for c in page.headers.getlist("Set-Cookie") if "session" in c]

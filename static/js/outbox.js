@@ -127,6 +127,14 @@
   function flushOnce(options) {
     options = options || {};
     var report = { sent: [], signedOut: false, offline: false, invalid: 0 };
+    // Nothing waiting on this device: no request at all (most page loads).
+    return all().then(function (items) {
+      if (!items.some(function (item) { return item.status === "waiting"; })) return report;
+      return flushWaiting(options, report);
+    });
+  }
+
+  function flushWaiting(options, report) {
     return session().then(function (who) {
       if (who.signedOut) { report.signedOut = true; return report; }
       var csrf = who.csrf;
