@@ -262,6 +262,50 @@ def test_four_people_posting_one_link_at_once_make_one_account(app, make_user, d
     assert invitation.participant_id is not None
 
 
+def test_two_invitations_accepted_at_once_with_one_email_make_one_account(app, make_user, db):
+    """Two people (or one person on two phones) accept two different links with the same email
+    at once: both pass the "email taken?" check, the unique index decides, and the other gets
+    the form's clear answer, never a 500; their invitation stays open."""
+    therapist = make_user("therapist")
+    tokens = [open_invitation(app, therapist), open_invitation(app, therapist)]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def attempt(token: str) -> None:
+        with app.app_context(), Session(engine(), expire_on_commit=False) as session:
+            invitation = services.find_open_invitation(session, token)
+            barrier.wait(timeout=10)
+            try:
+                accept_with(session, invitation, "casey@example.test")
+                session.commit()
+                outcomes.append("created")
+            except services.AccountError as exc:
+                session.rollback()
+                outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=attempt, args=(token,)) for token in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["An account with that email already exists.", "created"]
+    assert participants(db) == 1
+    assert len([i for i in db.exec(select(Invitation)) if i.accepted_at is None]) == 1
+
+
+def test_an_email_taken_between_the_check_and_the_insert_is_a_clear_answer(
+    app, make_user, db, monkeypatch
+):
+    """The race above, made certain: the check sees no account, the insert meets one."""
+    make_user("participant", email="casey@example.test")
+    token = open_invitation(app, make_user("therapist"))
+    monkeypatch.setattr(services, "find_user_by_email", lambda session, email: None)
+    phone, response = accept(app, f"/join/{token}", email="casey@example.test")
+    assert response.status_code == 422
+    assert "An account with that email already exists." in response.get_data(as_text=True)
+    assert db.exec(select(Invitation)).one().accepted_at is None
+
+
 def test_a_link_taken_while_the_form_was_open_gets_the_no_longer_valid_page(
     app, make_user, db, monkeypatch
 ):

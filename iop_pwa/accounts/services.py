@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, or_, select, update
 
 from iop_pwa import audit
@@ -63,8 +64,14 @@ def create_user(
         timezone=timezone,
         must_change_password=must_change_password,
     )
-    db.add(user)
-    db.flush()
+    try:
+        # Two requests (two invitations accepted at once with one email) can both pass the
+        # check above; the unique index decides, and the loser gets the same clear answer.
+        with db.begin_nested():
+            db.add(user)
+            db.flush()
+    except IntegrityError:
+        raise AccountError("An account with that email already exists.") from None
     return user
 
 
