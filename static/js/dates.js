@@ -1,16 +1,19 @@
 // Dates and times written by the page's scripts, the way the server writes them (iop_pwa/dates.py):
 // the page's language (<html lang>, the locale the server chose) and the person's clock
 // (<html data-clock>: "12", "24" or "" for the language's habit), with Intl.DateTimeFormat.
-// Every script that writes a date or time uses IopDates.format(value, name); the names are the
-// server's: day, short_day, time, day_time, short_day_time, short_date_time. The value is a Date,
-// an ISO string or a number; the time zone is the device's (the person's, on their own phone).
+// Every script that writes a date or time uses IopDates.format(value, name), with the server's
+// names: day, long_date, short_day, short_date, date, time, and each date name + "_time"
+// (day_time...). The value is a Date, an ISO string or a number; the time zone is the device's
+// (the person's, on their own phone).
 (function () {
   "use strict";
 
   var DATES = {
     day: { weekday: "long", day: "numeric", month: "long" },
+    long_date: { weekday: "long", day: "numeric", month: "long", year: "numeric" },
     short_day: { weekday: "short", day: "numeric", month: "short" },
     short_date: { weekday: "short", day: "numeric", month: "short", year: "numeric" },
+    date: { day: "numeric", month: "short", year: "numeric" },
   };
 
   function lang() {
@@ -25,19 +28,23 @@
     return options;
   }
 
-  function options(name) {
-    if (name === "time") return timeOptions();
-    var base = name.replace(/_time$/, "");
-    var picked = Object.assign({}, DATES[base]);
-    if (!DATES[base]) throw new Error("Unknown date format: " + name);
-    if (base !== name) Object.assign(picked, timeOptions());
-    return picked;
+  function formatDate(when, base) {
+    if (!Object.prototype.hasOwnProperty.call(DATES, base)) {
+      throw new Error("Unknown date format: " + base);
+    }
+    return new Intl.DateTimeFormat(lang(), DATES[base]).format(when);
   }
 
   function format(value, name) {
     var when = value instanceof Date ? value : new Date(value);
     if (isNaN(when.getTime())) return "";
-    return new Intl.DateTimeFormat(lang(), options(name || "day_time")).format(when);
+    name = name || "day_time";
+    var time = new Intl.DateTimeFormat(lang(), timeOptions()).format(when);
+    if (name === "time") return time;
+    if (!/_time$/.test(name)) return formatDate(when, name);
+    // The date, a comma, the time: as the server's English locales join them ("{1}, {0}");
+    // Intl alone would write "Saturday 28 November at 20:45".
+    return formatDate(when, name.replace(/_time$/, "")) + ", " + time;
   }
 
   // "in 3 hours", "in 2 days": minutes from now, in the page's language.

@@ -40,10 +40,10 @@ def test_a_time_written_by_a_script_follows_the_language_and_the_clock(
         is_mobile=True,
         has_touch=True,
     )
+    # The browser's clock and the server's agree on the moment.
+    traveller = time_machine.travel(MONDAY_MORNING, tick=True)
+    traveller.start()
     try:
-        # The browser's clock and the server's agree on the moment.
-        traveller = time_machine.travel(MONDAY_MORNING, tick=True)
-        traveller.start()
         context.clock.set_fixed_time(MONDAY_MORNING)
         page = context.new_page()
         errors: list[str] = []
