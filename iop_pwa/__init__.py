@@ -15,8 +15,8 @@ from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from iop_pwa import dates, errors, mail, security
 from iop_pwa import db as database
-from iop_pwa import errors, mail, security
 from iop_pwa.config import load_settings
 from iop_pwa.extensions import csrf, htmx, limiter, login_manager
 
@@ -86,6 +86,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     _register_blueprints(app)
+    dates.init_app(app)
     _register_template_helpers(app)
 
     from iop_pwa.cli import register_cli
@@ -166,8 +167,10 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.template_filter("local")
     def to_local(value, timezone: str, fmt: str = "%a %d %b %Y, %H:%M"):
-        """A UTC timestamp shown in the given person's time zone (in UTC, and says so, at the
-        ends of the calendar where the zone can't be applied)."""
+        """Deprecated: use the named formats of `iop_pwa.dates` (`|day_time`, `|time`...),
+        which follow the person's locale and clock. Kept while other branches still write
+        `|local(tz, "%...")`. A UTC timestamp shown in the given time zone (in UTC, and says
+        so, at the ends of the calendar where the zone can't be applied)."""
         if value is None:
             return ""
         local = in_zone(value, timezone)

@@ -81,12 +81,16 @@ PARTICIPANTS = [
 ]
 
 
-def _user(db: Session, *, role: Role, email: str, name: str, timezone: str) -> User:
+def _user(
+    db: Session, *, role: Role, email: str, name: str, timezone: str, clock: str = ""
+) -> User:
     user = services.find_user_by_email(db, email)
     if user is None:
         user = services.create_user(
             db, role=role, email=email, password=DEMO_PASSWORD, name=name, timezone=timezone
         )
+        user.clock = clock  # "12", "24", or "" for the browser language's habit
+        db.add(user)
     return user
 
 
@@ -338,6 +342,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
         email=THERAPIST_EMAIL,
         name="Dr. Maya Lopez",
         timezone="America/New_York",
+        clock="24",  # she reads her week on a 24-hour clock (Account → Clock)
     )
     admin = _user(
         db, role=Role.admin, email=ADMIN_EMAIL, name="Riley Admin", timezone="America/New_York"

@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from wtforms.validators import ValidationError
 
+from iop_pwa import dates
 from iop_pwa.db import utcnow
 
 
@@ -45,4 +46,5 @@ class DateWithin:
         today = utcnow().date()
         first, last = _years_from(today, -self.years_back), _years_from(today, self.years_ahead)
         if not first <= value <= last:
-            raise ValidationError(f"Choose a date between {first:%-d %b %Y} and {last:%-d %b %Y}.")
+            between = f"{dates.date_(first)} and {dates.date_(last)}"
+            raise ValidationError(f"Choose a date between {between}.")

@@ -20,12 +20,13 @@ FAR = "9999-12-31"
 
 
 def window_message() -> str:
-    """What the forms say: one year back to two years ahead of today (UTC)."""
+    """What the forms say: one year back to two years ahead of today (UTC), in the default
+    locale (en_US: "Nov 29, 2025")."""
     today = datetime.now(UTC).date()
     day = min(today.day, 28) if (today.month, today.day) == (2, 29) else today.day
     first = today.replace(year=today.year - 1, day=day)
     last = today.replace(year=today.year + 2, day=day)
-    return f"Choose a date between {first:%-d %b %Y} and {last:%-d %b %Y}."
+    return f"Choose a date between {first:%b %-d, %Y} and {last:%b %-d, %Y}."
 
 
 def signed_in(app, email):

@@ -124,7 +124,7 @@ def test_a_newcomer_is_not_behind_on_their_first_day(app, people, breathing, mak
         assert ">Today</option>" in page and "(late)" not in page
         before = mark_done(p, a.id, date(2026, 3, 3))
         assert before.status_code == 422
-        assert "starts for you on Wednesday 4 March" in before.get_data(as_text=True)
+        assert "starts for you on Wednesday, March 4" in before.get_data(as_text=True)
         assert mark_done(p, a.id, date(2026, 3, 4)).status_code == 303
         record = t.get(f"/dashboard/participants/{newcomer.id}").get_data(as_text=True)
         assert section(record, "practice-heading").count("<td>1 of 1</td>") == 2
@@ -132,7 +132,7 @@ def test_a_newcomer_is_not_behind_on_their_first_day(app, people, breathing, mak
         # Sam has been in the group all along: the whole week counts, late days are offered.
         s = signed_in(app, sam.email)
         assert "This week: 0 of 3 done." in s.get("/today").get_data(as_text=True)
-        assert "Tuesday 3 March (late)" in s.get(f"/practice/{a.id}").get_data(as_text=True)
+        assert "Tuesday, March 3 (late)" in s.get(f"/practice/{a.id}").get_data(as_text=True)
         record = t.get(f"/dashboard/participants/{sam.id}").get_data(as_text=True)
         assert "<td>0 of 7</td>" in section(record, "practice-heading")
 
@@ -303,9 +303,9 @@ def test_the_care_team_sees_mood_check_ins_but_never_a_private_entrys_mood(app, 
     mood = section(text, "mood-heading")
     assert "checked in on 2 of the last 30 days" in mood
     assert "Average mood 3.0 (Okay)" in mood  # 2 and 4; the private 5 is not counted
-    assert "<td>Sun 1 Mar</td><td>2 (Low)</td>" in mood
-    assert "<td>Tue 3 Mar</td><td>4 (Good)</td>" in mood
-    assert "Mon 2 Mar" not in mood and "(Very good)</td>" not in mood
+    assert "<td>Sun, Mar 1</td><td>2 (Low)</td>" in mood
+    assert "<td>Tue, Mar 3</td><td>4 (Good)</td>" in mood
+    assert "Mon, Mar 2" not in mood and "(Very good)</td>" not in mood
     assert '<svg class="mood-chart"' in mood and "<title" in mood
     assert "wobbly" not in text and "Private thoughts" not in text
 

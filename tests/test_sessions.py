@@ -206,8 +206,8 @@ def test_participant_sees_times_in_their_zone_and_join_opens_ten_minutes_before(
         s = db.exec(select(TherapySession)).one()
         p = signed_in(app, sam.email)
         page = p.get("/sessions").get_data(as_text=True)
-        assert "Monday 2 March, 17:00" in page  # London, not New York
-        assert "Join session</a>" not in page and "opens at" in page and "16:50" in page
+        assert "Monday, March 2, 5:00\u202fPM" in page  # London, not New York
+        assert "Join session</a>" not in page and "opens at" in page and "4:50\u202fPM" in page
         today = p.get("/today").get_data(as_text=True)
         assert "Check-in" in today and "data-countdown" in today
 
@@ -427,7 +427,7 @@ def test_only_sessions_opening_soon_are_polled(app, people, db):
         page = signed_in(app, sam.email).get("/sessions").get_data(as_text=True)
         assert f'hx-get="/sessions/{soon.id}/join"' in page
         assert f'hx-get="/sessions/{later.id}/join"' not in page
-        assert "on Thu 5 Mar" in page  # a day other than today is named
+        assert "on Thu, Mar 5" in page  # a day other than today is named
 
 
 # --- One notification per series; changes name their date ------------------------------------
@@ -458,11 +458,11 @@ def test_a_weekly_series_is_one_notification_and_a_change_names_its_date(
         assert response.status_code == 303
         assert len(db.exec(select(TherapySession)).all()) == 12
         [for_ny] = _texts(db, ny)
-        assert "Weekend skills group: Saturdays 10:00 from 7 Mar, 12 weeks." in for_ny
+        assert "Weekend skills group: Saturdays 10:00\u202fAM from Mar 7, 12 weeks." in for_ny
         assert "clocks change" not in for_ny
         # In London the US change comes three weeks before the UK's: 15:00, then 14:00.
         [for_sam] = _texts(db, sam)
-        assert "Weekend skills group: Saturdays 15:00 from 7 Mar, 12 weeks." in for_sam
+        assert "Weekend skills group: Saturdays 3:00\u202fPM from Mar 7, 12 weeks." in for_sam
         assert "In some weeks the time is different for you because clocks change" in for_sam
 
         third, fourth = db.exec(select(TherapySession).order_by(TherapySession.starts_at)).all()[
@@ -482,9 +482,9 @@ def test_a_weekly_series_is_one_notification_and_a_change_names_its_date(
         t.post_form(f"/dashboard/sessions/{fourth.id}/cancel")
     texts = _texts(db, ny)
     assert len(texts) == 3  # the series, the change, the cancellation: one each
-    assert "Weekend skills group on Sat 21 Mar is now Sunday 22 March, 11:00." in texts[1]
-    assert "cancelled" in texts[2] and "Saturday 28 March, 10:00" in texts[2]
-    assert "Saturday 28 March, 14:00" in _texts(db, sam)[2]  # in Sam's own zone
+    assert "Weekend skills group on Sat, Mar 21 is now Sunday, March 22, 11:00\u202fAM." in texts[1]
+    assert "cancelled" in texts[2] and "Saturday, March 28, 10:00\u202fAM" in texts[2]
+    assert "Saturday, March 28, 2:00\u202fPM" in _texts(db, sam)[2]  # in Sam's own zone
 
 
 def test_the_bell_says_when_in_words_and_keeps_the_exact_time(app, people, db):
@@ -498,12 +498,13 @@ def test_the_bell_says_when_in_words_and_keeps_the_exact_time(app, people, db):
         db.commit()
         page = signed_in(app, sam.email).get("/notifications").get_data(as_text=True)
     assert re.search(
-        r'Sent <time datetime="2026-03-02T12:00:00\+00:00" title="Monday 2 March 2026, 12:00">'
+        r'Sent <time datetime="2026-03-02T12:00:00\+00:00" '
+        r'title="Monday, March 2, 2026, 12:00\u202fPM">'
         r"2 hours ago</time>",
         page,
     )
-    assert re.search(r'title="Sunday 1 March 2026, 18:00">yesterday</time>', page)
-    assert re.search(r'title="Friday 27 February 2026, 12:00">3 days ago</time>', page)
+    assert re.search(r'title="Sunday, March 1, 2026, 6:00\u202fPM">yesterday</time>', page)
+    assert re.search(r'title="Friday, February 27, 2026, 12:00\u202fPM">3 days ago</time>', page)
 
 
 @pytest.mark.parametrize(
@@ -527,7 +528,7 @@ def test_a_start_in_the_past_is_refused_and_nobody_is_told(app, people, db):
         response = schedule(t, participant=str(sam.id), day="2026-03-02", at="08:30")
         assert response.status_code == 422
         page = response.get_data(as_text=True)
-        assert "Monday 2 March, 08:30 has already passed" in page
+        assert "Monday, March 2, 8:30\u202fAM has already passed" in page
         assert "Record a session that already happened" in page
         # The current minute still counts as now: a session starting as it is booked.
         assert schedule(t, participant=str(sam.id), day="2026-03-02", at="09:00").status_code == 303
@@ -574,7 +575,7 @@ def test_moving_a_session_into_the_past_is_refused_but_its_details_can_change(ap
         }
         refused = t.post_form(f"/dashboard/sessions/{s.id}", fields)
         assert refused.status_code == 422
-        assert "Sunday 1 March, 10:00 has already passed" in refused.get_data(as_text=True)
+        assert "Sunday, March 1, 10:00\u202fAM has already passed" in refused.get_data(as_text=True)
         assert db.get(TherapySession, s.id).starts_at == s.starts_at
         clock.move_to(MONDAY_NY_9AM + timedelta(minutes=70))  # the session has begun
         t = signed_in(app, therapist.email)
@@ -594,7 +595,8 @@ def test_times_in_a_clock_change_say_which_time_they_will_be(app, people, db):
         )
         page = html.unescape(t.get(response.headers["Location"]).get_data(as_text=True))
     assert (
-        "8 March: 02:30 doesn't exist in New York (clocks go forward); it will be at 03:30." in page
+        "Sunday, March 8: 2:30\u202fAM doesn't exist in New York (clocks go forward); "
+        "it will be at 3:30\u202fAM." in page
     )
     second = db.exec(select(TherapySession).order_by(TherapySession.starts_at)).all()[1]
     assert second.starts_at == datetime(2026, 3, 8, 7, 30, tzinfo=UTC)  # 03:30 EDT
@@ -603,11 +605,12 @@ def test_times_in_a_clock_change_say_which_time_they_will_be(app, people, db):
 def test_clock_notes_for_the_gap_and_the_repeated_hour():
     assert services.clock_note(date(2026, 3, 9), time(2, 30), "America/New_York") is None
     assert services.clock_note(date(2026, 11, 1), time(1, 30), "America/New_York") == (
-        "1 November: 01:30 happens twice in New York (clocks go back); it will be at the first "
-        "01:30 (EDT), before the clocks change."
+        "Sunday, November 1: 1:30\u202fAM happens twice in New York (clocks go back); "
+        "it will be at the first 1:30\u202fAM (EDT), before the clocks change."
     )
     assert services.clock_notes(date(2026, 3, 15), time(1, 30), "Europe/London", 3) == [
-        "29 March: 01:30 doesn't exist in London (clocks go forward); it will be at 02:30."
+        "Sunday, March 29: 1:30\u202fAM doesn't exist in London (clocks go forward); it will be at "
+        "2:30\u202fAM."
     ]
 
 
@@ -621,13 +624,13 @@ def test_the_week_view_shows_the_therapists_week_in_their_zone(app, people, db, 
         # 20:00 on Tuesday in New York is already Wednesday in UTC.
         schedule(t, participant=str(sam.id), day="2026-03-03", at="20:00", title="Late one")
         page = t.get("/dashboard/sessions?view=week").get_data(as_text=True)
-        assert "Week of Monday 2 March 2026" in page
-        tuesday = page.index("Tuesday 3 March")
-        assert tuesday < page.index("Late one") < page.index("Wednesday 4 March")
+        assert "Week of Monday, March 2, 2026" in page
+        tuesday = page.index("Tuesday, March 3")
+        assert tuesday < page.index("Late one") < page.index("Wednesday, March 4")
         assert "?view=week&amp;start=2026-03-09" in page  # next week
         assert "?view=week&amp;start=2026-02-23" in page  # previous week
         # Any day picks its week; the next week is empty.
-        assert "Week of Monday 2 March" in t.get(
+        assert "Week of Monday, March 2" in t.get(
             "/dashboard/sessions?view=week&start=2026-03-05"
         ).get_data(as_text=True)
         assert "Late one" not in t.get("/dashboard/sessions?view=week&start=2026-03-09").get_data(

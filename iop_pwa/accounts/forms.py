@@ -6,6 +6,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
     EqualTo,
@@ -118,6 +119,20 @@ class EmailLinkForm(FlaskForm):
 
 class TimezoneForm(FlaskForm):
     timezone = TimezoneField(render_kw=SUGGEST_DEVICE_ZONE)
+
+
+class ClockForm(FlaskForm):
+    """12 or 24 hours, or the habit of the person's language (iop_pwa.dates.CLOCKS)."""
+
+    clock = SelectField(
+        "Clock",
+        choices=[
+            SelectChoice("", "As usual for my language"),
+            SelectChoice("12", "12-hour (8:45 PM)"),
+            SelectChoice("24", "24-hour (20:45)"),
+        ],
+        validate_choice=True,
+    )
 
 
 class InvitationForm(FlaskForm):

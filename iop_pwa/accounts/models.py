@@ -36,6 +36,8 @@ class User(SQLModel, table=True):
         sa_column=Column(enum_type(ParticipantStatus, "participant_status"), nullable=False),
     )
     timezone: str = Field(default="America/New_York", max_length=64)
+    # "12" or "24" hours, or "" for the locale's own habit (iop_pwa.dates).
+    clock: str = Field(default="", max_length=2, sa_column_kwargs={"server_default": ""})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # Set when someone else chose the password (an admin, `flask users create`): the person must

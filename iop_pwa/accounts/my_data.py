@@ -121,7 +121,12 @@ def export_zip(db: Session, *, user: User) -> bytes:
     document = {
         "notice": PART2_NOTICE,
         "exported_at": utcnow().isoformat(),
-        "person": {"name": user.name, "email": user.email, "time_zone": user.timezone},
+        "person": {
+            "name": user.name,
+            "email": user.email,
+            "time_zone": user.timezone,
+            "clock": user.clock,
+        },
         **sections,
     }
     buffer = io.BytesIO()

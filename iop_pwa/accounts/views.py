@@ -23,6 +23,7 @@ from iop_pwa.accounts.forms import (
     AcceptInvitationForm,
     ChangePasswordForm,
     ChoosePasswordForm,
+    ClockForm,
     DeleteAccountForm,
     ForgotPasswordForm,
     SignInForm,
@@ -260,14 +261,16 @@ def privacy():
     return render_page("accounts/privacy.html")
 
 
-def _account_page(password_form=None, timezone_form=None, status=200):
+def _account_page(password_form=None, timezone_form=None, clock_form=None, status=200):
     db = get_db()
     timezone_form = timezone_form or TimezoneForm(timezone=current_user.timezone)
+    clock_form = clock_form or ClockForm(clock=current_user.clock)
     current_hash = login_sessions.token_hash(session.get(SESSION_TOKEN_KEY, ""))
     return render_page(
         "accounts/account.html",
         password_form=password_form or ChangePasswordForm(),
         timezone_form=timezone_form,
+        clock_form=clock_form,
         devices=login_sessions.list_sessions(db, current_user),
         current_hash=current_hash,
         groups=services.groups_of(db, current_user),
@@ -311,6 +314,21 @@ def change_timezone():
     user.timezone = form.timezone.data
     db.add(user)
     flash("Your time zone is saved.")
+    return redirect(url_for("accounts.account"), 303)
+
+
+@bp.post("/account/clock")
+@login_required
+def change_clock():
+    """12 or 24 hours on every page and in the page's scripts ("" follows the language)."""
+    form = ClockForm()
+    if not form.validate_on_submit():
+        return _account_page(clock_form=form, status=422)
+    db = get_db()
+    user = db.get(User, current_user.id)
+    user.clock = form.clock.data
+    db.add(user)
+    flash("Your clock is saved.")
     return redirect(url_for("accounts.account"), 303)
 
 

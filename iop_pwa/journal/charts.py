@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from iop_pwa import dates
 from iop_pwa.journal.models import MOODS
 from iop_pwa.journal.services import MoodDay
 
@@ -57,7 +58,7 @@ def mood_chart(days: list[MoodDay]) -> Markup:
     for i in _labelled(n):
         parts.append(
             f'<text class="axis date" x="{_x(i, n):.1f}" y="{HEIGHT - 8}" '
-            f'text-anchor="middle">{days[i].day.strftime("%b %-d")}</text>'
+            f'text-anchor="middle">{dates.month_day(days[i].day)}</text>'
         )
     # A line through the recorded days (days without a check-in are bridged), then the points.
     points = [f"{_x(i, n):.1f},{_y(d.mood):.1f}" for i, d in enumerate(days) if d.mood is not None]

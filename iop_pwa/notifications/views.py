@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from babel.dates import format_timedelta
 from flask import Blueprint
 from flask_login import current_user
 
+from iop_pwa import dates
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.features import registry
 from iop_pwa.notifications import Notification, mark_all_read, recent
-from iop_pwa.web import in_zone, participant_required, render_page
+from iop_pwa.web import participant_required, render_page
 
 bp = Blueprint("notifications", __name__)
 
@@ -22,19 +22,8 @@ def link_for(notification: Notification) -> str | None:
 
 def ago(then: datetime, now: datetime, timezone: str) -> str:
     """When something happened, in words ("2 hours ago", "yesterday"), so that the time a
-    notification arrived is not read as the time of the session it is about. Days are counted
-    by the person's calendar: last night at 23:00 is "yesterday" at 8 in the morning."""
-    elapsed = now - then
-    if elapsed < timedelta(minutes=1):
-        return "just now"
-    days = (in_zone(now, timezone).date() - in_zone(then, timezone).date()).days
-    if days <= 0 or elapsed < timedelta(hours=6):
-        return format_timedelta(-elapsed, threshold=1, add_direction=True, locale="en")
-    if days == 1:
-        return "yesterday"
-    if days < 7:
-        return f"{days} days ago"
-    return format_timedelta(-elapsed, threshold=1, add_direction=True, locale="en")
+    notification arrived is not read as the time of the session it is about."""
+    return dates.ago(then, now, timezone)
 
 
 @bp.get("/notifications")

@@ -8,6 +8,7 @@ from datetime import date, datetime, time
 from sqlalchemy import Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from iop_pwa import dates
 from iop_pwa.db import UTCDateTime, enum_type, utcnow
 
 # The relationship skills the program teaches (domain text), in the words the library shows.
@@ -119,14 +120,14 @@ class Assignment(SQLModel, table=True):
 
     def describe_schedule(self) -> str:
         if self.schedule == Schedule.once:
-            return f"Once, on {self.start_date.strftime('%A %-d %B')}"
+            return f"Once, on {dates.day(self.start_date)}"
         if self.schedule == Schedule.weekdays:
             days = ", ".join(WEEKDAY_NAMES[d] for d in sorted(self.weekday_set))
             text = f"Every {days}"
         else:
             text = "Every day"
         if self.end_date:
-            text += f", until {self.end_date.strftime('%-d %B')}"
+            text += f", until {dates.month_day(self.end_date)}"
         return text
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, and_, col, or_, select
 
-from iop_pwa import access, audit
+from iop_pwa import access, audit, dates
 from iop_pwa.accounts.models import Group, GroupMembership, User
 from iop_pwa.accounts.services import group_members
 from iop_pwa.db import utcnow
@@ -268,8 +268,7 @@ def mark_done(
     first = starts_on(db, participant=participant, assignment=assignment)
     if day < first:
         raise PracticeError(
-            f"This practice starts for you on {first.strftime('%A %-d %B')}: "
-            "days before that don't count."
+            f"This practice starts for you on {dates.day(first)}: days before that don't count."
         )
     if not assignment.is_due(day, since=first):
         raise PracticeError("This practice was not due on that day.")

@@ -10,6 +10,7 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
+from iop_pwa import dates
 from iop_pwa.access import Action, load_or_404
 from iop_pwa.db import get_db
 from iop_pwa.practice import library, services
@@ -99,7 +100,7 @@ def _day_choices(mine: services.Assigned, done: dict, today: date) -> list[Selec
     if mine.is_due(today) and (a.id, today) not in done:
         days.append((today, "Today"))
     for day in services.missed_days(mine, done, today):
-        days.append((day, day.strftime("%A %-d %B") + " (late)"))
+        days.append((day, dates.day(day) + " (late)"))
     # A day already marked done on this phone (waiting to sync) is no longer offered.
     return [
         SelectChoice(

@@ -32,6 +32,7 @@ SERVICE_WORKER = ROOT / "service_worker" / "sw.js"
 SHELL = [
     "css/app.css",
     "vendor/htmx.min.js",
+    "js/dates.js",
     "js/app.js",
     "js/outbox.js",
     "js/pwa.js",

@@ -18,7 +18,7 @@ from flask import current_app, has_app_context
 from icalendar import Calendar, Event
 from sqlmodel import Session, and_, col, or_, select
 
-from iop_pwa import access, audit
+from iop_pwa import access, audit, dates
 from iop_pwa.access import first_moment
 from iop_pwa.accounts.models import Group, GroupMembership, User
 from iop_pwa.accounts.sessions import token_hash
@@ -144,12 +144,14 @@ def clock_note(day: date, at: time, timezone: str) -> str | None:
     if first.utcoffset() == second.utcoffset():
         return None
     real = first.astimezone(UTC).astimezone(zone)
-    place, when = place_name(timezone), f"{day:%-d %B}: {at:%H:%M}"
+    wall = dates.time(naive, "UTC")  # the clock on the wall, as the therapist typed it
+    place, when = place_name(timezone), f"{dates.day(day)}: {wall}"
     if real.replace(tzinfo=None) != naive:
-        return f"{when} doesn't exist in {place} (clocks go forward); it will be at {real:%H:%M}."
+        will_be = dates.time(real, timezone)
+        return f"{when} doesn't exist in {place} (clocks go forward); it will be at {will_be}."
     return (
         f"{when} happens twice in {place} (clocks go back); it will be at the first "
-        f"{at:%H:%M} ({first.tzname()}), before the clocks change."
+        f"{wall} ({first.tzname()}), before the clocks change."
     )
 
 
@@ -159,8 +161,9 @@ def clock_notes(day: date, at: time, timezone: str, weeks: int = 1) -> list[str]
     return [n for n in notes if n]
 
 
-def _when(at: datetime, timezone: str, fmt: str = "%A %-d %B, %H:%M") -> str:
-    return in_zone(at, timezone).strftime(fmt)
+def _when(at: datetime, timezone: str, fmt: str = "day_time", clock: str | None = None) -> str:
+    """A session's time for people, in a named format of `iop_pwa.dates`."""
+    return dates.FORMATS[fmt](at, timezone, clock=clock)
 
 
 def _check_start(starts: datetime, timezone: str, now: datetime) -> None:
@@ -246,21 +249,22 @@ def schedule(
     for s in sessions:
         _audit(db, "session_recorded" if already_happened else "session_scheduled", s, by=therapist)
     if not already_happened:
-        notify_attendees(db, sessions[0], lambda person: scheduled_text(sessions, person.timezone))
+        notify_attendees(db, sessions[0], lambda p: scheduled_text(sessions, p.timezone, p.clock))
     return sessions
 
 
-def scheduled_text(sessions: list[TherapySession], timezone: str) -> str:
-    """One line for a new session or a whole weekly series, in the reader's time zone:
+def scheduled_text(sessions: list[TherapySession], timezone: str, clock: str | None = None) -> str:
+    """One line for a new session or a whole weekly series, in the reader's time zone and clock:
     "New weekly sessions. Weekend skills group: Saturdays 10:00 from 5 Dec, 12 weeks." """
     first = sessions[0]
     if len(sessions) == 1:
-        return f"New session. {first.title}: {_when(first.starts_at, timezone)}."
-    slots = {_when(s.starts_at, timezone, "%A %H:%M") for s in sessions}
+        return f"New session. {first.title}: {_when(first.starts_at, timezone, clock=clock)}."
+    local = (in_zone(s.starts_at, timezone) for s in sessions)
+    slots = {(t.weekday(), t.time()) for t in local}
     text = (
-        f"New weekly sessions. {first.title}: {_when(first.starts_at, timezone, '%A')}s "
-        f"{_when(first.starts_at, timezone, '%H:%M')} from "
-        f"{_when(first.starts_at, timezone, '%-d %b')}, {len(sessions)} weeks."
+        f"New weekly sessions. {first.title}: {_when(first.starts_at, timezone, 'weekday')}s "
+        f"{_when(first.starts_at, timezone, 'time', clock)} from "
+        f"{_when(first.starts_at, timezone, 'month_day')}, {len(sessions)} weeks."
     )
     if len(slots) > 1:
         text += " In some weeks the time is different for you because clocks change: see Sessions."
@@ -329,12 +333,13 @@ def reschedule(
     _audit(db, "session_changed", session, by=by)
 
     def text(person: User) -> str:
-        on = f"{session.title} on {_when(was, person.timezone, '%a %-d %b')}"
+        zone, clock = person.timezone, person.clock
+        on = f"{session.title} on {_when(was, zone, 'short_day')}"
         if starts != was:
-            return f"Session changed. {on} is now {_when(starts, person.timezone)}."
+            return f"Session changed. {on} is now {_when(starts, zone, clock=clock)}."
         if moved:
             return f"Session changed. {on} now lasts {duration_minutes} minutes."
-        return f"Session details changed. {on}, {_when(was, person.timezone, '%H:%M')}."
+        return f"Session details changed. {on}, {_when(was, zone, 'time', clock)}."
 
     notify_attendees(db, session, text)
     return moved
@@ -349,8 +354,9 @@ def cancel(db: Session, *, session: TherapySession, by: User) -> None:
     notify_attendees(
         db,
         session,
-        lambda person: (
-            f"Session cancelled. {session.title} on {_when(session.starts_at, person.timezone)}."
+        lambda p: (
+            f"Session cancelled. {session.title} on "
+            f"{_when(session.starts_at, p.timezone, clock=p.clock)}."
         ),
     )
 

@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlmodel import col, select
 from wtforms.fields.choices import SelectChoice
 
-from iop_pwa import access
+from iop_pwa import access, dates
 from iop_pwa.access import Action, load_or_404, parse_id
 from iop_pwa.accounts import services as accounts
 from iop_pwa.accounts.models import CareTeamLink, Group, User
@@ -261,7 +261,8 @@ def _week():
     earliest = this_monday - timedelta(weeks=WEEKS_BACK)
     latest = this_monday + timedelta(weeks=WEEKS_AHEAD)
     if not earliest <= first <= latest:
-        return _refused_week(f"Choose a week between {earliest:%-d %b %Y} and {latest:%-d %b %Y}.")
+        between = f"{dates.date_(earliest)} and {dates.date_(latest)}"
+        return _refused_week(f"Choose a week between {between}.")
     rows = list(
         get_db().exec(
             select(TherapySession, User.name, Group.name)

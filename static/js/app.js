@@ -123,9 +123,7 @@
   // Times shown in the reader's own time zone (a guest's page knows only UTC on the server).
   function localTimes(root) {
     root.querySelectorAll("time[data-local-time]").forEach(function (el) {
-      var when = new Date(el.getAttribute("datetime"));
-      el.textContent = when.toLocaleString([], { weekday: "long", day: "numeric", month: "long",
-        hour: "2-digit", minute: "2-digit" });
+      el.textContent = IopDates.format(el.getAttribute("datetime"), "day_time");
       var zone = document.querySelector("[data-local-zone]");
       if (zone) {
         zone.hidden = false;
@@ -134,17 +132,15 @@
     });
   }
 
-  // "in 2 hours", "in 3 days" next to the next session on Today, refreshed every minute.
+  // "in 2 hours", "in 3 days" next to the next session on Today, refreshed every minute
+  // (in the page's language, by dates.js).
   function countdowns(root) {
     var items = root.querySelectorAll("[data-countdown]");
     if (!items.length) return;
     function update() {
       items.forEach(function (el) {
         var minutes = Math.round((new Date(el.dataset.countdown).getTime() - Date.now()) / 60000);
-        if (minutes <= 0) { el.textContent = "(now)"; return; }
-        var text = minutes < 60 ? minutes + " min" : minutes < 48 * 60 ?
-          Math.round(minutes / 60) + " hours" : Math.round(minutes / 1440) + " days";
-        el.textContent = "(in " + text + ")";
+        el.textContent = minutes <= 0 ? "(now)" : "(" + IopDates.relative(minutes) + ")";
       });
     }
     update();

@@ -85,13 +85,18 @@
 
   /* --- Offline banner for a page opened from the device ---------------------------------- */
 
+  /* Dates are written by dates.js (IopDates), which may run after this script. */
+  function withDates(fn) {
+    if (window.IopDates) fn();
+    else document.addEventListener("DOMContentLoaded", fn);
+  }
+
   var savedAt = document.documentElement.dataset.offlineSavedAt;
   if (savedAt) {
     var banner = $("#offline-banner");
     if (banner) {
-      var time = new Date(savedAt);
-      $("time", banner).textContent = time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
       $("time", banner).setAttribute("datetime", savedAt);
+      withDates(function () { $("time", banner).textContent = IopDates.format(savedAt, "time"); });
       banner.hidden = false;
     }
   }
@@ -207,7 +212,7 @@
     label.textContent = item.status === "invalid" ? "Not sent" : "Waiting to sync";
     var when = document.createElement("p");
     when.className = "entry-date";
-    when.textContent = new Date(item.createdAt).toLocaleString();
+    when.textContent = IopDates.format(item.createdAt, "short_day_time");
     var summary = document.createElement("p");
     summary.className = "entry-excerpt";
     summary.textContent = item.summary;

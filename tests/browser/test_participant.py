@@ -119,6 +119,8 @@ def test_a_laptop_keeps_sign_out_in_the_top_bar(desktop_page, live_server, make_
     expect(desktop_page.get_by_role("button", name="Sign out", exact=True)).to_have_count(1)
 
 
+# Dispatched only once the page's deferred scripts have run (DOMContentLoaded): before that,
+# pwa.js is not listening yet and the event would be lost (a race the heading can't rule out).
 OFFER_INSTALL = """() => {
     const event = new Event("beforeinstallprompt", {cancelable: true});
     event.prompt = () => { window.prompted = true; };
@@ -135,6 +137,7 @@ def test_install_is_offered_below_the_content_and_not_now_is_remembered(
     offer = page.get_by_role("region", name="Install the app")
     expect(offer).to_be_hidden()  # only when the browser can install it
 
+    page.wait_for_load_state("domcontentloaded")
     page.evaluate(OFFER_INSTALL)
     expect(offer).to_be_visible()
     expect(offer.get_by_role("button", name="Install app")).to_be_visible()
@@ -152,6 +155,7 @@ def test_install_is_offered_below_the_content_and_not_now_is_remembered(
     expect(offer).to_be_hidden()
     page.reload()
     expect(page.get_by_role("heading", level=1)).to_have_text(GREETING)
+    page.wait_for_load_state("domcontentloaded")
     page.evaluate(OFFER_INSTALL)
     page.wait_for_timeout(200)
     expect(offer).to_be_hidden()

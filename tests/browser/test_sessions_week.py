@@ -1,7 +1,8 @@
 """The first week of a therapist and a participant, in real Chromium: a weekly series is one
 notification said in words ("just now"), a time that has passed or falls in a clock change is
 explained, the week view is columns on a laptop and a list on a phone, "Mark all present", and
-Copy buttons beside links meant to be shared."""
+Copy buttons beside links meant to be shared. The browsers here read British English
+(`locale="en-GB"`: "Monday 2 March", a 24-hour clock); tests/test_dates.py covers en-US."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def test_a_series_is_one_notification_in_the_bell_said_in_words(
             email="robin@example.test",
         )
     with time_machine.travel(START, tick=True):
-        desk = new_context(phone=False).new_page()
+        desk = new_context(phone=False, locale="en-GB").new_page()
         sign_in(desk, live_server, therapist.email)
         desk.goto(f"{live_server}/dashboard/sessions/new")
         desk.get_by_label("Kind of session").select_option(label="Group session")
@@ -78,7 +79,7 @@ def test_a_series_is_one_notification_in_the_bell_said_in_words(
         desk.get_by_role("button", name="Schedule").click()
         expect(desk.get_by_text("Scheduled 12 sessions")).to_be_visible()
 
-        phone = new_context(phone=True).new_page()
+        phone = new_context(phone=True, locale="en-GB").new_page()
         sign_in(phone, live_server, "robin@example.test")
         phone.get_by_role("link", name="Notifications, 1 new").click()
         expect(phone.get_by_role("heading", name="Notifications", level=1)).to_be_visible()
@@ -87,7 +88,7 @@ def test_a_series_is_one_notification_in_the_bell_said_in_words(
         expect(items).to_contain_text("Saturdays 10:00 from 7 Mar, 12 weeks")
         when = items.locator("time")
         expect(when).to_have_text("just now")
-        expect(when).to_have_attribute("title", "Monday 2 March 2026, 09:00")
+        expect(when).to_have_attribute("title", "Monday, 2 March 2026, 09:00")
         assert_no_axe_violations(phone)
 
 
@@ -97,7 +98,7 @@ def test_a_past_time_is_refused_or_recorded_and_a_clock_change_is_explained(
     therapist = make_user("therapist")
     make_user("participant", name="Robin Vale", therapist=therapist)
     with time_machine.travel(START, tick=True):
-        desk = new_context(phone=False).new_page()
+        desk = new_context(phone=False, locale="en-GB").new_page()
         sign_in(desk, live_server, therapist.email)
 
         def fill(day: str, at: str) -> None:
@@ -127,7 +128,8 @@ def test_a_past_time_is_refused_or_recorded_and_a_clock_change_is_explained(
         desk.get_by_role("button", name="Schedule").click()
         expect(
             desk.get_by_text(
-                "8 March: 02:30 doesn't exist in New York (clocks go forward); it will be at 03:30."
+                "Sunday 8 March: 02:30 doesn't exist in New York (clocks go forward); "
+                "it will be at 03:30."
             )
         ).to_be_visible()
         expect(desk.get_by_role("heading", name="Check-in", level=1).locator("..")).to_contain_text(
@@ -160,11 +162,11 @@ def test_the_week_is_columns_on_a_laptop_and_a_list_on_a_phone(
             group_id=_group_id(app, "Evening"),
             repeat_weeks=2,
         )
-        desk = new_context(phone=False).new_page()
+        desk = new_context(phone=False, locale="en-GB").new_page()
         sign_in(desk, live_server, therapist.email)
         main_nav(desk).get_by_role("link", name="Sessions").click()
         desk.get_by_role("link", name="Week", exact=True).click()
-        expect(desk.get_by_role("heading", name="Week of Monday 2 March 2026")).to_be_visible()
+        expect(desk.get_by_role("heading", name="Week of Monday, 2 March 2026")).to_be_visible()
 
         def day(page, name):
             return page.get_by_role("listitem").filter(
@@ -184,15 +186,15 @@ def test_the_week_is_columns_on_a_laptop_and_a_list_on_a_phone(
         assert_no_axe_violations(desk)
 
         desk.get_by_role("link", name="Next week").click()
-        expect(desk.get_by_role("heading", name="Week of Monday 9 March 2026")).to_be_visible()
+        expect(desk.get_by_role("heading", name="Week of Monday, 9 March 2026")).to_be_visible()
         expect(
             day(desk, "Tuesday 10 March").get_by_role("link", name="Evening group")
         ).to_be_visible()
         expect(desk.get_by_role("link", name="Robin's check-in")).to_have_count(0)
         desk.get_by_role("link", name="This week").click()
-        expect(desk.get_by_role("heading", name="Week of Monday 2 March 2026")).to_be_visible()
+        expect(desk.get_by_role("heading", name="Week of Monday, 2 March 2026")).to_be_visible()
 
-        phone = new_context(phone=True).new_page()
+        phone = new_context(phone=True, locale="en-GB").new_page()
         sign_in(phone, live_server, therapist.email)
         phone.goto(f"{live_server}/dashboard/sessions?view=week")
         monday, tuesday = day(phone, "Monday 2 March"), day(phone, "Tuesday 3 March")
