@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, literal, union_all
+from sqlalchemy import and_, exists, literal, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, or_, select
 
@@ -104,19 +104,18 @@ def conversation_for(db: Session, *, kind: ConversationKind, object_id: int) -> 
     return db.exec(select(Conversation).where(Conversation.key == _key(kind, object_id))).first()
 
 
-def _cursor(user_id: int, conversation_id):
-    return (
-        select(ReadCursor.last_read_id)
-        .where(ReadCursor.conversation_id == conversation_id, ReadCursor.user_id == user_id)
-        .scalar_subquery()
+def _with_cursor(query, user_id: int, conversation_id):
+    """The query joined to the person's read cursor in each conversation (none: read nothing)."""
+    return query.outerjoin(
+        ReadCursor,
+        and_(ReadCursor.conversation_id == conversation_id, ReadCursor.user_id == user_id),
     )
 
 
-def _unread_messages(user_id: int, conversation_id):
-    """Conditions on Message for what this person has not read in a conversation."""
+def _unread(user_id: int):
+    """Conditions on Message (joined to the reader's cursor) for what they have not read."""
     return (
-        Message.conversation_id == conversation_id,
-        Message.id > func.coalesce(_cursor(user_id, conversation_id), 0),
+        Message.id > func.coalesce(ReadCursor.last_read_id, 0),
         Message.author_id != user_id,
         col(Message.hidden_at).is_(None),
     )
@@ -132,17 +131,19 @@ class ConversationRow:
 def conversation_rows(db: Session, *, user: User) -> list[ConversationRow]:
     """The person's conversations, newest activity first, named for them ("Care team", the
     group's name, or for staff the participant's name), with unread counts: one query."""
-    unread = (
-        select(func.count(Message.id))
-        .where(*_unread_messages(user.id, Conversation.id))
-        .correlate(Conversation)
-        .scalar_subquery()
+    query = _with_cursor(
+        select(Conversation, Group.name, User.name, func.count(Message.id)),
+        user.id,
+        Conversation.id,
     )
     rows = db.exec(
-        select(Conversation, Group.name, User.name, unread)
+        query.outerjoin(
+            Message, and_(Message.conversation_id == Conversation.id, *_unread(user.id))
+        )
         .outerjoin(Group, col(Group.id) == Conversation.group_id)
         .outerjoin(User, col(User.id) == Conversation.participant_id)
         .where(_visible(user))
+        .group_by(col(Conversation.id), Group.name, User.name)
         .order_by(
             col(Conversation.last_message_at).desc().nulls_last(),
             func.lower(func.coalesce(Group.name, User.name)),
@@ -172,22 +173,21 @@ def title_of(db: Session, *, conversation: Conversation, user: User) -> str:
 
 def unread_total(db: Session, user: User) -> int:
     """Unread messages in all of a person's conversations (the navigation's count): one query."""
-    return db.exec(
-        select(func.count(Message.id))
-        .join(Conversation, col(Conversation.id) == Message.conversation_id)
-        .where(_visible(user), *_unread_messages(user.id, Message.conversation_id))
-    ).one()
+    query = select(func.count(Message.id)).join(
+        Conversation, col(Conversation.id) == Message.conversation_id
+    )
+    query = _with_cursor(query, user.id, Message.conversation_id)
+    return db.exec(query.where(_visible(user), *_unread(user.id))).one()
 
 
 def care_team_unread(db: Session, *, participant: User) -> int:
     """Unread messages from the participant's care team (Today): one query."""
+    query = select(func.count(Message.id)).join(
+        Conversation, col(Conversation.id) == Message.conversation_id
+    )
+    query = _with_cursor(query, participant.id, Message.conversation_id)
     return db.exec(
-        select(func.count(Message.id))
-        .join(Conversation, col(Conversation.id) == Message.conversation_id)
-        .where(
-            Conversation.participant_id == participant.id,
-            *_unread_messages(participant.id, Message.conversation_id),
-        )
+        query.where(Conversation.participant_id == participant.id, *_unread(participant.id))
     ).one()
 
 

@@ -49,6 +49,7 @@ def _sender_key() -> str:
 
 @bp.get("")
 @login_required
+@outbox.keep_offline
 def index():
     """Every conversation the person belongs to, newest activity first, with unread counts."""
     db = get_db()

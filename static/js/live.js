@@ -16,10 +16,12 @@
   if (!list) return;
   var live = document.querySelector("[data-live-announce]");
   var timer = null;
+  var gone = false; // the server said this conversation is not ours (any more)
 
   function poller() { return list.querySelector("[data-poll]"); }
 
   function poll() {
+    if (gone) return;
     var el = poller();
     if (el && window.htmx && document.visibilityState === "visible" && navigator.onLine !== false) {
       window.htmx.trigger(el, "poll");
@@ -27,6 +29,7 @@
   }
 
   function start() {
+    if (gone) return;
     var el = poller();
     var seconds = el ? parseInt(el.dataset.pollSeconds, 10) || 3 : 3;
     stop();
@@ -53,7 +56,16 @@
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     polled = !!(target && target.matches && target.matches("[data-poll]"));
-    if (polled) wasNearBottom = nearBottom();
+    if (!polled) return;
+    // A refused poll (no longer in the conversation, too many requests) swaps nothing into the
+    // list; a 404 also ends polling until the page is opened again.
+    if (event.detail.xhr && event.detail.xhr.status >= 400) {
+      event.detail.shouldSwap = false;
+      event.detail.isError = false;
+      if (event.detail.xhr.status === 404) { stop(); gone = true; }
+      return;
+    }
+    wasNearBottom = nearBottom();
   });
   document.addEventListener("htmx:afterSettle", function () {
     var fresh = list.querySelectorAll("[data-live-item]:not([data-seen])");

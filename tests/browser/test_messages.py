@@ -10,8 +10,10 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from iop_pwa.messages.models import Message
+from iop_pwa.messages.models import Conversation, Message
 from tests.browser.helpers import assert_no_axe_violations, main_nav, sign_in
+from tests.test_messages import _conversations as ensure_conversations
+from tests.test_messages import _send as send_as
 
 LIVE = 5_000  # ms: a new message from someone else shows within this, without a reload
 
@@ -205,3 +207,30 @@ def test_a_reported_message_is_removed_from_the_facilitators_queue(
     jo_page.reload()
     expect(messages_list(jo_page).get_by_text("Removed by a moderator")).to_be_visible()
     expect(messages_list(jo_page).get_by_text("Jo never gets anything right")).to_have_count(0)
+
+
+@pytest.mark.parametrize("width", [320, 390])
+def test_unread_counts_fit_a_small_phone(new_context, live_server, people, app, db, width):
+    therapist, sam, _ = people
+    ensure_conversations(app, sam)
+    care_id = db.exec(select(Conversation.id).where(Conversation.participant_id == sam.id)).one()
+    for text in ("Hello Sam", "How was group?", "We are here on weekdays."):
+        send_as(app, care_id, therapist, text)
+
+    page = new_context(viewport={"width": width, "height": 640}).new_page()
+    sign_in(page, live_server, sam.email)
+    messages_link = main_nav(page).get_by_role("link", name="Messages, 3 unread")
+    expect(messages_link).to_be_visible()
+    expect(page.get_by_role("link", name="3 new messages from your care team")).to_be_visible()
+    boxes = [
+        main_nav(page).get_by_role("link").nth(i).locator("span").bounding_box() for i in range(5)
+    ]
+    for box, next_box in zip(boxes, boxes[1:], strict=False):
+        assert next_box["x"] - (box["x"] + box["width"]) >= 4
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    messages_link.click()
+    page.get_by_role("link", name="Care team, 3 unread").click()
+    expect(messages_list(page).get_by_role("listitem")).to_have_count(3)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    expect(main_nav(page).get_by_role("link", name="Messages", exact=True)).to_be_visible()
+    assert_no_axe_violations(page)
