@@ -230,16 +230,23 @@ def latest(
     return _shown(list(reversed(rows[:PAGE_SIZE])), reader), len(rows) > PAGE_SIZE
 
 
-def after(db: Session, *, conversation_id: int, after_id: int, reader: User) -> list[Shown]:
-    """What is new after message `after_id` ("anything after id N?"): one query on the
-    (conversation_id, id) index. Nothing new is the usual answer."""
+def poll(db: Session, *, conversation_id: int, after_id: int, reader: User) -> list[Shown] | None:
+    """ "Anything after id N?" in one query: the conversation, if the reader belongs to it (the
+    same rule as the policy, written as `_visible`), outer-joined to its messages after N on the
+    (conversation_id, id) index. None when the reader does not belong (or it does not exist);
+    an empty list when nothing is new, the usual answer."""
     rows = db.exec(
-        _with_authors()
-        .where(Message.conversation_id == conversation_id, Message.id > after_id)
+        select(Conversation.id, Message, User.name, User.role)
+        .select_from(Conversation)
+        .outerjoin(Message, and_(Message.conversation_id == Conversation.id, Message.id > after_id))
+        .outerjoin(User, col(User.id) == Message.author_id)
+        .where(Conversation.id == conversation_id, _visible(reader))
         .order_by(col(Message.id))
         .limit(200)
     ).all()
-    return _shown(rows, reader)
+    if not rows:
+        return None
+    return _shown([(m, name, role) for _, m, name, role in rows if m is not None], reader)
 
 
 def mark_read(db: Session, *, conversation: Conversation, user: User, up_to: int) -> None:

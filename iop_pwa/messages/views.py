@@ -18,12 +18,12 @@ from flask import (
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 
-from iop_pwa.access import Action, load_or_404, parse_id
+from iop_pwa.access import Action, deny, load_or_404, parse_id
 from iop_pwa.db import get_db
 from iop_pwa.extensions import limiter
 from iop_pwa.messages import services
 from iop_pwa.messages.forms import GuidelinesForm, MemberForm, MessageForm, MuteForm, ReportForm
-from iop_pwa.messages.models import MAX_MESSAGE
+from iop_pwa.messages.models import MAX_MESSAGE, Conversation
 from iop_pwa.messages.policies import (
     CONVERSATION,
     GROUP_ROOM,
@@ -146,15 +146,15 @@ def send(conversation_id: int):
 def poll(conversation_id: int):
     """ "Anything after id N?": 204 with no body when nothing is new (the usual answer), else
     the new messages and the next poller. A person no longer in the conversation gets 404."""
-    conversation = load_or_404(CONVERSATION, conversation_id)
     after_id = parse_id(request.args.get("after")) or 0
     db = get_db()
-    new = services.after(
-        db, conversation_id=conversation.id, after_id=after_id, reader=current_user
-    )
+    new = services.poll(db, conversation_id=conversation_id, after_id=after_id, reader=current_user)
+    if new is None:
+        deny("conversation", conversation_id)
     if not new:
         response = make_response("", 204)
     else:
+        conversation = db.get(Conversation, conversation_id)
         services.mark_read(
             db, conversation=conversation, user=current_user, up_to=new[-1].message.id
         )
