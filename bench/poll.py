@@ -5,7 +5,7 @@ builds a throwaway database with the demo program, starts the real app and `benc
 under gunicorn (2 workers each, 127.0.0.1 only), signs in as the demo participant through the
 real form and loads, with `wrk` (or the Python load generator):
 
-- hello-world `/`;
+- hello-world `/`, and `/healthz` (one `SELECT 1`, nobody signed in: the floor of this app);
 - the poll of Sam's care-team thread when nothing is new (204, no body: what almost every poll
   answers);
 - the same poll when one message is new (200 with that message and the next poller).
@@ -74,6 +74,7 @@ def main(argv=None) -> int:
         poll = f"/messages/{conversation_id}/poll?after="
         rows = [
             ("hello-world `/`", "hello", "/", 200),
+            ("`/healthz` (one `SELECT 1`, no session)", "app", "/healthz", 200),
             ("poll, nothing new (204)", "app", f"{poll}{newest}", 204),
             ("poll, one new message (200)", "app", f"{poll}{before}", 200),
         ]
@@ -116,7 +117,7 @@ def main(argv=None) -> int:
     for label, r in results:
         share = 100 * r.rps / hello if hello else 0.0
         print(f"| {label} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {share:.1f}% |")
-    idle = results[1][1].rps
+    idle = results[2][1].rps
     print(
         f"\nOpen phones served (each asks once per interval): about {idle * 5:,.0f} at a "
         f"5-second poll, {idle * 3:,.0f} at the app's 3-second poll."
