@@ -139,7 +139,7 @@ def _init_login(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     """Core's blueprints, then every feature: this composition root is the one place in core
     that names the features (see `iop_pwa.features`)."""
-    from iop_pwa import journal, practice, therapy
+    from iop_pwa import journal, messages, practice, therapy
     from iop_pwa.accounts.views import bp as accounts_bp
     from iop_pwa.admin.views import bp as admin_bp
     from iop_pwa.dashboard.views import bp as dashboard_bp
@@ -158,12 +158,12 @@ def _register_blueprints(app: Flask) -> None:
         pwa_bp,
     ):
         app.register_blueprint(bp)
-    for feature in (therapy, practice, journal):  # Today shows their sections in their order
+    for feature in (therapy, practice, journal, messages):  # Today: sections by their order
         feature.register(app)
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from iop_pwa.web import in_zone, local_now
+    from iop_pwa.web import in_zone, local_now, main_nav
 
     @app.template_filter("local")
     def to_local(value, timezone: str, fmt: str = "%a %d %b %Y, %H:%M"):
@@ -182,7 +182,14 @@ def _register_template_helpers(app: Flask) -> None:
             "local_now": local_now,
             "crisis_url": url_for("safety.crisis_help"),
             "unread_notifications": _unread_notifications,
+            "main_nav": _main_nav,
         }
+
+    def _main_nav(audience: str):
+        """The signed-in person's navigation with its unread counts (see `web.main_nav`)."""
+        from flask_login import current_user
+
+        return main_nav(audience, database.get_db(), current_user)
 
 
 def _unread_notifications() -> int:

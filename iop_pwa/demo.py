@@ -16,6 +16,8 @@ from iop_pwa.accounts import services
 from iop_pwa.accounts.models import GroupMembership, ParticipantStatus, Role, User
 from iop_pwa.db import utcnow
 from iop_pwa.journal import services as journal
+from iop_pwa.messages import services as messages
+from iop_pwa.messages.models import Message
 from iop_pwa.practice import services as practice
 from iop_pwa.practice.library import sync_builtin_exercises
 from iop_pwa.practice.models import Assignment, Exercise, Schedule
@@ -334,6 +336,66 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
             therapy.mark_all_attended(db, session=session, by=therapist)
 
 
+# (minutes ago, author email, text). The group room is lively; Sam's care-team thread ends with
+# two messages from the therapist that Sam has not read yet.
+GROUP_MESSAGES = [
+    (26 * 60, "jordan@demo.test", "Anyone else find the I-statement practice awkward at first?"),
+    (25 * 60, "sam@demo.test", "Yes! It got easier after a few days. Writing it down first helps."),
+    (
+        24 * 60,
+        THERAPIST_EMAIL,
+        "Great question, Jordan. We'll practise a few together on Thursday.",
+    ),
+    (9 * 60, "priya@demo.test", "Hi everyone, I'm new this week. Glad to be here."),
+    (8 * 60, "sam@demo.test", "Welcome, Priya! The breathing exercise helped me a lot early on."),
+    (50, "jordan@demo.test", "The grounding video is here: https://www.nimh.nih.gov/health"),
+]
+CARE_MESSAGES = [
+    (3 * 24 * 60, "sam@demo.test", "Is it okay if I miss Thursday's group? I have a work shift."),
+    (
+        3 * 24 * 60 - 90,
+        THERAPIST_EMAIL,
+        "Thanks for telling us. Yes, and let's find a make-up time.",
+    ),
+    (70, THERAPIST_EMAIL, "Checking in after this week's sessions. How are the evenings going?"),
+    (65, THERAPIST_EMAIL, "If it helps, the box-breathing practice is on your Practice page."),
+]
+
+
+def _demo_messages(db: Session, therapist: User, now) -> None:
+    """A lively evening group room and Sam's care-team thread, with some messages unread."""
+    sam = services.find_user_by_email(db, "sam@demo.test")
+    messages.ensure_conversations(db, user=sam)
+    messages.ensure_conversations(db, user=therapist)
+    room = messages.conversation_for(
+        db, kind="group", object_id=services.get_or_create_group(db, EVENING_GROUP).id
+    )
+    care = messages.conversation_for(db, kind="care_team", object_id=sam.id)
+    if db.exec(select(Message.id).where(Message.conversation_id == room.id)).first():
+        return
+    sent = []
+    for conversation, script in ((room, GROUP_MESSAGES), (care, CARE_MESSAGES)):
+        for minutes, email, text in script:
+            author = services.find_user_by_email(db, email)
+            if conversation.is_group:
+                messages.agree(db, conversation=conversation, user=author)
+            message = messages.send(
+                db,
+                conversation=conversation,
+                author=author,
+                client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{conversation.key}:{minutes}")),
+                body=text,
+                written_at=now - timedelta(minutes=minutes),
+            ).message
+            message.received_at = message.written_at
+            db.add(message)
+            sent.append(message)
+        conversation.last_message_at = now - timedelta(minutes=script[-1][0])
+        db.add(conversation)
+    # Sam has read the thread up to the first answer: the two check-ins wait for him.
+    messages.mark_read(db, conversation=care, user=sam, up_to=sent[len(GROUP_MESSAGES) + 1].id)
+
+
 def load_demo(db: Session) -> list[tuple[str, str]]:
     """Create whatever of the demo program is missing; returns the logins to print."""
     therapist = _user(
@@ -354,6 +416,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
             name="Riverside Evening IOP",
             phone="(555) 010-0199",  # 555-01xx: reserved for fiction
             hours="Monday to Friday, 9 am to 5 pm Eastern; evenings during group",
+            message_hours="Weekdays 9 am to 5 pm Eastern; we answer within one working day",
         )
     for group_name in (EVENING_GROUP, ALUMNI_GROUP):
         group = services.get_or_create_group(db, group_name)
@@ -384,6 +447,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
     _demo_journals(db, now)
     _demo_practice(db, therapist, now)
     _demo_sessions(db, therapist, now)
+    _demo_messages(db, therapist, now)
 
     if not services.has_invitation_named(db, therapist_id=therapist.id, name="Casey Morgan"):
         services.create_invitation(

@@ -69,6 +69,22 @@ class NotificationKind:
 
 
 @dataclass(frozen=True)
+class NavItem:
+    """A link in the main navigation: the participant's bottom bar or the therapist's top bar
+    (`audience` "participant" or "staff"), in `order` among core's own items (smallest first).
+    `key` is what a page sets as `active` to mark it current. `unread(db, person)`, when given,
+    counts what is new there; the navigation shows it ("Messages, 3 unread"). It runs on every
+    page, so it must be one query."""
+
+    audience: str
+    key: str
+    endpoint: str
+    label: str
+    order: int = 100
+    unread: Callable[..., int] | None = None
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     blueprints: tuple = ()
@@ -84,6 +100,7 @@ class Feature:
     # offline; the view must also be decorated with `pwa.outbox.keep_offline`.
     offline_pages: tuple[str, ...] = ()
     notification_kinds: tuple[NotificationKind, ...] = ()
+    nav: tuple[NavItem, ...] = ()
 
 
 @dataclass
@@ -104,6 +121,10 @@ class Registry:
             if policy.kind == kind:
                 return policy
         raise KeyError(kind)
+
+    def nav(self, audience: str) -> list[NavItem]:
+        """The navigation items features registered for "participant" or "staff"."""
+        return [item for item in self._all("nav") if item.audience == audience]
 
     @property
     def data_rights(self) -> list[DataRights]:

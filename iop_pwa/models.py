@@ -15,6 +15,14 @@ from iop_pwa.accounts.models import (  # noqa: F401
 from iop_pwa.audit import AuditEvent  # noqa: F401
 from iop_pwa.journal.models import JournalEntry  # noqa: F401
 from iop_pwa.mail import QueuedMail  # noqa: F401
+from iop_pwa.messages.models import (  # noqa: F401
+    Conversation,
+    GuidelineAgreement,
+    Message,
+    MessageReport,
+    Mute,
+    ReadCursor,
+)
 from iop_pwa.notifications import Notification  # noqa: F401
 from iop_pwa.practice.models import (  # noqa: F401
     Assignment,

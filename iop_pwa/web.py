@@ -4,17 +4,19 @@ guards, and the participant's local clock."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from flask import abort, render_template, request
+from flask import abort, render_template, request, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 
 from iop_pwa.accounts.models import Role
 from iop_pwa.db import utcnow
 from iop_pwa.extensions import htmx
+from iop_pwa.features import NavItem, registry
 
 
 def render_page(template: str, *, status: int = 200, block: str = "content", **context):
@@ -79,3 +81,37 @@ def safe_next(target: str | None) -> str | None:
 def form_status() -> int:
     """The status for a page with a form: 422 when it comes back after a refused POST."""
     return 422 if request.method == "POST" else 200
+
+
+# Core's own navigation items; features add theirs (`features.NavItem`) between them by order.
+# The participant's bar reads Today, Practice, Journal, Messages, Sessions; the therapist's
+# Dashboard, Participants, Library, Sessions, Messages, Groups (PRODUCT.md's words).
+CORE_NAV = (
+    NavItem("participant", "today", "participant.today", "Today", order=10),
+    NavItem("staff", "dashboard", "dashboard.home", "Dashboard", order=10),
+    NavItem("staff", "participants", "dashboard.participants", "Participants", order=20),
+    NavItem("staff", "groups", "dashboard.groups", "Groups", order=60),
+)
+
+
+@dataclass(frozen=True)
+class NavLink:
+    key: str
+    url: str
+    label: str
+    unread: int = 0
+
+
+def main_nav(audience: str, db, person) -> list[NavLink]:
+    """The main navigation for "participant" or "staff": core's items and every feature's, in
+    order, each with its unread count (one query per item that counts)."""
+    items = [i for i in CORE_NAV if i.audience == audience] + registry().nav(audience)
+    return [
+        NavLink(
+            item.key,
+            url_for(item.endpoint),
+            item.label,
+            item.unread(db, person) if item.unread else 0,
+        )
+        for item in sorted(items, key=lambda i: (i.order, i.key))
+    ]

@@ -31,6 +31,9 @@ class World:
     session_id: int
     guest_id: int
     group_id: int  # a group the owner facilitates (the participant is a member)
+    conversation_id: int  # that group's room (messages)
+    message_id: int  # the owner's message in it
+    report_id: int  # the participant's report of that message
 
     def owner_of(self, role: str):
         return self.owner if role == "therapist" else self.participant
@@ -128,7 +131,25 @@ def world(app, make_user):
         from iop_pwa.accounts.models import Group
 
         group = db.exec(select(Group).where(Group.name == "World group")).one()
+        from iop_pwa.messages import services as messages
+        from iop_pwa.messages.models import ConversationKind, MessageReport
+
+        messages.ensure_conversations(db, user=db.get(User, owner.id))
+        room = messages.conversation_for(db, kind=ConversationKind.group, object_id=group.id)
+        said = messages.send(
+            db,
+            conversation=room,
+            author=db.get(User, owner.id),
+            client_id=str(uuid.uuid4()),
+            body="Welcome, everyone.",
+            written_at=utcnow(),
+        ).message
+        messages.report(
+            db, message=said, reporter=db.get(User, participant.id), reason="other", detail=""
+        )
+        report_id = db.exec(select(MessageReport.id)).one()
         ids = (exercise.id, assignment.id, completion.id, family.id, guest.id, group.id)
+        ids += (room.id, said.id, report_id)
     return World(owner, participant, invitation_id, entry_id, flag_id, *ids)
 
 
@@ -318,7 +339,9 @@ def test_admin_routes_are_for_admins_only(app, admin_world, make_user, method, t
 
 
 def test_every_route_with_an_id_is_in_the_matrix(app):
-    covered = {
+    from tests.test_messages import MESSAGE_RULES  # messages' own matrix (both roles use them)
+
+    covered = MESSAGE_RULES | {
         template.replace("{group}", "<int:group_id>").replace("{user}", "<int:user_id>")
         for _, template in ADMIN_ROUTES
     }

@@ -6,7 +6,6 @@ from __future__ import annotations
 from sqlmodel import select
 
 from iop_pwa.audit import AuditEvent
-from iop_pwa.features import Feature, add
 from iop_pwa.safety.program import ProgramContact
 
 CONTACT = {
@@ -20,13 +19,12 @@ def test_help_is_public_and_says_the_app_is_not_a_crisis_line(client):
     page = client.get("/help")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "tel:988" in text and "This app is not a crisis line" in text
-    assert "not watched" not in text  # there are no messages to watch yet
+    assert "tel:988" in text and "not a crisis line" in text
+    assert "not watched" not in text  # messages exist, and are read during program hours
     assert "Your program" not in text  # nothing set: nothing half-empty shown
 
 
-def test_once_messages_exist_the_help_page_says_when_they_are_read(app, client):
-    add(app, Feature(name="messages"))
+def test_with_messages_the_help_page_says_when_they_are_read(app, client):
     text = client.get("/help").get_data(as_text=True)
     assert "message your care team in this app" in text
     assert "read during program hours, not around the clock" in text

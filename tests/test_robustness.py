@@ -32,6 +32,9 @@ IDS = {
     "guest_id": lambda w: w.guest_id,
     "group_id": lambda w: w.group_id,
     "user_id": lambda w: w.owner.id,
+    "conversation_id": lambda w: w.conversation_id,
+    "message_id": lambda w: w.message_id,
+    "report_id": lambda w: w.report_id,
 }
 
 

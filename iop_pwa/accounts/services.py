@@ -64,13 +64,16 @@ def create_user(
         timezone=timezone,
         must_change_password=must_change_password,
     )
+    db.add(user)
     try:
+        db.flush()
+    except IntegrityError:
         # Two requests (two invitations accepted at once with one email) can both pass the
         # check above; the unique index decides, and the loser gets the same clear answer.
-        with db.begin_nested():
-            db.add(user)
-            db.flush()
-    except IntegrityError:
+        # The whole transaction is rolled back (every caller would: an AccountError keeps
+        # nothing). Not a savepoint: on SQLite, pysqlite lets the release of a first savepoint
+        # commit it, which would keep a half-made account.
+        db.rollback()
         raise AccountError("An account with that email already exists.") from None
     return user
 

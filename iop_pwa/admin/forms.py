@@ -20,6 +20,9 @@ class ProgramContactForm(FlaskForm):
         render_kw={"autocomplete": "tel", "inputmode": "tel"},
     )
     hours = StringField("Hours (optional)", validators=[Length(max=200)])
+    message_hours = StringField(
+        "When the care team answers messages (optional)", validators=[Length(max=200)]
+    )
 
     def validate_phone(self, field):
         if problem := phone_problem(field.data or ""):

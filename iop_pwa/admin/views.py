@@ -181,6 +181,7 @@ def program_contact():
             name=form.name.data,
             phone=form.phone.data,
             hours=form.hours.data or "",
+            message_hours=form.message_hours.data or "",
         )
         flash("Saved. The help page shows it to everyone, signed in or not.")
         return redirect(url_for("admin.program_contact"), 303)

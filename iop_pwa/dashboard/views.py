@@ -26,10 +26,6 @@ from iop_pwa.web import local_now, render_page, safe_next, staff_required
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-COMING = {
-    "messages": ("Messages", "Secure messages with your participants come next."),
-}
-
 # Raw invitation tokens are kept only in the therapist's own signed session, to show the link
 # (and its QR code) again on the invitation's page; the database holds their hashes.
 SHOWN_LINKS_KEY = "invitation_links"
@@ -332,14 +328,3 @@ def flag_seen(flag_id: int):
 @staff_required
 def groups():
     return render_page("dashboard/groups.html", rows=accounts.groups_for(get_db(), current_user.id))
-
-
-def _coming_soon(key: str):
-    title, text = COMING[key]
-    return render_page("dashboard/coming_soon.html", title=title, text=text, active=key)
-
-
-@bp.get("/messages")
-@staff_required
-def messages():
-    return _coming_soon("messages")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 def register(app) -> None:
     """Hand the app the journal's pages, sections, data rights and offline page."""
-    from iop_pwa.features import DataRights, Feature, Section, add
+    from iop_pwa.features import DataRights, Feature, NavItem, Section, add
     from iop_pwa.journal import policies, sections, services, views
     from iop_pwa.journal.models import JournalEntry
 
@@ -32,5 +32,6 @@ def register(app) -> None:
                 ),
             ),
             offline_pages=("/journal",),
+            nav=(NavItem("participant", "journal", "journal.index", "Journal", order=30),),
         ),
     )

@@ -14,11 +14,6 @@ from iop_pwa.web import local_now, participant_required, render_page
 
 bp = Blueprint("participant", __name__)
 
-# The bottom bar, in PRODUCT.md's words. Pages that later issues fill say so plainly until then.
-COMING = {
-    "messages": ("Messages", "Messages with your group and your care team will appear here."),
-}
-
 
 @bp.get("/")
 def index():
@@ -44,14 +39,3 @@ def today():
         groups=services.groups_of(db, current_user),
         sections=render_sections("today", db=db, person=current_user, now=now),
     )
-
-
-def _coming_soon(key: str):
-    title, text = COMING[key]
-    return render_page("participant/coming_soon.html", title=title, text=text, active=key)
-
-
-@bp.get("/messages")
-@participant_required
-def messages():
-    return _coming_soon("messages")

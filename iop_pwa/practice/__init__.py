@@ -6,7 +6,7 @@ from __future__ import annotations
 
 def register(app) -> None:
     """Hand the app practice's pages, sections, data rights, offline pages and notifications."""
-    from iop_pwa.features import DataRights, Feature, NotificationKind, Section, add
+    from iop_pwa.features import DataRights, Feature, NavItem, NotificationKind, Section, add
     from iop_pwa.practice import policies, sections, services, staff_views, views
     from iop_pwa.practice.models import Assignment, AssignmentEvent, Completion, Exercise, Feedback
 
@@ -37,6 +37,10 @@ def register(app) -> None:
                 ),
             ),
             offline_pages=("/practice", "/practice/"),
+            nav=(
+                NavItem("participant", "practice", "practice.index", "Practice", order=20),
+                NavItem("staff", "library", "library.index", "Library", order=30),
+            ),
             notification_kinds=(
                 NotificationKind("assignment", "practice.assignment", "assignment_id"),
                 NotificationKind("feedback", "practice.assignment", "assignment_id"),

@@ -37,6 +37,7 @@ SHELL = [
     "js/outbox.js",
     "js/pwa.js",
     "js/copy.js",
+    "js/live.js",
     "icons/nav.svg",
     "icons/icon.svg",
     "icons/icon-192.png",

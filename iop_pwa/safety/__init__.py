@@ -69,6 +69,15 @@ class CareFlag(SQLModel, table=True):
     seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     seen_by_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
 
+    @property
+    def source_words(self) -> str:
+        """Where the words were, for the therapist ("a message"), never the words."""
+        return SOURCE_WORDS.get(self.source_type, "something they wrote")
+
+
+# How the dashboard names a flag's source; a feature raising flags uses one of these types.
+SOURCE_WORDS = {"journal_entry": "a shared journal entry", "message": "a message"}
+
 
 def raise_flag(
     db: Session, *, participant_id: int, reason: str, source_type: str, source_id: int | None

@@ -27,6 +27,8 @@ class ProgramContact(SQLModel, table=True):
     name: str = Field(max_length=120)
     phone: str = Field(max_length=40)
     hours: str = Field(default="", max_length=200)
+    # When the care team answers messages in the app (shown in every care-team thread).
+    message_hours: str = Field(default="", max_length=200)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     @property
@@ -48,10 +50,13 @@ def get_contact(db: Session) -> ProgramContact | None:
     return db.get(ProgramContact, ROW_ID)
 
 
-def save_contact(db: Session, *, by_id: int, name: str, phone: str, hours: str) -> ProgramContact:
+def save_contact(
+    db: Session, *, by_id: int, name: str, phone: str, hours: str, message_hours: str = ""
+) -> ProgramContact:
     """Set the program's contact; the change is audited (who and when, not the words)."""
     contact = get_contact(db) or ProgramContact(id=ROW_ID, name="", phone="")
     contact.name, contact.phone, contact.hours = name.strip(), phone.strip(), hours.strip()
+    contact.message_hours = message_hours.strip()
     contact.updated_at = utcnow()
     db.add(contact)
     audit.record(

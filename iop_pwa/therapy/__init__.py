@@ -7,7 +7,7 @@ from __future__ import annotations
 def register(app) -> None:
     """Hand the app the sessions feature's pages, sections, data rights, offline pages and
     notifications."""
-    from iop_pwa.features import DataRights, Feature, NotificationKind, Section, add
+    from iop_pwa.features import DataRights, Feature, NavItem, NotificationKind, Section, add
     from iop_pwa.therapy import policies, sections, services, views
     from iop_pwa.therapy.models import Attendance, CalendarFeed, TherapySession
 
@@ -35,6 +35,10 @@ def register(app) -> None:
                 ),
             ),
             offline_pages=("/sessions", "/sessions/"),
+            nav=(
+                NavItem("participant", "sessions", "sessions.index", "Sessions", order=50),
+                NavItem("staff", "sessions", "sessions.staff_index", "Sessions", order=40),
+            ),
             notification_kinds=(
                 NotificationKind("session_changed", "sessions.show", "session_id"),
             ),

@@ -157,7 +157,7 @@
             }).then(function (answer) {
               if (!answer) return false;
               if (answer.status >= 200 && answer.status < 300 && answer.data.id === item.id) {
-                report.sent.push({ id: item.id, redirect: answer.data.redirect });
+                report.sent.push({ id: item.id, redirect: answer.data.redirect, answer: answer.data });
                 return remove(item.id).then(function () { return true; });
               }
               if (answer.status === 401) {

@@ -193,23 +193,32 @@
         status.hidden = count === 0;
         $("#outbox-count").textContent = parts.join(" · ");
       }
+      // A list shows the items of its kinds; with data-outbox-url, only those sent there (one
+      // conversation's messages), oldest last or, with data-outbox-waiting, oldest first and
+      // labelled with its words ("Waiting to send").
       document.querySelectorAll("[data-outbox-list]").forEach(function (list) {
         var kinds = (list.dataset.outboxList || "").split(" ");
-        var mine = items.filter(function (item) { return kinds.indexOf(item.kind) >= 0; });
+        var url = list.dataset.outboxUrl;
+        var mine = items.filter(function (item) {
+          return kinds.indexOf(item.kind) >= 0 && (!url || item.url === url);
+        });
         list.hidden = mine.length === 0;
         var ul = $("ul", list);
         ul.textContent = "";
-        mine.slice().reverse().forEach(function (item) { ul.appendChild(outboxItem(item)); });
+        var ordered = list.dataset.outboxWaiting ? mine : mine.slice().reverse();
+        ordered.forEach(function (item) {
+          ul.appendChild(outboxItem(item, list.dataset.outboxWaiting));
+        });
       });
     });
   }
 
-  function outboxItem(item) {
+  function outboxItem(item, waitingWords) {
     var li = document.createElement("li");
     li.className = "entry-item pending";
     var label = document.createElement("p");
     label.className = "badge " + (item.status === "invalid" ? "problem" : "waiting");
-    label.textContent = item.status === "invalid" ? "Not sent" : "Waiting to sync";
+    label.textContent = item.status === "invalid" ? "Not sent" : (waitingWords || "Waiting to sync");
     var when = document.createElement("p");
     when.className = "entry-date";
     when.textContent = IopDates.format(item.createdAt, "short_day_time");
@@ -329,6 +338,12 @@
       return flush(item.id);
     }).then(function (report) {
       var mine = report && report.sent.filter(function (s) { return s.id === item.id; })[0];
+      // A form that stays on its page (a conversation's composer) is told, and the page shows
+      // the result itself: no navigation between two messages.
+      if (mine && form.hasAttribute("data-outbox-stay")) {
+        form.dispatchEvent(new CustomEvent("iop:sent", { bubbles: true, detail: mine.answer || {} }));
+        return;
+      }
       if (mine && mine.redirect) {
         location.assign(mine.redirect);
         return;

@@ -37,6 +37,6 @@ def test_admin_sets_the_program_contact_and_a_phone_can_call_it(
     expect(program).to_contain_text("Monday to Friday, 9 am to 5 pm Eastern")
     call = program.get_by_role("link", name="Call (555) 010-0199")
     expect(call).to_have_attribute("href", "tel:5550100199")
-    expect(page.get_by_role("main")).to_contain_text("This app is not a crisis line")
+    expect(page.get_by_role("main")).to_contain_text("are not a crisis line")
     expect(page.get_by_role("link", name="Call 988")).to_be_visible()
     assert_no_axe_violations(page)

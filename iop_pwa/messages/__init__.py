@@ -1,0 +1,81 @@
+"""Messages: each participant's thread with their care team, and each group's room, with
+guidelines, reports and moderation; written offline through the outbox, read live by polling."""
+
+from __future__ import annotations
+
+
+def register(app) -> None:
+    """Hand the app the messages' pages, policies, navigation, Today section, data rights,
+    notification kinds and offline pages."""
+    from iop_pwa.features import DataRights, Feature, NavItem, NotificationKind, Section, add
+    from iop_pwa.messages import policies, sections, services, views
+    from iop_pwa.messages.models import (
+        Conversation,
+        GuidelineAgreement,
+        Message,
+        MessageReport,
+        Mute,
+        ReadCursor,
+    )
+    from iop_pwa.messages.text import linkify
+
+    app.add_template_filter(linkify, "linkify")
+    add(
+        app,
+        Feature(
+            name="messages",
+            blueprints=(views.bp,),
+            policies=(
+                policies.CONVERSATION,
+                policies.GROUP_ROOM,
+                policies.MESSAGE,
+                policies.MESSAGE_REPORT,
+            ),
+            data_rights=(
+                DataRights(
+                    name="messages",
+                    # Messages in a group hold other people's words too: only the person's own
+                    # are exported; their care team's thread goes with them.
+                    tables=(
+                        Conversation,
+                        Message,
+                        ReadCursor,
+                        GuidelineAgreement,
+                        MessageReport,
+                        Mute,
+                    ),
+                    deleted=(
+                        "every message you wrote, in your groups and to your care team, and "
+                        "your care team's thread",
+                    ),
+                    export=services.export_records,
+                    erase=services.erase_records,
+                ),
+            ),
+            today=(Section("messages", "messages/_today.html", sections.today, order=5),),
+            nav=(
+                NavItem(
+                    "participant",
+                    "messages",
+                    "messages.index",
+                    "Messages",
+                    order=40,
+                    unread=sections.unread_for_nav,
+                ),
+                NavItem(
+                    "staff",
+                    "messages",
+                    "messages.index",
+                    "Messages",
+                    order=50,
+                    unread=sections.unread_for_nav,
+                ),
+            ),
+            offline_pages=("/messages", "/messages/"),
+            notification_kinds=(
+                NotificationKind("message", "messages.show", "conversation_id"),
+                NotificationKind("moderation", "messages.show", "conversation_id"),
+                NotificationKind("group_removed", "messages.index"),
+            ),
+        ),
+    )

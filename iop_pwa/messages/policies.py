@@ -1,0 +1,89 @@
+"""Who may reach a conversation and its messages, written with the rules in `access.py`.
+
+- A care team's thread: the participant, and every therapist with them on their caseload.
+- A group's room: its members and its facilitators.
+Changing (posting) needs more: a staff member may not post into the thread of a deactivated
+participant (`open_to_new_work`). Mutes are checked by the service (they answer with a reason,
+not a 404). Moderating (hiding a message, muting, removing a member, reports) is for the group's
+facilitators only.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from iop_pwa.access import (
+    Action,
+    Policy,
+    facilitates,
+    member_of,
+    on_caseload,
+    open_to_new_work,
+)
+from iop_pwa.accounts.models import User
+from iop_pwa.messages.models import Conversation, Message, MessageReport
+
+
+def reaches(db: Session, user: User, conversation: Conversation) -> bool:
+    """Whether a person belongs to a conversation (reads it)."""
+    if conversation.is_group:
+        if user.is_staff:
+            return facilitates(db, user.id, conversation.group_id)
+        return member_of(db, user.id, conversation.group_id)
+    if user.is_staff:
+        return on_caseload(db, user.id, conversation.participant_id)
+    return user.is_participant and conversation.participant_id == user.id
+
+
+def _conversation(db: Session, user: User, conversation: Conversation, action: Action) -> bool:
+    if not reaches(db, user, conversation):
+        return False
+    if action == Action.view or conversation.is_group or not user.is_staff:
+        return True
+    participant = db.get(User, conversation.participant_id)
+    return participant is not None and open_to_new_work(participant)
+
+
+CONVERSATION = Policy(
+    "conversation",
+    Conversation,
+    _conversation,
+    subject=lambda c: c.participant_id,
+)
+
+
+def moderates(db: Session, user: User, conversation: Conversation) -> bool:
+    """A group's facilitators moderate its room (no one moderates a care team's thread)."""
+    return (
+        conversation.is_group and user.is_staff and facilitates(db, user.id, conversation.group_id)
+    )
+
+
+def _message(db: Session, user: User, message: Message, action: Action) -> bool:
+    conversation = db.get(Conversation, message.conversation_id)
+    if conversation is None:
+        return False
+    if action == Action.change:
+        return moderates(db, user, conversation)
+    return reaches(db, user, conversation)
+
+
+GROUP_ROOM = Policy(
+    "group_room",
+    Conversation,
+    lambda db, user, conversation, _action: moderates(db, user, conversation),
+)
+"""A group's room as its facilitators run it: guidelines, muting and removing members."""
+
+MESSAGE = Policy("message", Message, _message)
+"""A message: those in its conversation view it (and may report it); its group's facilitators
+change it (hide it)."""
+
+
+def _report(db: Session, user: User, report: MessageReport, _action: Action) -> bool:
+    message = db.get(Message, report.message_id)
+    return message is not None and _message(db, user, message, Action.change)
+
+
+MESSAGE_REPORT = Policy("message_report", MessageReport, _report)
+"""A report: only the facilitators of the group whose message it names."""

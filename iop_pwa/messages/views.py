@@ -1,0 +1,317 @@
+"""Messages: the list of conversations, a conversation with its composer, live updates by
+polling, reports and the facilitators' moderation.
+
+One blueprint for participants and staff: the same URLs, and the policy says who belongs where.
+"""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from jinja2_fragments.flask import render_block
+
+from iop_pwa.access import Action, deny, load_or_404, parse_id
+from iop_pwa.db import get_db
+from iop_pwa.extensions import limiter
+from iop_pwa.messages import services
+from iop_pwa.messages.forms import GuidelinesForm, MemberForm, MessageForm, MuteForm, ReportForm
+from iop_pwa.messages.models import MAX_MESSAGE, Conversation
+from iop_pwa.messages.policies import (
+    CONVERSATION,
+    GROUP_ROOM,
+    MESSAGE,
+    MESSAGE_REPORT,
+    moderates,
+)
+from iop_pwa.pwa import outbox
+from iop_pwa.pwa.device_write import valid_client_id, when_written
+from iop_pwa.safety.program import get_contact
+from iop_pwa.web import render_page, staff_required
+
+bp = Blueprint("messages", __name__, url_prefix="/messages")
+
+# How often an open conversation asks "anything after id N?" (seconds; see the README).
+POLL_SECONDS = 3
+
+
+def _sender_key() -> str:
+    """Rate limits count per person, not per address (a clinic's phones may share one)."""
+    return f"messages:{current_user.id}" if current_user.is_authenticated else "anonymous"
+
+
+@bp.get("")
+@login_required
+@outbox.keep_offline
+def index():
+    """Every conversation the person belongs to, newest activity first, with unread counts."""
+    db = get_db()
+    services.ensure_conversations(db, user=current_user)
+    return render_page(
+        "messages/index.html",
+        rows=services.conversation_rows(db, user=current_user),
+        reports=services.open_report_count(db, staff=current_user) if current_user.is_staff else 0,
+    )
+
+
+def _conversation_page(conversation, form: MessageForm | None = None, status: int = 200):
+    db = get_db()
+    shown, more = services.latest(db, conversation=conversation, reader=current_user)
+    if shown:
+        services.mark_read(
+            db, conversation=conversation, user=current_user, up_to=shown[-1].message.id
+        )
+    moderator = moderates(db, current_user, conversation)
+    response = make_response(
+        render_page(
+            "messages/conversation.html",
+            conversation=conversation,
+            title=services.title_of(db, conversation=conversation, user=current_user),
+            shown=shown,
+            more=more,
+            last_id=shown[-1].message.id if shown else 0,
+            form=form or MessageForm(),
+            may_post=CONVERSATION.allows(db, current_user, conversation, Action.change),
+            agreed=services.has_agreed(db, conversation=conversation, user=current_user),
+            muted_until=services.muted_until(db, conversation=conversation, user=current_user)
+            if conversation.is_group
+            else None,
+            moderator=moderator,
+            members=services.members(db, conversation=conversation) if moderator else [],
+            mute_form=MuteForm(),
+            member_form=MemberForm(),
+            contact=get_contact(db) if not conversation.is_group else None,
+            poll_seconds=POLL_SECONDS,
+            max_length=MAX_MESSAGE,
+            status=status,
+        )
+    )
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+@bp.get("/<int:conversation_id>")
+@login_required
+@outbox.keep_offline
+def show(conversation_id: int):
+    """A conversation: the newest messages at the bottom, older ones on scroll, the composer."""
+    conversation = load_or_404(CONVERSATION, conversation_id)
+    return _conversation_page(conversation)
+
+
+@bp.post("/<int:conversation_id>/send")
+@login_required
+@limiter.limit("20 per minute;300 per day", key_func=_sender_key)
+def send(conversation_id: int):
+    """Send a message, from the page or from the device's outbox (stored once either way)."""
+    conversation = load_or_404(CONVERSATION, conversation_id, Action.change)
+    form = MessageForm()
+    here = url_for("messages.show", conversation_id=conversation.id)
+    if not form.validate_on_submit():
+        return outbox.invalid(
+            form.client_id.data, form.errors, lambda: _conversation_page(conversation, form, 422)
+        )
+    db = get_db()
+    try:
+        result = services.send(
+            db,
+            conversation=conversation,
+            author=current_user,
+            client_id=valid_client_id(form.client_id.data),
+            body=form.body.data or "",
+            written_at=when_written(form.written_at.data),
+        )
+    except services.MessageRefused as refused:
+        if outbox.from_outbox():
+            return jsonify(id=form.client_id.data, status="invalid", errors=[str(refused)]), 403
+        flash(str(refused))
+        return _conversation_page(conversation, form, 403)
+    if outbox.from_outbox():
+        # The page stays where it is: the next poll brings the message in (see messages.js).
+        return jsonify(id=result.message.client_id, status="saved", stay=True, crisis=result.crisis)
+    if result.crisis:
+        flash("shared", "crisis")
+    return redirect(here, 303)
+
+
+@bp.get("/<int:conversation_id>/poll")
+@login_required
+def poll(conversation_id: int):
+    """ "Anything after id N?": 204 with no body when nothing is new (the usual answer), else
+    the new messages and the next poller. A person no longer in the conversation gets 404."""
+    after_id = parse_id(request.args.get("after")) or 0
+    db = get_db()
+    new = services.poll(db, conversation_id=conversation_id, after_id=after_id, reader=current_user)
+    if new is None:
+        deny("conversation", conversation_id)
+    if not new:
+        response = make_response("", 204)
+    else:
+        conversation = db.get(Conversation, conversation_id)
+        services.mark_read(
+            db, conversation=conversation, user=current_user, up_to=new[-1].message.id
+        )
+        response = make_response(
+            render_block(
+                "messages/conversation.html",
+                "poll",
+                conversation=conversation,
+                shown=new,
+                polled=True,
+                last_id=new[-1].message.id,
+                moderator=moderates(db, current_user, conversation),
+                poll_seconds=POLL_SECONDS,
+            )
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/<int:conversation_id>/older")
+@login_required
+def older(conversation_id: int):
+    """The page of messages before id N (loaded when the reader scrolls to the top)."""
+    conversation = load_or_404(CONVERSATION, conversation_id)
+    before = parse_id(request.args.get("before"))
+    db = get_db()
+    shown, more = services.latest(db, conversation=conversation, reader=current_user, before=before)
+    return render_block(
+        "messages/conversation.html",
+        "older",
+        conversation=conversation,
+        shown=shown,
+        more=more,
+        moderator=moderates(db, current_user, conversation),
+    )
+
+
+@bp.post("/<int:conversation_id>/agree")
+@login_required
+def agree(conversation_id: int):
+    """ "I agree" to a group's guidelines, before a first post."""
+    conversation = load_or_404(CONVERSATION, conversation_id)
+    services.agree(get_db(), conversation=conversation, user=current_user)
+    return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
+
+
+@bp.route("/<int:conversation_id>/guidelines", methods=["GET", "POST"])
+@staff_required
+def guidelines(conversation_id: int):
+    """A facilitator writes the group's guidelines (members agree to them before posting)."""
+    conversation = load_or_404(GROUP_ROOM, conversation_id, Action.change)
+    db = get_db()
+    form = GuidelinesForm(data={"guidelines": "\n".join(conversation.guideline_lines)})
+    if form.validate_on_submit():
+        services.set_guidelines(
+            db, conversation=conversation, by=current_user, text=form.guidelines.data or ""
+        )
+        flash("The group's guidelines are saved.")
+        return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
+    return render_page(
+        "messages/guidelines.html",
+        conversation=conversation,
+        title=services.title_of(db, conversation=conversation, user=current_user),
+        form=form,
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+@bp.post("/<int:conversation_id>/mute")
+@staff_required
+def mute(conversation_id: int):
+    conversation = load_or_404(GROUP_ROOM, conversation_id, Action.change)
+    form = MuteForm()
+    if not form.validate_on_submit():
+        flash("Choose how long to pause their posting.")
+        return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
+    services.mute(
+        get_db(),
+        conversation=conversation,
+        by=current_user,
+        member_id=parse_id(form.member.data),
+        hours=form.hours.data,
+    )
+    flash("Their posting is paused. They were told, without the reason.")
+    return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
+
+
+@bp.post("/<int:conversation_id>/remove")
+@staff_required
+def remove(conversation_id: int):
+    conversation = load_or_404(GROUP_ROOM, conversation_id, Action.change)
+    form = MemberForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
+    member = services.remove_member(
+        get_db(), conversation=conversation, by=current_user, member_id=parse_id(form.member.data)
+    )
+    flash(f"{member.name} is no longer in the group.")
+    return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
+
+
+@bp.route("/m/<int:message_id>/report", methods=["GET", "POST"])
+@login_required
+def report(message_id: int):
+    """Ask the group's facilitators to look at a message, with a reason."""
+    message = load_or_404(MESSAGE, message_id)
+    form = ReportForm()
+    back = url_for("messages.show", conversation_id=message.conversation_id)
+    if form.validate_on_submit():
+        try:
+            services.report(
+                get_db(),
+                message=message,
+                reporter=current_user,
+                reason=form.reason.data,
+                detail=form.detail.data or "",
+            )
+        except services.MessageRefused as refused:
+            form.reason.errors = [str(refused)]
+        else:
+            flash("Thank you. The group's facilitators will look at it.")
+            return redirect(back, 303)
+    return render_page(
+        "messages/report.html",
+        message=message,
+        form=form,
+        back=back,
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+@bp.post("/m/<int:message_id>/hide")
+@staff_required
+def hide(message_id: int):
+    """A facilitator removes a message from the group (others see "Removed by a moderator")."""
+    message = load_or_404(MESSAGE, message_id, Action.change)
+    services.hide(get_db(), message=message, by=current_user)
+    flash("The message is removed. Its author was told.")
+    target = request.form.get("next")
+    if target == "moderation":
+        return redirect(url_for("messages.moderation"), 303)
+    return redirect(url_for("messages.show", conversation_id=message.conversation_id), 303)
+
+
+@bp.get("/moderation")
+@staff_required
+def moderation():
+    """The facilitator's queue: reported messages in the groups they facilitate."""
+    rows = services.open_reports(get_db(), staff=current_user)
+    return render_page("messages/moderation.html", rows=rows, member_form=MemberForm())
+
+
+@bp.post("/reports/<int:report_id>/dismiss")
+@staff_required
+def dismiss(report_id: int):
+    """A facilitator looked at a report and leaves the message as it is."""
+    row = load_or_404(MESSAGE_REPORT, report_id, Action.change)
+    services.dismiss_report(get_db(), report=row, by=current_user)
+    flash("The report is closed; the message stays.")
+    return redirect(url_for("messages.moderation"), 303)

@@ -1,0 +1,236 @@
+"""Messages in real Chromium: two members of a group see each other's messages within 5 seconds
+without a reload, a therapist answers a care-team thread from a laptop (Enter sends), and a
+message written offline waits on the phone and arrives once. Every page checked with axe."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlmodel import select
+
+from iop_pwa.messages.models import Conversation, Message
+from tests.browser.helpers import assert_no_axe_violations, main_nav, sign_in
+from tests.test_messages import _conversations as ensure_conversations
+from tests.test_messages import _send as send_as
+
+LIVE = 5_000  # ms: a new message from someone else shows within this, without a reload
+
+
+@pytest.fixture(autouse=True)
+def no_script_errors(page):
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+    yield
+    assert errors == [], errors
+
+
+@pytest.fixture
+def people(make_user):
+    therapist = make_user(
+        "therapist", name="Maya Lopez", email="maya@example.test", group="Evening"
+    )
+    sam = make_user(
+        "participant",
+        name="Sam Rivera",
+        email="sam@example.test",
+        therapist=therapist,
+        group="Evening",
+    )
+    jo = make_user(
+        "participant",
+        name="Jo Park",
+        email="jo@example.test",
+        therapist=therapist,
+        group="Evening",
+    )
+    return therapist, sam, jo
+
+
+def open_conversation(page, base_url: str, email: str, name: str) -> None:
+    sign_in(page, base_url, email)
+    main_nav(page).get_by_role("link", name=re.compile(r"^Messages")).click()
+    expect(page.get_by_role("heading", name="Messages", level=1)).to_be_visible()
+    page.get_by_role("link", name=re.compile("^" + re.escape(name))).click()
+    expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+
+
+def agree(page) -> None:
+    expect(page.get_by_text("Be kind.")).to_be_visible()
+    page.get_by_role("button", name="I agree").click()
+    expect(page.get_by_label("Message", exact=True)).to_be_visible()
+
+
+def messages_list(page):
+    return page.get_by_role("list", name="Messages")
+
+
+def test_two_members_of_a_group_see_each_others_messages_within_5_seconds(
+    page, new_context, live_server, people, db
+):
+    _, sam, jo = people
+    jo_page = new_context(phone=True).new_page()
+    open_conversation(jo_page, live_server, jo.email, "Evening")
+    agree(jo_page)
+
+    open_conversation(page, live_server, sam.email, "Evening")
+    agree(page)
+    page.get_by_label("Message", exact=True).fill("Hi everyone, first week for me.")
+    page.get_by_role("button", name="Send").click()
+    mine = messages_list(page).get_by_role("listitem").filter(has_text="first week for me")
+    expect(mine).to_be_visible(timeout=LIVE)
+    expect(mine).to_contain_text("You")
+    expect(page.get_by_label("Message", exact=True)).to_have_value("")
+
+    theirs = messages_list(jo_page).get_by_role("listitem").filter(has_text="first week for me")
+    expect(theirs).to_be_visible(timeout=LIVE)
+    expect(theirs).to_contain_text("Sam Rivera")
+
+    jo_page.get_by_label("Message", exact=True).fill("Welcome! See https://example.org/tips")
+    jo_page.get_by_role("button", name="Send").click()
+    reply = messages_list(page).get_by_role("listitem").filter(has_text="Welcome!")
+    expect(reply).to_be_visible(timeout=LIVE)
+    expect(reply.get_by_role("link", name="https://example.org/tips")).to_have_attribute(
+        "rel", "noopener noreferrer nofollow"
+    )
+    assert len(db.exec(select(Message)).all()) == 2
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert_no_axe_violations(page)
+
+
+def test_a_therapist_answers_the_care_team_thread_and_the_participant_sees_it(
+    page, new_context, live_server, people
+):
+    therapist, sam, _ = people
+    open_conversation(page, live_server, sam.email, "Care team")
+    expect(page.get_by_text("not around the clock")).to_be_visible()
+    expect(page.get_by_role("link", name="Get help now").last).to_be_visible()
+    page.get_by_label("Message", exact=True).fill("Can we move Thursday's session?")
+    page.get_by_role("button", name="Send").click()
+    expect(messages_list(page).get_by_text("Can we move Thursday's session?")).to_be_visible()
+
+    laptop = new_context(phone=False).new_page()
+    sign_in(laptop, live_server, therapist.email)
+    main_nav(laptop).get_by_role("link", name="Messages, 1 unread").click()
+    expect(laptop.get_by_role("heading", name="Messages", level=1)).to_be_visible()
+    assert_no_axe_violations(laptop)
+    laptop.get_by_role("link", name=re.compile(r"^Sam Rivera, 1 unread")).click()
+    expect(laptop.get_by_role("heading", name="Sam Rivera", level=1)).to_be_visible()
+    expect(messages_list(laptop).get_by_text("Can we move Thursday's session?")).to_be_visible()
+    assert_no_axe_violations(laptop)
+
+    box = laptop.get_by_label("Message", exact=True)
+    box.fill("Yes, how about Friday at 10?")
+    box.press("Enter")  # on a laptop, Enter sends
+    expect(messages_list(laptop).get_by_text("Yes, how about Friday at 10?")).to_be_visible()
+    expect(box).to_have_value("")
+    expect(main_nav(laptop).get_by_role("link", name="Messages", exact=True)).to_be_visible()
+
+    answer = messages_list(page).get_by_role("listitem").filter(has_text="Friday at 10")
+    expect(answer).to_be_visible(timeout=LIVE)
+    expect(answer).to_contain_text("Maya Lopez")
+    expect(answer).to_contain_text("Care team")
+    assert_no_axe_violations(page)
+
+
+def test_on_a_phone_enter_is_a_new_line(page, live_server, people):
+    _, sam, _ = people
+    open_conversation(page, live_server, sam.email, "Care team")
+    box = page.get_by_label("Message", exact=True)
+    box.fill("First line")
+    box.press("Enter")
+    box.press_sequentially("second line")
+    expect(box).to_have_value("First line\nsecond line")
+    expect(messages_list(page).get_by_role("listitem")).to_have_count(0)
+
+
+def test_a_message_written_offline_waits_then_arrives_once(page, context, live_server, people, db):
+    _, sam, _ = people
+    open_conversation(page, live_server, sam.email, "Care team")
+    context.set_offline(True)
+    page.get_by_label("Message", exact=True).fill("Written in the subway")
+    page.get_by_role("button", name="Send").click()
+    waiting = page.get_by_role("region", name="Waiting to send")
+    expect(waiting).to_be_visible()
+    expect(waiting).to_contain_text("Written in the subway")
+    assert db.exec(select(Message)).all() == []
+
+    context.set_offline(False)  # the `online` event sends it
+    expect(waiting).to_be_hidden(timeout=LIVE)
+    expect(messages_list(page).get_by_text("Written in the subway")).to_be_visible(timeout=LIVE)
+    page.evaluate("() => IOPOutbox.flush()")
+    page.reload()
+    expect(messages_list(page).get_by_text("Written in the subway")).to_have_count(1)
+    assert [m.body for m in db.exec(select(Message)).all()] == ["Written in the subway"]
+
+
+def test_crisis_words_in_a_message_bring_help_at_once(page, live_server, people):
+    _, sam, _ = people
+    open_conversation(page, live_server, sam.email, "Care team")
+    page.get_by_label("Message", exact=True).fill("Some days I don't want to live")
+    page.get_by_role("button", name="Send").click()
+    panel = page.get_by_role("alert").filter(has_text="You don't have to carry this alone")
+    expect(panel).to_be_visible()
+    expect(panel.get_by_role("link", name="Call 988")).to_have_attribute("href", "tel:988")
+
+
+def test_a_reported_message_is_removed_from_the_facilitators_queue(
+    page, new_context, live_server, people
+):
+    therapist, sam, jo = people
+    open_conversation(page, live_server, sam.email, "Evening")
+    agree(page)
+    page.get_by_label("Message", exact=True).fill("Jo never gets anything right")
+    page.get_by_role("button", name="Send").click()
+    expect(messages_list(page).get_by_text("Jo never gets anything right")).to_be_visible()
+
+    jo_page = new_context(phone=True).new_page()
+    open_conversation(jo_page, live_server, jo.email, "Evening")
+    jo_page.get_by_role("link", name="Report this message from Sam Rivera").click()
+    expect(jo_page.get_by_role("heading", name="Report a message", level=1)).to_be_visible()
+    assert_no_axe_violations(jo_page)
+    jo_page.get_by_label("Unkind or hurtful").check()
+    jo_page.get_by_role("button", name="Send report").click()
+    expect(jo_page.get_by_role("status").filter(has_text="facilitators will look")).to_be_visible()
+
+    laptop = new_context(phone=False).new_page()
+    sign_in(laptop, live_server, therapist.email)
+    main_nav(laptop).get_by_role("link", name=re.compile(r"^Messages")).click()
+    laptop.get_by_role("link", name="Moderation queue").click()
+    report = laptop.get_by_role("listitem").filter(has_text="Jo never gets anything right")
+    expect(report).to_contain_text("Unkind or hurtful")
+    assert_no_axe_violations(laptop)
+    report.get_by_role("button", name="Remove the message").click()
+    expect(laptop.get_by_text("Nothing to review")).to_be_visible()
+
+    jo_page.reload()
+    expect(messages_list(jo_page).get_by_text("Removed by a moderator")).to_be_visible()
+    expect(messages_list(jo_page).get_by_text("Jo never gets anything right")).to_have_count(0)
+
+
+@pytest.mark.parametrize("width", [320, 390])
+def test_unread_counts_fit_a_small_phone(new_context, live_server, people, app, db, width):
+    therapist, sam, _ = people
+    ensure_conversations(app, sam)
+    care_id = db.exec(select(Conversation.id).where(Conversation.participant_id == sam.id)).one()
+    for text in ("Hello Sam", "How was group?", "We are here on weekdays."):
+        send_as(app, care_id, therapist, text)
+
+    page = new_context(viewport={"width": width, "height": 640}).new_page()
+    sign_in(page, live_server, sam.email)
+    messages_link = main_nav(page).get_by_role("link", name="Messages, 3 unread")
+    expect(messages_link).to_be_visible()
+    expect(page.get_by_role("link", name="3 new messages from your care team")).to_be_visible()
+    boxes = [
+        main_nav(page).get_by_role("link").nth(i).locator("span").bounding_box() for i in range(5)
+    ]
+    for box, next_box in zip(boxes, boxes[1:], strict=False):
+        assert next_box["x"] - (box["x"] + box["width"]) >= 4
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    messages_link.click()
+    page.get_by_role("link", name="Care team, 3 unread").click()
+    expect(messages_list(page).get_by_role("listitem")).to_have_count(3)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    expect(main_nav(page).get_by_role("link", name="Messages", exact=True)).to_be_visible()
+    assert_no_axe_violations(page)
