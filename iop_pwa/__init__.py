@@ -138,7 +138,7 @@ def _init_login(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     """Core's blueprints, then every feature: this composition root is the one place in core
     that names the features (see `iop_pwa.features`)."""
-    from iop_pwa import journal, practice, therapy
+    from iop_pwa import journal, practice, push, therapy
     from iop_pwa.accounts.views import bp as accounts_bp
     from iop_pwa.admin.views import bp as admin_bp
     from iop_pwa.dashboard.views import bp as dashboard_bp
@@ -157,7 +157,7 @@ def _register_blueprints(app: Flask) -> None:
         pwa_bp,
     ):
         app.register_blueprint(bp)
-    for feature in (therapy, practice, journal):  # Today shows their sections in their order
+    for feature in (therapy, practice, journal, push):  # Today shows sections in their order
         feature.register(app)
 
 

@@ -32,6 +32,7 @@ IDS = {
     "guest_id": lambda w: w.guest_id,
     "group_id": lambda w: w.group_id,
     "user_id": lambda w: w.owner.id,
+    "subscription_id": lambda w: w.device_id,
 }
 
 
@@ -216,6 +217,12 @@ def _valid_form(w: World) -> dict[str, str]:
         "include_links": "y",
         "privacy": "y",
         f"attendance-{w.participant.id}": "attended",
+        "daily_practice": "y",
+        "daily_time": "18:30",
+        "session_reminders": "y",
+        "session_minutes": "10",
+        "quiet_start": "22:00",
+        "quiet_end": "07:00",
     }
 
 

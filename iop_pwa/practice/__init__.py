@@ -38,8 +38,8 @@ def register(app) -> None:
             ),
             offline_pages=("/practice", "/practice/"),
             notification_kinds=(
-                NotificationKind("assignment", "practice.assignment", "assignment_id"),
-                NotificationKind("feedback", "practice.assignment", "assignment_id"),
+                NotificationKind("assignment", "practice.assignment", "assignment_id", "practice"),
+                NotificationKind("feedback", "practice.assignment", "assignment_id", "care_team"),
             ),
         ),
     )

@@ -36,7 +36,7 @@ def register(app) -> None:
             ),
             offline_pages=("/sessions", "/sessions/"),
             notification_kinds=(
-                NotificationKind("session_changed", "sessions.show", "session_id"),
+                NotificationKind("session_changed", "sessions.show", "session_id", "sessions"),
             ),
         ),
     )
