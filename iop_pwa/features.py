@@ -86,6 +86,10 @@ class NotificationKind:
             raise ValueError(f"unknown notification category {self.category!r}")
 
 
+# Kinds that core itself notifies (a safety flag for the care team: see `safety`).
+CORE_NOTIFICATION_KINDS = (NotificationKind("care_flag", "dashboard.home", None, "alerts"),)
+
+
 @dataclass(frozen=True)
 class ReminderSettings:
     """A person's reminder choices that a `ReminderSource` needs: the daily practice time
@@ -178,7 +182,7 @@ class Registry:
         return list(self._all("reminder_sources"))
 
     def notification_kind(self, kind: str) -> NotificationKind | None:
-        for known in self._all("notification_kinds"):
+        for known in (*CORE_NOTIFICATION_KINDS, *self._all("notification_kinds")):
             if known.kind == kind:
                 return known
         return None
@@ -190,7 +194,7 @@ class Registry:
 
     def notification_link(self, kind: str, object_id: int | None) -> str | None:
         """Where a notification of this kind leads, built with url_for (None: nowhere)."""
-        for known in self._all("notification_kinds"):
+        for known in (*CORE_NOTIFICATION_KINDS, *self._all("notification_kinds")):
             if known.kind == kind:
                 if known.param is None:
                     return url_for(known.endpoint)

@@ -21,16 +21,6 @@ from tests.fakepush import FakePushService
 UA_ANDROID = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/130.0 Mobile Safari/537.36"
 
 
-@pytest.fixture
-def fakepush(app):
-    with app.app_context():
-        key = settings.public_key()
-    service = FakePushService(key)
-    app.config["PUSH_ALLOWED_ENDPOINTS"] = (service.origin + "/push/",)
-    yield service
-    service.stop()
-
-
 def add_device(app, user, service, name: str) -> int:
     with app.app_context(), session_scope() as db:
         row, _ = services.subscribe(

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 def register(app) -> None:
     """Hand the app practice's pages, sections, data rights, offline pages and notifications."""
-    from iop_pwa.features import DataRights, Feature, NotificationKind, Section, add
-    from iop_pwa.practice import policies, sections, services, staff_views, views
+    from iop_pwa.features import (
+        DataRights,
+        Feature,
+        NotificationKind,
+        ReminderSource,
+        Section,
+        add,
+    )
+    from iop_pwa.practice import policies, reminders, sections, services, staff_views, views
     from iop_pwa.practice.models import Assignment, AssignmentEvent, Completion, Exercise, Feedback
 
     add(
@@ -41,5 +48,6 @@ def register(app) -> None:
                 NotificationKind("assignment", "practice.assignment", "assignment_id", "practice"),
                 NotificationKind("feedback", "practice.assignment", "assignment_id", "care_team"),
             ),
+            reminder_sources=(ReminderSource("practice", reminders.due),),
         ),
     )

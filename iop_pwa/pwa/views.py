@@ -36,6 +36,7 @@ SHELL = [
     "js/outbox.js",
     "js/pwa.js",
     "js/copy.js",
+    "js/push.js",
     "icons/nav.svg",
     "icons/icon.svg",
     "icons/icon-192.png",

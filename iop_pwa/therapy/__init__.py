@@ -7,8 +7,15 @@ from __future__ import annotations
 def register(app) -> None:
     """Hand the app the sessions feature's pages, sections, data rights, offline pages and
     notifications."""
-    from iop_pwa.features import DataRights, Feature, NotificationKind, Section, add
-    from iop_pwa.therapy import policies, sections, services, views
+    from iop_pwa.features import (
+        DataRights,
+        Feature,
+        NotificationKind,
+        ReminderSource,
+        Section,
+        add,
+    )
+    from iop_pwa.therapy import policies, reminders, sections, services, views
     from iop_pwa.therapy.models import Attendance, CalendarFeed, TherapySession
 
     add(
@@ -38,5 +45,6 @@ def register(app) -> None:
             notification_kinds=(
                 NotificationKind("session_changed", "sessions.show", "session_id", "sessions"),
             ),
+            reminder_sources=(ReminderSource("session", reminders.due),),
         ),
     )
