@@ -2,8 +2,9 @@
 
 Run with `.venv/bin/python bench/push_fanout.py [--count 5000]`. In a temporary folder it builds a
 SQLite database with the real migrations, makes COUNT people with one device each and one due
-delivery each, and starts a local sink on 127.0.0.1 (a threaded HTTP server that answers 201 to
-every POST, as a push service would). Then, in the same run and against the same sink:
+delivery each, and starts a local sink on 127.0.0.1 (a threaded HTTP server in a process of its
+own that answers 201 to every POST, as a push service would). Then, in the same run and against
+the same sink:
 
 - plain: a loop calling `pywebpush.webpush()` once per device (encryption and VAPID signing
   included, as the worker does), one after the other;
@@ -17,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,10 +44,23 @@ class Sink(BaseHTTPRequestHandler):
         pass
 
 
+def serve_sink() -> int:
+    """The sink, in a process of its own (a push service is not in the sender's process: here
+    it would share the sender's interpreter lock). Prints its port, serves until killed."""
+    sink = ThreadingHTTPServer((HOST, 0), Sink)
+    sink.daemon_threads = True
+    print(sink.server_address[1], flush=True)
+    sink.serve_forever()
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5000)
+    parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sink:
+        return serve_sink()
 
     work = Path(tempfile.mkdtemp(prefix="iop-push-bench-"))
     os.environ["INSTANCE_PATH"] = str(work / "instance")
@@ -69,10 +83,8 @@ def main() -> int:
     from iop_pwa.push import delivery, settings
     from iop_pwa.push.models import Delivery, PushSubscription
 
-    sink = ThreadingHTTPServer((HOST, 0), Sink)
-    sink.daemon_threads = True
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
-    origin = f"http://{HOST}:{sink.server_address[1]}"
+    sink = subprocess.Popen([sys.executable, __file__, "--sink"], stdout=subprocess.PIPE, text=True)
+    origin = f"http://{HOST}:{int(sink.stdout.readline())}"
 
     app = create_app(
         {"DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}", "SECRET_KEY": "b" * 40}
@@ -176,7 +188,8 @@ def main() -> int:
                 break
             sent += count
         ours = sent / (time.perf_counter() - started)
-    sink.shutdown()
+    sink.terminate()
+    sink.wait(timeout=10)
     assert sent == len(ids), f"the worker sent {sent} of {len(ids)}"
     print("| sender | deliveries | per second |\n|---|---:|---:|")
     print(f"| plain pywebpush loop | {len(ids):,} | {plain:,.0f} |")

@@ -31,7 +31,7 @@ from time import monotonic
 import requests
 from flask import current_app
 from pywebpush import WebPushException, webpush
-from sqlalchemy import exists, func, or_, update
+from sqlalchemy import delete, exists, func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from iop_pwa.accounts.models import ParticipantStatus, User
@@ -461,77 +461,98 @@ def _record(
     now: datetime,
 ) -> int:
     """Write every result, update each device and delivery; returns how many pushes went.
-    The deliveries are read afresh: one whose lease ran out meanwhile belongs to another worker."""
-    deliveries = list(
-        db.exec(
-            select(Delivery)
-            .where(col(Delivery.id).in_(ids))
-            .execution_options(populate_existing=True)
-        )
-    )
-    by_delivery: dict[int, list[Result]] = {}
-    subs = {
-        s.id: s
-        for s in db.exec(
-            select(PushSubscription).where(
-                col(PushSubscription.id).in_({r.task.subscription_id for r in results})
+    Statements are per outcome, not per row, so recording keeps pace with sending. The
+    deliveries are read afresh: one whose lease ran out meanwhile belongs to another worker."""
+    current = {
+        row[0]: row
+        for row in db.exec(
+            select(Delivery.id, Delivery.user_id, Delivery.leased_by, Delivery.attempts).where(
+                col(Delivery.id).in_(ids)
             )
-        )
+        ).all()
     }
-    users = {d.id: d.user_id for d in deliveries}
+    tried = [r for r in results if r.outcome != "not_tried"]
+    if tried:
+        db.exec(
+            insert(SendResult.__table__),
+            params=[
+                {
+                    "delivery_id": r.task.delivery_id,
+                    "user_id": current[r.task.delivery_id][1],
+                    "subscription_id": r.task.subscription_id,
+                    "at": now,
+                    "channel": "push",
+                    "status_code": r.status_code,
+                    "outcome": r.outcome,
+                }
+                for r in tried
+            ],
+        )
+    # Devices: a success clears the count; only 404/410 remove one; anything else counts.
+    worked = {r.task.subscription_id for r in tried if r.outcome == "sent"}
+    gone = {r.task.subscription_id for r in tried if r.outcome == "gone"}
+    failing = {r.task.subscription_id for r in tried if r.outcome not in {"sent", "gone"}}
+    failing -= worked | gone
+    subs = PushSubscription
+    if worked:
+        db.exec(
+            update(subs)
+            .where(col(subs.id).in_(worked))
+            .values(last_success_at=now, failures=0)
+            .execution_options(synchronize_session=False)
+        )
+    if failing:
+        db.exec(
+            update(subs)
+            .where(col(subs.id).in_(failing))
+            .values(last_failure_at=now, failures=subs.failures + 1)
+            .execution_options(synchronize_session=False)
+        )
+    if gone:
+        db.exec(delete(subs).where(col(subs.id).in_(gone)))
+    # Deliveries: done (sent, failed or decided before sending) or back in the queue.
+    by_delivery: dict[int, list[Result]] = {}
     for result in results:
         by_delivery.setdefault(result.task.delivery_id, []).append(result)
-        if result.outcome == "not_tried":
-            continue
-        db.add(
-            SendResult(
-                delivery_id=result.task.delivery_id,
-                user_id=users[result.task.delivery_id],
-                subscription_id=result.task.subscription_id,
-                at=now,
-                status_code=result.status_code,
-                outcome=result.outcome,
-            )
-        )
-    db.flush()
-    gone: set[int] = set()
-    for result in results:
-        sub = subs.get(result.task.subscription_id)
-        if sub is None or result.outcome == "not_tried":
-            continue
-        if result.outcome == "sent":
-            sub.last_success_at, sub.failures = now, 0
-        elif result.outcome == "gone":
-            gone.add(sub.id)  # only 404 and 410 mean the subscription is no more
-        else:
-            sub.last_failure_at, sub.failures = now, sub.failures + 1
-        db.add(sub)
-    for sub_id in gone:
-        db.delete(subs[sub_id])
+    finished: dict[str, list[int]] = {}
     sent = 0
-    for delivery in deliveries:
-        if delivery.leased_by != token:
+    for delivery_id, (_id, _user, leased_by, attempts) in current.items():
+        if leased_by != token:
             continue  # our lease ran out and another worker has it now
-        delivery.lease_until = delivery.leased_by = None
-        outcomes = by_delivery.get(delivery.id, [])
+        outcomes = by_delivery.get(delivery_id, [])
         sent += sum(r.outcome == "sent" for r in outcomes)
-        if delivery.id in decided:
-            delivery.status, delivery.done_at = decided[delivery.id], now
+        if delivery_id in decided:
+            finished.setdefault(decided[delivery_id], []).append(delivery_id)
         elif any(r.retryable for r in outcomes):
-            tried = any(r.outcome != "not_tried" for r in outcomes)
-            if tried:
-                delivery.attempts += 1
-            if delivery.attempts >= MAX_ATTEMPTS:
-                delivery.status, delivery.done_at = "failed", now
-            else:
-                waits = [r.retry_after for r in outcomes if r.retry_after is not None]
-                backoff = BACKOFF * 2 ** max(0, delivery.attempts - 1) if tried else timedelta(0)
-                delivery.next_attempt_at = now + max([backoff, *waits])
-        elif any(r.outcome == "sent" for r in outcomes) or (not outcomes and delivery.attempts):
-            delivery.status, delivery.done_at = "sent", now
+            was_tried = any(r.outcome != "not_tried" for r in outcomes)
+            attempts += 1 if was_tried else 0
+            if attempts >= MAX_ATTEMPTS:
+                finished.setdefault("failed", []).append(delivery_id)
+                continue
+            waits = [r.retry_after for r in outcomes if r.retry_after is not None]
+            backoff = BACKOFF * 2 ** max(0, attempts - 1) if was_tried else timedelta(0)
+            db.exec(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(
+                    attempts=attempts,
+                    next_attempt_at=now + max([backoff, *waits]),
+                    lease_until=None,
+                    leased_by=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        elif any(r.outcome == "sent" for r in outcomes) or (not outcomes and attempts):
+            finished.setdefault("sent", []).append(delivery_id)
         else:
-            delivery.status, delivery.done_at = "failed", now
-        db.add(delivery)
+            finished.setdefault("failed", []).append(delivery_id)
+    for status, done in finished.items():
+        db.exec(
+            update(Delivery)
+            .where(col(Delivery.id).in_(done), Delivery.leased_by == token)
+            .values(status=status, done_at=now, lease_until=None, leased_by=None)
+            .execution_options(synchronize_session=False)
+        )
     return sent
 
 

@@ -72,11 +72,17 @@ class Cache:
             query = query.where(col(ReminderPreference.user_id).in_(user_ids))
         self.rows = {p.user_id: p for p in db.exec(query)}
         self.zones: dict[int, str] = {}
+        self._defaults: ReminderPreference | None = None
 
     def get(self, user_id: int) -> ReminderPreference:
-        if user_id not in self.rows:
-            self.rows[user_id] = ReminderPreference(user_id=user_id)
-        return self.rows[user_id]
+        """The person's row, or one shared row of defaults (read only: making a model object
+        per person costs more than the rest of a round)."""
+        found = self.rows.get(user_id)
+        if found is None:
+            if self._defaults is None:
+                self._defaults = ReminderPreference(user_id=0)
+            return self._defaults
+        return found
 
     def settings(self, user_id: int) -> ReminderSettings:
         pref = self.get(user_id)
