@@ -40,16 +40,20 @@ def signed_in(page: Page, live_server: str, make_user, role: str = "participant"
     return person
 
 
+# Generous limits for a busy machine: each wait ends as soon as its condition holds.
+PATIENCE_MS = 20_000
+
+
 def controlled(page: Page) -> None:
     page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=PATIENCE_MS)
 
 
 def registration_id(page: Page, cdp, live_server: str) -> str:
     found: list[dict] = []
     cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: found.extend(e["registrations"]))
     cdp.send("ServiceWorker.enable")
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + PATIENCE_MS / 1000
     while time.monotonic() < deadline:
         ours = [r["registrationId"] for r in found if r["scopeURL"] == live_server + "/"]
         if ours:
@@ -90,7 +94,7 @@ def test_a_push_shows_a_notification_with_words_safe_for_a_lock_screen(
         "ServiceWorker.deliverPushMessage",
         {"origin": live_server, "registrationId": reg, "data": data},
     )
-    wait_until(page, NOTIFICATIONS + ".then((list) => list.length === 1)")
+    wait_until(page, NOTIFICATIONS + ".then((list) => list.length === 1)", timeout=20)
     [shown] = page.evaluate(NOTIFICATIONS)
     assert shown == {
         "title": "IOP Companion",
@@ -103,7 +107,7 @@ def test_a_push_shows_a_notification_with_words_safe_for_a_lock_screen(
         "ServiceWorker.deliverPushMessage",
         {"origin": live_server, "registrationId": reg, "data": "not json"},
     )
-    wait_until(page, NOTIFICATIONS + ".then((list) => list.length === 2)")
+    wait_until(page, NOTIFICATIONS + ".then((list) => list.length === 2)", timeout=20)
     texts = {(n["title"], n["body"], n["data"]["url"]) for n in page.evaluate(NOTIFICATIONS)}
     assert ("IOP Companion", "You have a new reminder", "/") in texts
     assert json.loads(data)["url"] == "/sessions/1"
@@ -114,7 +118,10 @@ def test_reminders_on_account_offer_to_turn_on_this_device(page, live_server, ma
     page.get_by_role("link", name="Account", exact=True).click()
     section = page.locator("#reminders")
     expect(section.get_by_role("heading", name="Reminders")).to_be_visible()
-    expect(section.get_by_text("Reminders are off for this device.")).to_be_visible()
+    # The page knows once the service worker is ready (its first install precaches the shell).
+    expect(section.get_by_text("Reminders are off for this device.")).to_be_visible(
+        timeout=PATIENCE_MS
+    )
     expect(section.get_by_role("button", name="Turn on reminders on this device")).to_be_visible()
     expect(section.get_by_text("No device gets reminders yet.")).to_be_visible()
     expect(section.get_by_label("Daily reminder at")).to_have_value("18:00")
@@ -168,7 +175,7 @@ def test_each_app_open_sends_the_browsers_subscription_to_the_server(
     )
     person = signed_in(page, live_server, make_user)
     page.goto(live_server + "/account")
-    expect(page.get_by_text("Reminders are on for this device.")).to_be_visible()
+    expect(page.get_by_text("Reminders are on for this device.")).to_be_visible(timeout=PATIENCE_MS)
     [row] = db.exec(select(PushSubscription)).all()
     assert row.user_id == person.id and row.endpoint.endswith("/browser-test")
     page.reload()
@@ -176,4 +183,4 @@ def test_each_app_open_sends_the_browsers_subscription_to_the_server(
     expect(devices).to_have_count(1)
     expect(devices).to_contain_text("nothing received yet")
     page.goto(live_server + "/today")
-    expect(page.get_by_text("Reminders are on for this device.")).to_be_visible()
+    expect(page.get_by_text("Reminders are on for this device.")).to_be_visible(timeout=PATIENCE_MS)
