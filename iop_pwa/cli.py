@@ -136,7 +136,7 @@ def demo_command():
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run one round and exit.")
-@click.option("--interval", default=60, show_default=True, help="Seconds between rounds.")
+@click.option("--interval", default=15, show_default=True, help="Seconds between rounds.")
 @with_appcontext
 def worker_command(once: bool, interval: int):
     """The background worker: every registered job, each at most once per its interval."""

@@ -7,7 +7,7 @@ the demo looks like a program that is alive.
 from __future__ import annotations
 
 import uuid
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
@@ -21,6 +21,7 @@ from iop_pwa.messages.models import Message
 from iop_pwa.practice import services as practice
 from iop_pwa.practice.library import sync_builtin_exercises
 from iop_pwa.practice.models import Assignment, Exercise, Schedule
+from iop_pwa.push.models import Delivery, PushSubscription, SendResult
 from iop_pwa.safety import program
 from iop_pwa.therapy import services as therapy
 from iop_pwa.therapy.models import AttendanceStatus, SessionKind, TherapySession
@@ -396,6 +397,62 @@ def _demo_messages(db: Session, therapist: User, now) -> None:
     messages.mark_read(db, conversation=care, user=sam, up_to=sent[len(GROUP_MESSAGES) + 1].id)
 
 
+def _demo_reminders(db: Session, now) -> None:
+    """Sam's phone has had the daily practice reminder every evening this week (the therapist
+    sees "Last delivered"); Jordan has no device, so the therapist sees the warning. The demo
+    device's address is not a real subscription: new pushes to it fail, as a dead one would."""
+    sam = services.find_user_by_email(db, "sam@demo.test")
+    if (
+        sam is None
+        or db.exec(select(PushSubscription).where(PushSubscription.user_id == sam.id)).first()
+    ):
+        return
+    zone = ZoneInfo(sam.timezone)
+    phone = PushSubscription(
+        user_id=sam.id,
+        endpoint="https://fcm.googleapis.com/fcm/send/demo-" + uuid.uuid4().hex,
+        p256dh="BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+        auth="tBHItJI5svbpez7KI4CCXg",
+        device="Chrome on Android",
+        created_at=now - timedelta(days=8),
+        seen_at=now - timedelta(hours=3),
+    )
+    db.add(phone)
+    db.flush()
+    today = now.astimezone(zone).date()
+    for back in range(7, 0, -1):
+        day = today - timedelta(days=back)
+        at = datetime.combine(day, time(18, 0), tzinfo=zone).astimezone(UTC)
+        sent = Delivery(
+            user_id=sam.id,
+            key=f"practice:{day.isoformat()}T18:00",
+            category="practice",
+            url="/practice",
+            topic="practice-daily",
+            created_at=at,
+            due_at=at,
+            expires_at=at + timedelta(hours=6),
+            status="sent",
+            attempts=0,
+            next_attempt_at=at,
+            done_at=at + timedelta(seconds=2),
+        )
+        db.add(sent)
+        db.flush()
+        db.add(
+            SendResult(
+                delivery_id=sent.id,
+                user_id=sam.id,
+                subscription_id=phone.id,
+                at=at + timedelta(seconds=2),
+                status_code=201,
+                outcome="sent",
+            )
+        )
+        phone.last_success_at = at + timedelta(seconds=2)
+    db.add(phone)
+
+
 def load_demo(db: Session) -> list[tuple[str, str]]:
     """Create whatever of the demo program is missing; returns the logins to print."""
     therapist = _user(
@@ -448,6 +505,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
     _demo_practice(db, therapist, now)
     _demo_sessions(db, therapist, now)
     _demo_messages(db, therapist, now)
+    _demo_reminders(db, now)
 
     if not services.has_invitation_named(db, therapist_id=therapist.id, name="Casey Morgan"):
         services.create_invitation(

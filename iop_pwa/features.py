@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import Flask, current_app, render_template, url_for
@@ -59,13 +59,72 @@ class Job:
     run: Callable[..., int]
 
 
+# What a notification is about, so a person can choose which reach their phone (push
+# preferences filter by category; the bell shows them all).
+CATEGORIES = {
+    "care_team": "Messages and feedback from your care team",
+    "sessions": "Sessions",
+    "practice": "Practice",
+    "group": "Group activity",
+    "alerts": "Alerts about people on your caseload",
+    "other": "Other",
+}
+
+
 @dataclass(frozen=True)
 class NotificationKind:
-    """A kind of in-app notification and where it leads: `url_for(endpoint, **{param: id})`."""
+    """A kind of in-app notification and where it leads: `url_for(endpoint, **{param: id})`.
+    `category` (a key of CATEGORIES) is what a person's reminder preferences filter on."""
 
     kind: str
     endpoint: str
     param: str | None = None
+    category: str = "other"
+
+    def __post_init__(self) -> None:
+        if self.category not in CATEGORIES:
+            raise ValueError(f"unknown notification category {self.category!r}")
+
+
+# Kinds that core itself notifies (a safety flag for the care team: see `safety`).
+CORE_NOTIFICATION_KINDS = (NotificationKind("care_flag", "dashboard.home", None, "alerts"),)
+
+
+@dataclass(frozen=True)
+class ReminderSettings:
+    """A person's reminder choices that a `ReminderSource` needs: the daily practice time
+    (local, None: no daily reminder) and how many minutes before a session to remind."""
+
+    daily_time: time | None = time(18, 0)
+    session_minutes: tuple[int, ...] = (60, 10)
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """Something due for a person at `at` (UTC). `key` names the occurrence (unique per person
+    and reason, e.g. "practice:2026-11-29T18:00"), so a reminder is never sent twice. `url` is
+    the app path it opens. `topic` (at most 32 base64url characters) lets a newer reminder
+    replace an older undelivered one; `urgent` marks a session about to start; nothing after
+    `expires_at` is sent."""
+
+    user_id: int
+    key: str
+    at: datetime
+    url: str
+    category: str
+    topic: str | None = None
+    urgent: bool = False
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReminderSource:
+    """What a feature has due: `due(db, start, end, settings)` gives the `Reminder`s whose time
+    falls in [start, end) (UTC), where `settings(user_id)` gives each person's
+    `ReminderSettings`. The push feature asks every source each round; a source never sends."""
+
+    name: str
+    due: Callable[..., Iterable[Reminder]]
 
 
 @dataclass(frozen=True)
@@ -101,6 +160,7 @@ class Feature:
     offline_pages: tuple[str, ...] = ()
     notification_kinds: tuple[NotificationKind, ...] = ()
     nav: tuple[NavItem, ...] = ()
+    reminder_sources: tuple[ReminderSource, ...] = ()
 
 
 @dataclass
@@ -138,9 +198,24 @@ class Registry:
     def offline_pages(self) -> list[str]:
         return list(self._all("offline_pages"))
 
+    @property
+    def reminder_sources(self) -> list[ReminderSource]:
+        return list(self._all("reminder_sources"))
+
+    def notification_kind(self, kind: str) -> NotificationKind | None:
+        for known in (*CORE_NOTIFICATION_KINDS, *self._all("notification_kinds")):
+            if known.kind == kind:
+                return known
+        return None
+
+    def notification_category(self, kind: str) -> str:
+        """The category of a notification kind ("other" for a kind nobody registered)."""
+        known = self.notification_kind(kind)
+        return known.category if known else "other"
+
     def notification_link(self, kind: str, object_id: int | None) -> str | None:
         """Where a notification of this kind leads, built with url_for (None: nowhere)."""
-        for known in self._all("notification_kinds"):
+        for known in (*CORE_NOTIFICATION_KINDS, *self._all("notification_kinds")):
             if known.kind == kind:
                 if known.param is None:
                     return url_for(known.endpoint)

@@ -31,6 +31,12 @@ from iop_pwa.practice.models import (  # noqa: F401
     Exercise,
     Feedback,
 )
+from iop_pwa.push.models import (  # noqa: F401
+    Delivery,
+    PushSubscription,
+    ReminderPreference,
+    SendResult,
+)
 from iop_pwa.safety import CareFlag  # noqa: F401
 from iop_pwa.safety.program import ProgramContact  # noqa: F401
 from iop_pwa.therapy.models import (  # noqa: F401

@@ -137,3 +137,63 @@ self.addEventListener("sync", (event) => {
     event.waitUntil(self.IOPOutbox.flush({ foreground: false }));
   }
 });
+
+/* --- Push: reminders ---------------------------------------------------------------------
+ * Every push shows a notification (iOS stops delivering to an app that shows none), with the
+ * generic words the server sends ("You have a new reminder"): a lock screen is seen by anyone
+ * holding the phone, so no name of an exercise, a session or a person ever reaches it. A tap
+ * focuses an open window of the app and takes it to the payload's url, or opens one there. */
+const PUSH_TITLE = "IOP Companion";
+const PUSH_BODY = "You have a new reminder";
+
+function appPath(value) {
+  return typeof value === "string" && value.startsWith("/") && !value.startsWith("//")
+    ? value
+    : "/";
+}
+
+function pushMessage(event) {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch (error) {
+    data = {};
+  }
+  return {
+    title: typeof data.title === "string" && data.title ? data.title : PUSH_TITLE,
+    body: typeof data.body === "string" && data.body ? data.body : PUSH_BODY,
+    tag: typeof data.tag === "string" && data.tag ? data.tag : undefined,
+    url: appPath(data.url),
+    kind: typeof data.kind === "string" ? data.kind : "",
+  };
+}
+
+self.addEventListener("push", (event) => {
+  const message = pushMessage(event);
+  event.waitUntil(
+    self.registration.showNotification(message.title, {
+      body: message.body,
+      tag: message.tag,
+      icon: "/static/icons/icon-192.png",
+      badge: "/static/icons/icon-192.png",
+      data: { url: message.url, kind: message.kind },
+    })
+  );
+});
+
+async function openApp(path) {
+  const url = new URL(path, self.location.origin).href;
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
+  if (open) {
+    const focused = await open.focus();
+    return (focused || open).navigate(url);
+  }
+  return self.clients.openWindow(url);
+}
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const data = event.notification.data || {};
+  event.waitUntil(openApp(appPath(data.url)));
+});

@@ -254,3 +254,18 @@ def _counting(engine) -> Iterator[list[str]]:
 def count_queries(app):
     """`with count_queries() as q: ...` then `len(q)` is the number of SQL statements run."""
     return lambda: _counting(app.extensions["db_engine"])
+
+
+@pytest.fixture
+def fakepush(app):
+    """A push service on loopback (tests/fakepush.py) that the app may send to, as a browser's
+    push service would be: the test's allow-list of push endpoints holds only it."""
+    from iop_pwa.push import settings
+    from tests.fakepush import FakePushService
+
+    with app.app_context():
+        key = settings.public_key()
+    service = FakePushService(key)
+    app.config["PUSH_ALLOWED_ENDPOINTS"] = (service.origin + "/push/",)
+    yield service
+    service.stop()

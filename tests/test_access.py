@@ -34,6 +34,7 @@ class World:
     conversation_id: int  # that group's room (messages)
     message_id: int  # the owner's message in it
     report_id: int  # the participant's report of that message
+    device_id: int | None = None  # the participant's device that gets reminders
 
     def owner_of(self, role: str):
         return self.owner if role == "therapist" else self.participant
@@ -150,7 +151,19 @@ def world(app, make_user):
         report_id = db.exec(select(MessageReport.id)).one()
         ids = (exercise.id, assignment.id, completion.id, family.id, guest.id, group.id)
         ids += (room.id, said.id, report_id)
-    return World(owner, participant, invitation_id, entry_id, flag_id, *ids)
+    with app.app_context(), session_scope() as db:
+        from iop_pwa.push.models import PushSubscription
+
+        device = PushSubscription(
+            user_id=participant.id,
+            endpoint="https://fcm.googleapis.com/fcm/send/world",
+            p256dh="k",
+            auth="a",
+        )
+        db.add(device)
+        db.flush()
+        device_id = device.id
+    return World(owner, participant, invitation_id, entry_id, flag_id, *ids, device_id=device_id)
 
 
 # (method, url template, the role that owns it, expected status for the owner)
@@ -338,6 +351,43 @@ def test_admin_routes_are_for_admins_only(app, admin_world, make_user, method, t
     assert signed_in(app, admin.email).post_form(missing, data).status_code == 404
 
 
+# Routes for a person's own things, whatever their role (a device that gets reminders): the
+# owner may use them; anyone else, participant or staff, gets 404 (audited).
+OWN_ROUTES = [
+    ("POST", "/push/devices/{device}/remove", "<int:subscription_id>", 303),
+]
+
+
+@pytest.fixture
+def own_world(app, make_user, db):
+    from iop_pwa.push.models import PushSubscription
+
+    therapist = make_user("therapist")
+    person = make_user("participant", therapist=therapist)
+    device = PushSubscription(
+        user_id=person.id, endpoint="https://fcm.googleapis.com/fcm/send/x", p256dh="k", auth="a"
+    )
+    db.add(device)
+    db.commit()
+    return person, therapist, device.id
+
+
+@pytest.mark.parametrize(("method", "template", "arg", "ok"), OWN_ROUTES)
+def test_own_routes_are_for_the_owner_only(
+    app, own_world, make_user, db, method, template, arg, ok
+):
+    person, therapist, device_id = own_world
+    path = template.format(device=device_id)
+    assert call(app.test_client(), method, path).headers["Location"].startswith("/sign-in")
+    for other in (make_user("participant"), therapist):
+        assert call(signed_in(app, other.email), method, path).status_code == 404
+    denied = db.exec(select(AuditEvent).where(AuditEvent.action == "access_denied")).all()
+    assert len(denied) == 2
+    owner = signed_in(app, person.email)
+    assert call(owner, method, template.format(device=999_999)).status_code == 404
+    assert call(owner, method, path).status_code == ok
+
+
 def test_every_route_with_an_id_is_in_the_matrix(app):
     from tests.test_messages import MESSAGE_RULES  # messages' own matrix (both roles use them)
 
@@ -345,6 +395,7 @@ def test_every_route_with_an_id_is_in_the_matrix(app):
         template.replace("{group}", "<int:group_id>").replace("{user}", "<int:user_id>")
         for _, template in ADMIN_ROUTES
     }
+    covered |= {template.replace("{device}", arg) for _, template, arg, _ in OWN_ROUTES}
     for _, template, _, _ in ROUTES:
         for name, arg in PLACEHOLDERS.items():
             template = template.replace("{" + name + "}", f"<int:{arg}>")

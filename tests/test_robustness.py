@@ -35,6 +35,7 @@ IDS = {
     "conversation_id": lambda w: w.conversation_id,
     "message_id": lambda w: w.message_id,
     "report_id": lambda w: w.report_id,
+    "subscription_id": lambda w: w.device_id,
 }
 
 
@@ -219,6 +220,12 @@ def _valid_form(w: World) -> dict[str, str]:
         "include_links": "y",
         "privacy": "y",
         f"attendance-{w.participant.id}": "attended",
+        "daily_practice": "y",
+        "daily_time": "18:30",
+        "session_reminders": "y",
+        "session_minutes": "10",
+        "quiet_start": "22:00",
+        "quiet_end": "07:00",
     }
 
 

@@ -73,9 +73,9 @@ def register(app) -> None:
             ),
             offline_pages=("/messages", "/messages/"),
             notification_kinds=(
-                NotificationKind("message", "messages.show", "conversation_id"),
-                NotificationKind("moderation", "messages.show", "conversation_id"),
-                NotificationKind("group_removed", "messages.index"),
+                NotificationKind("message", "messages.show", "conversation_id", "care_team"),
+                NotificationKind("moderation", "messages.show", "conversation_id", "care_team"),
+                NotificationKind("group_removed", "messages.index", None, "care_team"),
             ),
         ),
     )

@@ -6,8 +6,16 @@ from __future__ import annotations
 
 def register(app) -> None:
     """Hand the app practice's pages, sections, data rights, offline pages and notifications."""
-    from iop_pwa.features import DataRights, Feature, NavItem, NotificationKind, Section, add
-    from iop_pwa.practice import policies, sections, services, staff_views, views
+    from iop_pwa.features import (
+        DataRights,
+        Feature,
+        NavItem,
+        NotificationKind,
+        ReminderSource,
+        Section,
+        add,
+    )
+    from iop_pwa.practice import policies, reminders, sections, services, staff_views, views
     from iop_pwa.practice.models import Assignment, AssignmentEvent, Completion, Exercise, Feedback
 
     add(
@@ -42,8 +50,9 @@ def register(app) -> None:
                 NavItem("staff", "library", "library.index", "Library", order=30),
             ),
             notification_kinds=(
-                NotificationKind("assignment", "practice.assignment", "assignment_id"),
-                NotificationKind("feedback", "practice.assignment", "assignment_id"),
+                NotificationKind("assignment", "practice.assignment", "assignment_id", "practice"),
+                NotificationKind("feedback", "practice.assignment", "assignment_id", "care_team"),
             ),
+            reminder_sources=(ReminderSource("practice", reminders.due),),
         ),
     )

@@ -16,7 +16,9 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from iop_pwa import audit
 from iop_pwa.access import Policy, staff_reaches_participant
+from iop_pwa.accounts.models import CareTeamLink
 from iop_pwa.db import UTCDateTime, utcnow
+from iop_pwa.notifications import notify
 
 PHRASES_FILE = Path(__file__).with_name("crisis_phrases.txt")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -98,7 +100,24 @@ def raise_flag(
     )
     db.add(flag)
     db.flush()
+    _alert_care_team(db, flag)
     return flag
+
+
+def _alert_care_team(db: Session, flag: CareFlag) -> None:
+    """Tell every therapist with the participant on their caseload: a "care_flag" notification
+    (an alert: those who turned alerts on get a push saying only "New alert in IOP Companion").
+    The text names no one; the dashboard shows the flag itself at once."""
+    for therapist_id in db.exec(
+        select(CareTeamLink.therapist_id).where(CareTeamLink.participant_id == flag.participant_id)
+    ):
+        notify(
+            db,
+            user_id=therapist_id,
+            kind="care_flag",
+            text="A participant on your caseload may need contact soon.",
+            object_id=flag.id,
+        )
 
 
 def open_flags_for(db: Session, participant_ids: list[int]) -> dict[int, list[CareFlag]]:

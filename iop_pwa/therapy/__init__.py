@@ -7,8 +7,16 @@ from __future__ import annotations
 def register(app) -> None:
     """Hand the app the sessions feature's pages, sections, data rights, offline pages and
     notifications."""
-    from iop_pwa.features import DataRights, Feature, NavItem, NotificationKind, Section, add
-    from iop_pwa.therapy import policies, sections, services, views
+    from iop_pwa.features import (
+        DataRights,
+        Feature,
+        NavItem,
+        NotificationKind,
+        ReminderSource,
+        Section,
+        add,
+    )
+    from iop_pwa.therapy import policies, reminders, sections, services, views
     from iop_pwa.therapy.models import Attendance, CalendarFeed, TherapySession
 
     add(
@@ -40,7 +48,8 @@ def register(app) -> None:
                 NavItem("staff", "sessions", "sessions.staff_index", "Sessions", order=40),
             ),
             notification_kinds=(
-                NotificationKind("session_changed", "sessions.show", "session_id"),
+                NotificationKind("session_changed", "sessions.show", "session_id", "sessions"),
             ),
+            reminder_sources=(ReminderSource("session", reminders.due),),
         ),
     )

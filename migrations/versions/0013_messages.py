@@ -2,7 +2,7 @@
 reports, mutes; when the care team answers messages (program_contact.message_hours)
 
 Revision ID: 0013_messages
-Revises: 0011_clock_preference
+Revises: 0012_push
 Create Date: 2026-11-29 07:00:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import iop_pwa.db
 
 revision: str = "0013_messages"
-down_revision: str | None = "0011_clock_preference"
+down_revision: str | None = "0012_push"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,178 @@
+"""Devices: turning reminders on and off for a browser, and what the person's devices did."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, delete, select
+
+from iop_pwa.accounts.models import User
+from iop_pwa.accounts.sessions import describe_device
+from iop_pwa.db import utcnow
+from iop_pwa.push import settings
+from iop_pwa.push.models import Delivery, PushSubscription, ReminderPreference, SendResult
+
+
+class PushError(ValueError):
+    """A subscription we refuse, with a message for the person (or the program)."""
+
+
+def _b64(value: object, *, length: int, what: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise PushError(f"The subscription's {what} key is missing.")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise PushError(f"The subscription's {what} key is not base64url.") from exc
+    if len(raw) != length or (what == "p256dh" and raw[0] != 4):
+        raise PushError(f"The subscription's {what} key has the wrong length.")
+    return value.rstrip("=")
+
+
+def parse_subscription(body: object) -> tuple[str, str, str]:
+    """(endpoint, p256dh, auth) from a browser's `PushSubscription.toJSON()`, checked."""
+    if not isinstance(body, dict):
+        raise PushError("Send the subscription as JSON.")
+    endpoint = body.get("endpoint")
+    keys = body.get("keys") if isinstance(body.get("keys"), dict) else {}
+    if not isinstance(endpoint, str) or not settings.endpoint_allowed(endpoint):
+        raise PushError("This push service is not one we send to.")
+    p256dh = _b64(keys.get("p256dh"), length=65, what="p256dh")
+    auth = _b64(keys.get("auth"), length=16, what="auth")
+    return endpoint, p256dh, auth
+
+
+def subscribe(
+    db: Session, *, user: User, body: object, user_agent: str, now: datetime | None = None
+) -> tuple[PushSubscription, bool]:
+    """Store this browser's subscription for the person (by endpoint: a browser re-sending
+    its subscription on every app open updates its row); returns (row, created). A browser
+    that another account had subscribed now belongs to this person: a shared phone gets only
+    the reminders of whoever signed in last."""
+    endpoint, p256dh, auth = parse_subscription(body)
+    now = now or utcnow()
+    row = db.exec(select(PushSubscription).where(PushSubscription.endpoint == endpoint)).first()
+    created = row is None or row.user_id != user.id
+    if row is None:
+        row = PushSubscription(user_id=user.id, endpoint=endpoint, p256dh=p256dh, auth=auth)
+        row.created_at = now
+    elif row.user_id != user.id:
+        row.user_id, row.created_at = user.id, now
+        row.last_success_at = row.last_failure_at = None
+        row.failures = 0
+    row.p256dh, row.auth, row.seen_at = p256dh, auth, now
+    row.device = describe_device(user_agent)[:120]
+    db.add(row)
+    db.flush()
+    return row, created
+
+
+def unsubscribe(db: Session, *, user: User, endpoint: object) -> bool:
+    """Forget this browser's subscription, if it is the person's."""
+    if not isinstance(endpoint, str):
+        return False
+    return bool(
+        db.exec(
+            delete(PushSubscription).where(
+                PushSubscription.endpoint == endpoint, PushSubscription.user_id == user.id
+            )
+        ).rowcount
+    )
+
+
+def devices(db: Session, user_id: int) -> list[PushSubscription]:
+    return list(
+        db.exec(
+            select(PushSubscription)
+            .where(PushSubscription.user_id == user_id)
+            .order_by(col(PushSubscription.created_at), col(PushSubscription.id))
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """What the person and their therapist see: are reminders on, and do they arrive?"""
+
+    devices: list[PushSubscription]
+    last_received: datetime | None
+    by_email: bool
+
+    @property
+    def on(self) -> bool:
+        return bool(self.devices)
+
+    @property
+    def all_failing(self) -> bool:
+        """Every device failed its latest send (and none has succeeded since)."""
+        return bool(self.devices) and all(
+            d.failures > 0
+            and d.last_failure_at is not None
+            and (d.last_success_at is None or d.last_failure_at > d.last_success_at)
+            for d in self.devices
+        )
+
+
+def reliability(db: Session, user_id: int) -> Reliability:
+    found = devices(db, user_id)
+    received = [d.last_success_at for d in found if d.last_success_at]
+    pref = db.get(ReminderPreference, user_id)
+    return Reliability(
+        devices=found,
+        last_received=max(received) if received else None,
+        by_email=bool(pref and pref.by_email),
+    )
+
+
+def export_records(db: Session, *, user: User) -> list[dict]:
+    """For "My data": the person's devices, preferences and what was sent (no endpoints:
+    they are the push service's addresses, not the person's data to read)."""
+    records: list[dict] = []
+    for d in devices(db, user.id):
+        records.append(
+            {
+                "record": "device",
+                "device": d.device,
+                "added": d.created_at.isoformat(),
+                "last_received": d.last_success_at.isoformat() if d.last_success_at else "",
+            }
+        )
+    pref = db.get(ReminderPreference, user.id)
+    if pref:
+        records.append(
+            {
+                "record": "preferences",
+                "daily_practice": pref.daily_practice,
+                "daily_time": pref.daily_time.strftime("%H:%M"),
+                "session_reminders": pref.session_minutes if pref.session_reminders else "",
+                "care_team": pref.care_team,
+                "group_activity": pref.group_activity,
+                "quiet_hours": (
+                    f"{pref.quiet_start:%H:%M}-{pref.quiet_end:%H:%M}"
+                    if pref.quiet_start and pref.quiet_end
+                    else ""
+                ),
+                "by_push": pref.by_push,
+                "by_email": pref.by_email,
+            }
+        )
+    rows = db.exec(
+        select(Delivery.category, Delivery.created_at, SendResult.at, SendResult.outcome)
+        .join(SendResult, col(SendResult.delivery_id) == Delivery.id)
+        .where(Delivery.user_id == user.id)
+        .order_by(col(SendResult.at), col(SendResult.id))
+    ).all()
+    for category, created, at, outcome in rows:
+        records.append(
+            {
+                "record": "delivery",
+                "category": category,
+                "queued": created.isoformat(),
+                "sent": at.isoformat(),
+                "result": outcome,
+            }
+        )
+    return records

@@ -1,0 +1,186 @@
+"""Reminders in a real browser: the service worker shows a notification with generic words for
+every push (delivered through the DevTools protocol, as no push service is reachable here), the
+Account page's Reminders section says what this browser can do, and an app open re-sends the
+browser's subscription to the server."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlmodel import select
+
+from iop_pwa.db import utcnow
+from iop_pwa.push import delivery
+from iop_pwa.push.models import Delivery, PushSubscription
+from tests.browser.helpers import assert_no_axe_violations, sign_in
+from tests.browser.test_offline import wait_until
+
+IPHONE_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+@pytest.fixture(autouse=True)
+def no_script_errors(page):
+    """Any uncaught error or unhandled rejection on the page fails the test."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+    yield
+    assert errors == [], errors
+
+
+def signed_in(page: Page, live_server: str, make_user, role: str = "participant"):
+    person = make_user(role)
+    sign_in(page, live_server, person.email)
+    expect(page.get_by_role("link", name="Account", exact=True)).to_be_visible()
+    return person
+
+
+# Generous limits for a busy machine: each wait ends as soon as its condition holds.
+PATIENCE_MS = 20_000
+
+
+def controlled(page: Page) -> None:
+    page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=PATIENCE_MS)
+
+
+def registration_id(page: Page, cdp, live_server: str) -> str:
+    found: list[dict] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: found.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + PATIENCE_MS / 1000
+    while time.monotonic() < deadline:
+        ours = [r["registrationId"] for r in found if r["scopeURL"] == live_server + "/"]
+        if ours:
+            return ours[0]
+        # Each call to the browser lets Playwright hand over the events that came meanwhile.
+        page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+    raise AssertionError(f"no service worker registration reported: {found}")
+
+
+NOTIFICATIONS = """() => navigator.serviceWorker.ready
+  .then((r) => r.getNotifications())
+  .then((list) => list.map((n) => ({title: n.title, body: n.body, tag: n.tag, data: n.data})))"""
+
+
+def test_a_push_shows_a_notification_with_words_safe_for_a_lock_screen(
+    page, context, live_server, make_user, app
+):
+    signed_in(page, live_server, make_user)
+    controlled(page)
+    context.grant_permissions(["notifications"], origin=live_server)
+    cdp = context.new_cdp_session(page)
+    reg = registration_id(page, cdp, live_server)
+    now = utcnow()
+    # The very payload the worker sends for a session starting soon.
+    row = Delivery(
+        id=5,
+        user_id=1,
+        key="session:1",
+        category="sessions",
+        url="/sessions/1",
+        topic="session-1",
+        urgent=True,
+        due_at=now,
+        next_attempt_at=now,
+    )
+    data = delivery.payload(row)
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": live_server, "registrationId": reg, "data": data},
+    )
+    wait_until(page, NOTIFICATIONS + ".then((list) => list.length === 1)", timeout=20)
+    [shown] = page.evaluate(NOTIFICATIONS)
+    assert shown == {
+        "title": "IOP Companion",
+        "body": "You have a new reminder",
+        "tag": "session-1",
+        "data": {"url": "/sessions/1", "kind": "sessions"},
+    }
+    # A push without a payload (or a broken one) still shows a notification, with the same words.
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": live_server, "registrationId": reg, "data": "not json"},
+    )
+    wait_until(page, NOTIFICATIONS + ".then((list) => list.length === 2)", timeout=20)
+    texts = {(n["title"], n["body"], n["data"]["url"]) for n in page.evaluate(NOTIFICATIONS)}
+    assert ("IOP Companion", "You have a new reminder", "/") in texts
+    assert json.loads(data)["url"] == "/sessions/1"
+
+
+def test_reminders_on_account_offer_to_turn_on_this_device(page, live_server, make_user):
+    signed_in(page, live_server, make_user)
+    page.get_by_role("link", name="Account", exact=True).click()
+    section = page.locator("#reminders")
+    expect(section.get_by_role("heading", name="Reminders")).to_be_visible()
+    # The page knows once the service worker is ready (its first install precaches the shell).
+    expect(section.get_by_text("Reminders are off for this device.")).to_be_visible(
+        timeout=PATIENCE_MS
+    )
+    expect(section.get_by_role("button", name="Turn on reminders on this device")).to_be_visible()
+    expect(section.get_by_text("No device gets reminders yet.")).to_be_visible()
+    expect(section.get_by_label("Daily reminder at")).to_have_value("18:00")
+    assert_no_axe_violations(page)
+
+
+def test_a_browser_without_push_is_told_plainly(new_context, live_server, make_user):
+    page = new_context(phone=True).new_page()
+    page.add_init_script("delete window.PushManager;")
+    signed_in(page, live_server, make_user)
+    page.goto(live_server + "/account")
+    expect(page.get_by_text("This browser cannot show reminders.")).to_be_visible()
+    expect(page.get_by_role("button", name="Turn on reminders on this device")).to_be_hidden()
+
+
+def test_iphone_safari_outside_the_home_screen_app_is_told_to_add_it(
+    new_context, live_server, make_user
+):
+    page = new_context(phone=True, user_agent=IPHONE_SAFARI).new_page()
+    page.add_init_script("delete window.PushManager;")  # as Safari outside the installed app
+    signed_in(page, live_server, make_user)
+    page.goto(live_server + "/account")
+    expect(page.get_by_text('tap the Share button, then "Add to Home Screen"')).to_be_visible()
+    page.goto(live_server + "/today")
+    expect(page.get_by_role("link", name="Turn reminders on")).to_be_visible()
+
+
+def test_each_app_open_sends_the_browsers_subscription_to_the_server(
+    new_context, live_server, make_user, db
+):
+    """No push service is reachable here, so `subscribe()` cannot succeed: the browser's
+    existing subscription is stood in for by what `getSubscription()` returns."""
+    page = new_context(phone=True).new_page()
+    page.add_init_script(
+        """
+        PushManager.prototype.getSubscription = function () {
+          const json = {
+            endpoint: "https://fcm.googleapis.com/fcm/send/browser-test",
+            expirationTime: null,
+            keys: {
+              p256dh: "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1Xbj"
+                + "hazAkj7I99e8QcYP7DkM",
+              auth: "tBHItJI5svbpez7KI4CCXg",
+            },
+          };
+          const unsubscribe = () => Promise.resolve(true);
+          return Promise.resolve({ endpoint: json.endpoint, toJSON: () => json, unsubscribe });
+        };
+        Object.defineProperty(Notification, "permission", { get: () => "granted" });
+        """
+    )
+    person = signed_in(page, live_server, make_user)
+    page.goto(live_server + "/account")
+    expect(page.get_by_text("Reminders are on for this device.")).to_be_visible(timeout=PATIENCE_MS)
+    [row] = db.exec(select(PushSubscription)).all()
+    assert row.user_id == person.id and row.endpoint.endswith("/browser-test")
+    page.reload()
+    devices = page.locator("#reminders .device-list").get_by_role("listitem")
+    expect(devices).to_have_count(1)
+    expect(devices).to_contain_text("nothing received yet")
+    page.goto(live_server + "/today")
+    expect(page.get_by_text("Reminders are on for this device.")).to_be_visible(timeout=PATIENCE_MS)
