@@ -45,8 +45,15 @@ PATIENCE_MS = 20_000
 
 
 def controlled(page: Page) -> None:
+    """The service worker is active and controls this page. The first page claims it when the
+    worker activates; if that page was not claimed (CI saw it once: the worker was active, the
+    page never controlled), loading it again is always controlled by the active worker."""
     page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=PATIENCE_MS)
+    if not page.evaluate("() => navigator.serviceWorker.controller !== null"):
+        page.reload()
+    page.wait_for_function(
+        "() => navigator.serviceWorker.controller !== null", polling=100, timeout=PATIENCE_MS
+    )
 
 
 def registration_id(page: Page, cdp, live_server: str) -> str:
