@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Column, String, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
@@ -45,6 +45,9 @@ class User(SQLModel, table=True):
     must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # When the person last used the app (written at most once a minute, with the session touch).
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The day a participant was discharged to alumni (None while in the program, and again after
+    # re-admission). Alumni check-ins and the alumni care-team hours count from it.
+    discharged_on: date | None = Field(default=None)
 
     # flask-login protocol. `is_active` is False for a deactivated account, so it cannot sign in.
     @property
