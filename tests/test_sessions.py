@@ -16,7 +16,7 @@ from sqlmodel import select
 from iop_pwa.notifications import Notification
 from iop_pwa.therapy import services
 from iop_pwa.therapy.models import Attendance, TherapySession
-from tests.conftest import PASSWORD
+from tests.helpers import schedule_session, signed_in
 
 # Monday 2 March 2026, 09:00 in New York. DST starts there on Sunday 8 March (02:00 -> 03:00)
 # and in London on Sunday 29 March.
@@ -41,28 +41,6 @@ def people(make_user):
             timezone="Europe/London",
         )
     return therapist, sam
-
-
-def signed_in(app, email):
-    client = app.test_client()
-    assert client.post_form("/sign-in", {"email": email, "password": PASSWORD}).status_code == 303
-    return client
-
-
-def schedule(client, **fields):
-    data = {
-        "kind": "individual",
-        "title": "Check-in",
-        "day": "2026-03-05",
-        "at": "18:00",
-        "duration_minutes": "50",
-        "video_url": "https://zoom.us/j/123",
-        "participant": "",
-        "group": "",
-        "repeat_weeks": "1",
-    }
-    data.update(fields)
-    return client.post_form("/dashboard/sessions/new", data)
 
 
 # --- Links -------------------------------------------------------------------------------------
@@ -127,11 +105,10 @@ def test_a_configured_extra_domain_is_accepted_and_shown_by_its_host(app, people
     url = "https://room.video.clinic.example/5"
     with time_machine.travel(MONDAY_NY_9AM, tick=False):  # the form's 5 March is to come
         client = signed_in(app, therapist.email)
-        refused = schedule(client, participant=str(sam.id), video_url=url)
-        assert refused.status_code == 422
+        refused = schedule_session(client, 422, participant=str(sam.id), video_url=url)
         assert "known video service" in refused.get_data(as_text=True)
         app.config["VIDEO_DOMAINS_EXTRA"] = ("video.clinic.example",)
-        assert schedule(client, participant=str(sam.id), video_url=url).status_code == 303
+        schedule_session(client, participant=str(sam.id), video_url=url)
     assert db.exec(select(TherapySession)).one().video_url == url
     with app.app_context():
         assert services.provider_name(url) == "room.video.clinic.example"
@@ -153,8 +130,9 @@ def test_extra_video_domains_are_read_from_the_environment(monkeypatch):
 def test_a_bad_link_in_the_form_is_a_clear_422_and_nothing_is_saved(app, people, db):
     therapist, sam = people
     client = signed_in(app, therapist.email)
-    response = schedule(client, participant=str(sam.id), video_url="javascript:alert(1)")
-    assert response.status_code == 422
+    response = schedule_session(
+        client, 422, participant=str(sam.id), video_url="javascript:alert(1)"
+    )
     assert "https://" in response.get_data(as_text=True)
     assert db.exec(select(TherapySession)).all() == []
 
@@ -166,7 +144,7 @@ def test_weekly_repeats_keep_the_local_time_across_dst(app, people, db):
     therapist, sam = people  # therapist in New York, Sam in London
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         client = signed_in(app, therapist.email)
-        response = schedule(
+        response = schedule_session(
             client,
             kind="group",
             group=_group_id(db),
@@ -202,7 +180,7 @@ def test_participant_sees_times_in_their_zone_and_join_opens_ten_minutes_before(
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), day="2026-03-02", at="12:00")  # 17:00 UTC
+        schedule_session(t, participant=str(sam.id), day="2026-03-02", at="12:00")  # 17:00 UTC
         s = db.exec(select(TherapySession)).one()
         p = signed_in(app, sam.email)
         page = p.get("/sessions").get_data(as_text=True)
@@ -232,7 +210,7 @@ def test_reschedule_and_cancel_notify_participants_and_show_in_calendar(app, peo
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), repeat_weeks="2")
+        schedule_session(t, participant=str(sam.id), repeat_weeks="2")
         first, second = db.exec(select(TherapySession).order_by(TherapySession.id)).all()
         moved = t.post_form(
             f"/dashboard/sessions/{first.id}",
@@ -280,7 +258,7 @@ def test_family_guest_link_shows_only_the_time_and_expires(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
         t = signed_in(app, therapist.email)
-        schedule(
+        schedule_session(
             t,
             kind="family",
             title="Family session",
@@ -308,8 +286,8 @@ def test_a_revoked_guest_link_stops_working_and_guests_only_join_family_sessions
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, kind="family", participant=str(sam.id), day="2026-03-03")
-        schedule(t, kind="individual", participant=str(sam.id), day="2026-03-03")
+        schedule_session(t, kind="family", participant=str(sam.id), day="2026-03-03")
+        schedule_session(t, kind="individual", participant=str(sam.id), day="2026-03-03")
         family, individual = db.exec(select(TherapySession).order_by(TherapySession.id)).all()
         link = _guest_link(t, family.id)
         from iop_pwa.therapy.models import FamilyGuest
@@ -331,7 +309,7 @@ def test_ics_file_parses_and_carries_no_clinical_detail(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), title="Weekly check-in")
+        schedule_session(t, participant=str(sam.id), title="Weekly check-in")
         s = db.exec(select(TherapySession)).one()
         p = signed_in(app, sam.email)
         response = p.get(f"/sessions/{s.id}.ics")
@@ -346,7 +324,7 @@ def test_calendar_feed_opt_in_links_replace_and_revoke(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id))
+        schedule_session(t, participant=str(sam.id))
         p = signed_in(app, sam.email)
         p.post_form("/account/calendar", {})
         first = re.search(
@@ -378,7 +356,7 @@ def test_attendance_is_marked_after_the_session_and_shown_on_the_participants_pa
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), day="2026-03-02", at="10:00")
+        schedule_session(t, participant=str(sam.id), day="2026-03-02", at="10:00")
         s = db.exec(select(TherapySession)).one()
         early = t.post_form(
             f"/dashboard/sessions/{s.id}/attendance", {f"attendance-{sam.id}": "attended"}
@@ -398,9 +376,9 @@ def test_participants_see_only_their_own_and_their_groups_sessions(app, people, 
     other = make_user("participant", therapist=therapist, email="o@example.test")
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), title="Sam alone")
-        schedule(t, kind="family", participant=str(sam.id), title="Sam family")
-        schedule(t, kind="group", group=_group_id(db), title="Evening group")
+        schedule_session(t, participant=str(sam.id), title="Sam alone")
+        schedule_session(t, kind="family", participant=str(sam.id), title="Sam family")
+        schedule_session(t, kind="group", group=_group_id(db), title="Evening group")
         ids = {s.title: s.id for s in db.exec(select(TherapySession))}
         o = signed_in(app, other.email)
         page = o.get("/sessions").get_data(as_text=True)
@@ -414,15 +392,15 @@ def test_participants_see_only_their_own_and_their_groups_sessions(app, people, 
         assert all(title in page for title in ids)
         outsider = signed_in(app, make_user("therapist").email)
         assert outsider.get(f"/dashboard/sessions/{ids['Sam alone']}").status_code == 404
-        assert schedule(outsider, participant=str(sam.id)).status_code == 404
+        schedule_session(outsider, 404, participant=str(sam.id))
 
 
 def test_only_sessions_opening_soon_are_polled(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), day="2026-03-02", at="10:00", title="Soon")
-        schedule(t, participant=str(sam.id), day="2026-03-05", at="10:00", title="Later")
+        schedule_session(t, participant=str(sam.id), day="2026-03-02", at="10:00", title="Soon")
+        schedule_session(t, participant=str(sam.id), day="2026-03-05", at="10:00", title="Later")
         soon, later = db.exec(select(TherapySession).order_by(TherapySession.id)).all()
         page = signed_in(app, sam.email).get("/sessions").get_data(as_text=True)
         assert f'hx-get="/sessions/{soon.id}/join"' in page
@@ -446,7 +424,7 @@ def test_a_weekly_series_is_one_notification_and_a_change_names_its_date(
         ny = make_user("participant", therapist=therapist, group="Evening", email="ny@example.test")
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        response = schedule(
+        response = schedule_session(
             t,
             kind="group",
             group=_group_id(db),
@@ -525,13 +503,15 @@ def test_a_start_in_the_past_is_refused_and_nobody_is_told(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        response = schedule(t, participant=str(sam.id), day="2026-03-02", at="08:30")
-        assert response.status_code == 422
+        response = schedule_session(t, 422, participant=str(sam.id), day="2026-03-02", at="08:30")
         page = response.get_data(as_text=True)
         assert "Monday, March 2, 8:30\u202fAM has already passed" in page
         assert "Record a session that already happened" in page
         # The current minute still counts as now: a session starting as it is booked.
-        assert schedule(t, participant=str(sam.id), day="2026-03-02", at="09:00").status_code == 303
+        assert (
+            schedule_session(t, participant=str(sam.id), day="2026-03-02", at="09:00").status_code
+            == 303
+        )
     assert len(db.exec(select(TherapySession)).all()) == 1
     assert len(_texts(db, sam)) == 1
 
@@ -542,17 +522,16 @@ def test_a_session_that_already_happened_is_recorded_without_notifying(app, peop
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        recorded = schedule(
+        recorded = schedule_session(
             t, participant=str(sam.id), day="2026-02-27", at="16:00", already_happened="y"
         )
         assert recorded.status_code == 303
         s = db.exec(select(TherapySession)).one()
         page = t.get(recorded.headers["Location"]).get_data(as_text=True)
         assert "nobody was notified" in page and 'id="attendance"' in page
-        future = schedule(
-            t, participant=str(sam.id), day="2026-03-03", at="16:00", already_happened="y"
+        future = schedule_session(
+            t, 422, participant=str(sam.id), day="2026-03-03", at="16:00", already_happened="y"
         )
-        assert future.status_code == 422
         assert "is still to come" in future.get_data(as_text=True)
     assert s.starts_at == datetime(2026, 2, 27, 21, 0, tzinfo=UTC)
     assert _texts(db, sam) == []
@@ -564,7 +543,7 @@ def test_moving_a_session_into_the_past_is_refused_but_its_details_can_change(ap
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), day="2026-03-02", at="10:00")
+        schedule_session(t, participant=str(sam.id), day="2026-03-02", at="10:00")
         s = db.exec(select(TherapySession)).one()
         fields = {
             "title": "Check-in",
@@ -590,7 +569,7 @@ def test_times_in_a_clock_change_say_which_time_they_will_be(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM - timedelta(days=2), tick=False):  # Sat 28 Feb
         t = signed_in(app, therapist.email)
-        response = schedule(
+        response = schedule_session(
             t, participant=str(sam.id), day="2026-03-01", at="02:30", repeat_weeks="2"
         )
         page = html.unescape(t.get(response.headers["Location"]).get_data(as_text=True))
@@ -622,7 +601,7 @@ def test_the_week_view_shows_the_therapists_week_in_their_zone(app, people, db, 
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
         # 20:00 on Tuesday in New York is already Wednesday in UTC.
-        schedule(t, participant=str(sam.id), day="2026-03-03", at="20:00", title="Late one")
+        schedule_session(t, participant=str(sam.id), day="2026-03-03", at="20:00", title="Late one")
         page = t.get("/dashboard/sessions?view=week").get_data(as_text=True)
         assert "Week of Monday, March 2, 2026" in page
         tuesday = page.index("Tuesday, March 3")
@@ -639,9 +618,11 @@ def test_the_week_view_shows_the_therapists_week_in_their_zone(app, people, db, 
         counts = []
         for extra in (0, 6):
             if extra:
-                schedule(t, kind="group", group=_group_id(db), day="2026-03-04", repeat_weeks="1")
+                schedule_session(
+                    t, kind="group", group=_group_id(db), day="2026-03-04", repeat_weeks="1"
+                )
                 for day in ("2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08", "2026-03-03"):
-                    schedule(t, participant=str(sam.id), day=day, at="11:00")
+                    schedule_session(t, participant=str(sam.id), day=day, at="11:00")
             with count_queries() as queries:
                 assert t.get("/dashboard/sessions?view=week").status_code == 200
             counts.append(len(queries))
@@ -669,7 +650,7 @@ def test_mark_all_present_marks_every_attendee_through_the_audited_service(
         others = [make_user("participant", therapist=therapist, group="Evening") for _ in range(2)]
     with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
         t = signed_in(app, therapist.email)
-        schedule(t, kind="group", group=_group_id(db), day="2026-03-02", at="10:00")
+        schedule_session(t, kind="group", group=_group_id(db), day="2026-03-02", at="10:00")
         s = db.exec(select(TherapySession)).one()
         clock.move_to(datetime(2026, 3, 2, 15, 30, tzinfo=UTC))
         t = signed_in(app, therapist.email)
