@@ -3,6 +3,7 @@ notifications and who may see what. Time is frozen at named moments."""
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -11,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import time_machine
 from icalendar import Calendar
+from sqlalchemy import event
 from sqlmodel import select
 
 from iop_pwa.notifications import Notification
@@ -665,3 +667,55 @@ def test_mark_all_present_marks_every_attendee_through_the_audited_service(
         for e in db.exec(select(AuditEvent).where(AuditEvent.action == "attendance_marked"))
     ]
     assert sorted(audited) == sorted([sam.id, sam.id, *(p.id for p in others)])
+
+
+def _note_load(loaded: list[int], target, context) -> None:
+    loaded.append(target.id)
+
+
+def test_the_sessions_page_lists_20_past_ones_and_costs_the_same_after_a_year(
+    app, people, db, count_queries
+):
+    """The page reads the latest 20 past sessions in SQL, not a participant's whole history."""
+    therapist, sam = people
+
+    def add(title: str, starts_at: datetime, minutes: int = 50) -> None:
+        db.add(
+            TherapySession(
+                therapist_id=therapist.id,
+                kind="individual",
+                title=title,
+                starts_at=starts_at,
+                duration_minutes=minutes,
+                video_url="https://zoom.us/j/123",
+                participant_id=sam.id,
+            )
+        )
+
+    add("Under way", MONDAY_NY_9AM - timedelta(minutes=30), minutes=60)
+    add("Next week", MONDAY_NY_9AM + timedelta(days=7))
+    db.commit()
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        client = signed_in(app, sam.email)
+        counts = []
+        for weeks in (3, 52):
+            for week in range(len(counts) and 3, weeks):
+                add(f"Week {week + 1:02d} ago", MONDAY_NY_9AM - timedelta(weeks=week + 1))
+            db.commit()
+            client.get("/sessions")
+            loaded: list[int] = []
+            counting = functools.partial(_note_load, loaded)
+            event.listen(TherapySession, "load", counting)
+            try:
+                with count_queries() as queries:
+                    page = html.unescape(client.get("/sessions").get_data(as_text=True))
+            finally:
+                event.remove(TherapySession, "load", counting)
+            counts.append((len(queries), len(set(loaded))))
+    upcoming, past = page.split('id="past-heading"')
+    assert "Under way" in upcoming and "Next week" in upcoming and "Week" not in upcoming
+    shown = re.findall(r"Week (\d\d) ago", past)
+    assert shown == [f"{n:02d}" for n in range(1, 21)]  # the latest 20, latest first
+    # The same queries, and no more sessions read than shown, after three weeks or a year.
+    assert counts[0][0] == counts[1][0], counts
+    assert counts[1][1] <= 2 + 20 + 2, counts

@@ -50,6 +50,11 @@ class SessionError(ValueError):
 # Video services a session link may point to: the host is the domain or one of its subdomains
 # (us02web.zoom.us). VIDEO_DOMAINS_EXTRA adds a clinic's own; anything else is refused, so a link
 # can't pass as Zoom from zoom.us.evil.example.
+# The longest a session can last (the form's limit): one that started longer ago is over.
+MAX_SESSION = timedelta(minutes=480)
+# How many past sessions the participant's Sessions page lists.
+PAST_SHOWN = 20
+
 PROVIDERS = {
     "zoom.us": "Zoom",
     "zoomgov.com": "Zoom",
@@ -387,10 +392,34 @@ def for_participant(
     """Sessions the participant is part of (see `_theirs`): two queries."""
     query = select(TherapySession).where(_theirs(db, participant))
     if since:
-        query = query.where(TherapySession.starts_at >= since - timedelta(hours=8))
+        query = query.where(TherapySession.starts_at >= since - MAX_SESSION)
     if until:
         query = query.where(TherapySession.starts_at < until)
     return list(db.exec(query.order_by(col(TherapySession.starts_at))))
+
+
+def upcoming_and_past(
+    db: Session, *, participant: User, now: datetime, past: int = PAST_SHOWN
+) -> tuple[list[TherapySession], list[TherapySession]]:
+    """The participant's sessions still to come or under way (soonest first) and their latest
+    `past` ones (latest first), limited in SQL: the Sessions page costs the same after a year.
+    Cancelled ones are included (the page says so). Three queries."""
+    theirs = _theirs(db, participant)
+    started_by = now - MAX_SESSION
+    candidates = db.exec(
+        select(TherapySession)
+        .where(theirs, TherapySession.starts_at > started_by)
+        .order_by(col(TherapySession.starts_at), col(TherapySession.id))
+    ).all()
+    done = db.exec(
+        select(TherapySession)
+        .where(theirs, TherapySession.starts_at <= now)
+        .order_by(col(TherapySession.starts_at).desc(), col(TherapySession.id).desc())
+        .limit(past + len(candidates))
+    ).all()
+    upcoming = [s for s in candidates if s.ends_at > now]
+    ahead = {s.id for s in upcoming}
+    return upcoming, [s for s in done if s.id not in ahead][:past]
 
 
 def next_session(sessions: list[TherapySession], now: datetime) -> TherapySession | None:
