@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import time_machine
 from icalendar import Calendar
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlmodel import select
 
 from iop_pwa.notifications import Notification
@@ -719,3 +719,69 @@ def test_the_sessions_page_lists_20_past_ones_and_costs_the_same_after_a_year(
     # The same queries, and no more sessions read than shown, after three weeks or a year.
     assert counts[0][0] == counts[1][0], counts
     assert counts[1][1] <= 2 + 20 + 2, counts
+
+
+def _plan(db, run) -> str:
+    """The database's plan for the last query `run` sends, with its own parameters."""
+    sent = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    statement, parameters = sent[-1]
+    postgres = engine.dialect.name == "postgresql"
+    prefix = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+    rows = db.connection().exec_driver_sql(prefix + statement, parameters).all()
+    return "\n".join(str(row[0] if postgres else row[-1]) for row in rows)
+
+
+def test_a_participants_sessions_are_read_by_index_not_by_scanning_the_programs(
+    app, people, db, make_user
+):
+    """Issue 15's probe: on PostgreSQL, `participant_id = ? OR group_id IN (...)` read all 2,240
+    sessions of a program to find one person's. With 40 groups of a year of weekly sessions and
+    fresh statistics (ANALYZE), Today's query must use the indexes on both databases."""
+    from iop_pwa.accounts.models import Group
+
+    therapist, sam = people
+    groups = [Group(name=f"Cohort {n}") for n in range(40)]
+    db.add_all(groups)
+    db.flush()
+    first = MONDAY_NY_9AM - timedelta(weeks=50)
+    rows = [
+        {
+            "therapist_id": therapist.id,
+            "kind": "group",
+            "title": "Group",
+            "starts_at": first + timedelta(weeks=week, hours=n % 8),
+            "duration_minutes": 90,
+            "video_url": "https://zoom.us/j/1",
+            "group_id": group.id,
+        }
+        for n, group in enumerate(groups)
+        for week in range(56)
+    ]
+    db.execute(insert(TherapySession), rows)
+    db.commit()
+    postgres = db.get_bind().dialect.name == "postgresql"
+    db.connection().exec_driver_sql("ANALYZE therapy_session" if postgres else "ANALYZE")
+    plan = _plan(
+        db,
+        lambda: services.for_participant(
+            db, participant=sam, since=MONDAY_NY_9AM, until=MONDAY_NY_9AM + timedelta(days=60)
+        ),
+    )
+    if postgres:
+        assert "Seq Scan" not in plan, plan
+        assert "Index Scan using ix_therapy_session_participant_starts" in plan, plan
+        assert "Index Scan using ix_therapy_session_group_starts" in plan, plan
+    else:
+        assert not re.search(r"^SCAN therapy_session\b", plan, re.M), plan
+        assert "USING INDEX ix_therapy_session_participant_starts" in plan, plan
+        assert "USING INDEX ix_therapy_session_group_starts" in plan, plan
