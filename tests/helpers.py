@@ -1,6 +1,9 @@
-"""Small steps many tests take: signing someone in, scheduling a session through its form."""
+"""Small steps many tests take: signing someone in, scheduling a session through its form,
+reading the database's plan for a query."""
 
 from __future__ import annotations
+
+from sqlalchemy import event
 
 from iop_pwa.accounts.models import User
 from tests.conftest import PASSWORD
@@ -38,3 +41,34 @@ def schedule_session(client, expect: int | None = 303, **fields):
     if expect is not None:
         assert response.status_code == expect, response.get_data(as_text=True)[:300]
     return response
+
+
+def plan_of(db, run) -> str:
+    """The database's plan (EXPLAIN on PostgreSQL, EXPLAIN QUERY PLAN on SQLite) for the last
+    query `run()` sends, with the parameters it sent."""
+    sent = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    statement, parameters = sent[-1]
+    postgres = engine.dialect.name == "postgresql"
+    prefix = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+    rows = db.connection().exec_driver_sql(prefix + statement, parameters).all()
+    return "\n".join(str(row[0] if postgres else row[-1]) for row in rows)
+
+
+def analyze(db) -> None:
+    """Fresh planner statistics, as a live database has after autovacuum (PostgreSQL) or after
+    `ANALYZE` (SQLite): without them a plan on a just-filled table proves nothing."""
+    db.commit()
+    postgres = db.get_bind().dialect.name == "postgresql"
+    db.connection().exec_driver_sql("ANALYZE")
+    if postgres:
+        db.commit()

@@ -18,7 +18,7 @@ from sqlmodel import select
 from iop_pwa.notifications import Notification
 from iop_pwa.therapy import services
 from iop_pwa.therapy.models import Attendance, TherapySession
-from tests.helpers import schedule_session, signed_in
+from tests.helpers import analyze, plan_of, schedule_session, signed_in
 
 # Monday 2 March 2026, 09:00 in New York. DST starts there on Sunday 8 March (02:00 -> 03:00)
 # and in London on Sunday 29 March.
@@ -721,26 +721,6 @@ def test_the_sessions_page_lists_20_past_ones_and_costs_the_same_after_a_year(
     assert counts[1][1] <= 2 + 20 + 2, counts
 
 
-def _plan(db, run) -> str:
-    """The database's plan for the last query `run` sends, with its own parameters."""
-    sent = []
-
-    def grab(conn, cursor, statement, parameters, context, executemany):
-        sent.append((statement, parameters))
-
-    engine = db.get_bind()
-    event.listen(engine, "before_cursor_execute", grab)
-    try:
-        run()
-    finally:
-        event.remove(engine, "before_cursor_execute", grab)
-    statement, parameters = sent[-1]
-    postgres = engine.dialect.name == "postgresql"
-    prefix = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
-    rows = db.connection().exec_driver_sql(prefix + statement, parameters).all()
-    return "\n".join(str(row[0] if postgres else row[-1]) for row in rows)
-
-
 def test_a_participants_sessions_are_read_by_index_not_by_scanning_the_programs(
     app, people, db, make_user
 ):
@@ -769,9 +749,9 @@ def test_a_participants_sessions_are_read_by_index_not_by_scanning_the_programs(
     ]
     db.execute(insert(TherapySession), rows)
     db.commit()
+    analyze(db)
     postgres = db.get_bind().dialect.name == "postgresql"
-    db.connection().exec_driver_sql("ANALYZE therapy_session" if postgres else "ANALYZE")
-    plan = _plan(
+    plan = plan_of(
         db,
         lambda: services.for_participant(
             db, participant=sam, since=MONDAY_NY_9AM, until=MONDAY_NY_9AM + timedelta(days=60)
