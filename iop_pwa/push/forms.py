@@ -34,8 +34,10 @@ class PreferencesForm(FlaskForm):
     group_activity = RadioField(
         "Group activity",
         choices=[
-            ("off", "Off"),
-            ("digest", "A daily digest at my daily reminder time, when there is something new"),
+            SelectChoice("off", "Off"),
+            SelectChoice(
+                "digest", "A daily digest at my daily reminder time, when there is something new"
+            ),
         ],
         default="off",  # left out of the page for staff: off
     )
@@ -47,9 +49,9 @@ class PreferencesForm(FlaskForm):
     channel = RadioField(
         "How reminders reach me",
         choices=[
-            ("push", "On my devices (push)"),
-            ("email", "By email"),
-            ("both", "Both"),
+            SelectChoice("push", "On my devices (push)"),
+            SelectChoice("email", "By email"),
+            SelectChoice("both", "Both"),
         ],
         default="push",
     )
