@@ -16,7 +16,7 @@ from iop_pwa.db import session_scope, utcnow
 from iop_pwa.notifications import Notification, notify
 from iop_pwa.push import by_email, delivery, preferences
 from iop_pwa.push.models import Delivery, ReminderPreference, SendResult
-from tests.conftest import Mailbox
+from tests.conftest import PASSWORD, Mailbox
 from tests.test_push import add_device, notify_now
 
 # A Sunday evening in New York (UTC-5): 20:00 local.
@@ -93,6 +93,11 @@ def test_email_only_reaches_a_person_with_no_device_and_counts_as_reaching_them(
     page = client.get(f"/dashboard/participants/{robin.id}").get_data(as_text=True)
     assert "go by email" in page and "Last delivered" in page
     assert "will not be reminded" not in page and "failing" not in page
+
+    phone = app.test_client()
+    phone.post_form("/sign-in", {"email": robin.email, "password": PASSWORD})
+    today = phone.get("/today").get_data(as_text=True)
+    assert "they come to you by email" in today and "The last reminder arrived" in today
 
     mailbox.stop()  # the mail server goes away: the next email fails and retries
     notify_now(app, robin, object_id=8)
