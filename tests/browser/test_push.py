@@ -248,3 +248,36 @@ def test_a_notification_click_takes_the_open_app_to_the_payloads_url(
         "() => self.clients.openWindow('/today').then(() => 'opened', (e) => e.name)"
     )
     assert refused == "InvalidAccessError"
+
+
+def test_an_iphone_without_push_is_offered_email_and_can_choose_it_at_320_px(
+    new_context, live_server, make_user, app, db
+):
+    """Where the program set up mail (only the switch is set here: choosing email on the page
+    sends nothing), Safari outside the Home Screen app is offered email, and the choice is made
+    by label on a 320 px phone."""
+    from iop_pwa.push.models import ReminderPreference
+
+    app.config["MAIL_ENABLED"] = True
+    page = new_context(
+        phone=True, user_agent=IPHONE_SAFARI, viewport={"width": 320, "height": 640}
+    ).new_page()
+    page.add_init_script("delete window.PushManager;")  # as Safari outside the installed app
+    person = signed_in(page, live_server, make_user)
+    page.goto(live_server + "/account")
+    expect(page.get_by_text("Or have reminders by email")).to_be_visible()
+    page.get_by_role("link", name="How reminders reach me").click()
+    choices = page.get_by_role("group", name="How reminders reach me")
+    expect(choices.get_by_label("On my devices (push)")).to_be_checked()
+    choices.get_by_label("By email").check()
+    page.get_by_role("button", name="Save reminder choices").click()
+    expect(page.get_by_text("Your reminder choices are saved.")).to_be_visible()
+    expect(page.get_by_text("Reminders also come by email")).to_be_visible()
+    expect(
+        page.get_by_role("group", name="How reminders reach me").get_by_label("By email")
+    ).to_be_checked()
+    pref = db.get(ReminderPreference, person.id)
+    assert (pref.by_push, pref.by_email) == (False, True)
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"no sideways scrolling at 320 px: {width}"
+    assert_no_axe_violations(page)
