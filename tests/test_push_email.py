@@ -220,7 +220,7 @@ def test_the_account_page_offers_push_email_or_both(app, client, make_user, sign
     assert answer.status_code == 303
     pref = db.get(ReminderPreference, sam.id)
     assert (pref.by_push, pref.by_email) == (False, True)
-    assert "Reminders also come by email" in client.get("/account").get_data(as_text=True)
+    assert "Reminders come to you by email" in client.get("/account").get_data(as_text=True)
     answer = client.post_form("/push/preferences", {**form, "channel": "fax"})
     assert answer.status_code == 422
     assert "Not a valid choice" in answer.get_data(as_text=True)

@@ -114,6 +114,8 @@ def _send_all(tasks: list[Task], deadline: float) -> list[Result]:
                 results.append(Result(task, code, outcome))
             except smtplib.SMTPResponseException as exc:
                 outcome = "retry" if 400 <= exc.smtp_code < 500 else "rejected"
+                if isinstance(exc, smtplib.SMTPAuthenticationError):
+                    log.error("push email: the mail server refused our credentials (SMTP_URL)")
                 results.append(Result(task, exc.smtp_code, outcome))
                 _close(connection)
             except TimeoutError:

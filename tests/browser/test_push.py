@@ -272,7 +272,7 @@ def test_an_iphone_without_push_is_offered_email_and_can_choose_it_at_320_px(
     choices.get_by_label("By email").check()
     page.get_by_role("button", name="Save reminder choices").click()
     expect(page.get_by_text("Your reminder choices are saved.")).to_be_visible()
-    expect(page.get_by_text("Reminders also come by email")).to_be_visible()
+    expect(page.get_by_text("Reminders come to you by email")).to_be_visible()
     expect(
         page.get_by_role("group", name="How reminders reach me").get_by_label("By email")
     ).to_be_checked()
