@@ -241,3 +241,78 @@ def test_without_mail_the_page_says_so_and_keeps_push(app, client, make_user, si
     choose(app, sam, by_push=False, by_email=True)
     with app.app_context(), session_scope() as s:
         assert preferences.channels(s.get(ReminderPreference, sam.id), False) == ("push",)
+
+
+@pytest.mark.mail
+def test_two_workers_at_once_email_each_delivery_once(app, make_user, mailbox, db):
+    """Two workers on the suite's database (SQLite or PostgreSQL) claiming small batches of
+    email deliveries at the same moment: each message reaches the mail server exactly once."""
+    import threading
+
+    people = [make_user(email=f"p{i}@example.test") for i in range(4)]
+    for person in people:
+        choose(app, person, by_push=False, by_email=True)
+        for n in range(3):
+            notify_now(app, person, object_id=n + 1)
+    now = utcnow()
+    with app.app_context(), session_scope() as s:
+        assert delivery.queue(s, now) == 12
+    start, errors, sent = threading.Barrier(2), [], []
+
+    def worker() -> None:
+        try:
+            with app.app_context():
+                start.wait(timeout=10)
+                while True:
+                    with session_scope() as s:
+                        count = by_email.send(s, now, limit=2)
+                    if not count:
+                        break
+                    sent.append(count)
+        except Exception as exc:  # reported below: an error must fail the test, not vanish
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sum(sent) == 12 and len(mailbox.messages) == 12
+    assert sorted(r[0][0] for r in mailbox.messages) == sorted(
+        p.email for p in people for _ in range(3)
+    )
+    assert {d.status for d in db.exec(select(Delivery))} == {"sent"}
+    assert len(db.exec(select(SendResult)).all()) == 12
+
+
+@pytest.mark.mail
+def test_the_group_digest_comes_by_email_too(app, make_user, mailbox, db):
+    from iop_pwa.messages.models import Conversation, Message
+
+    make_user("therapist", group="Tuesday group")
+    sam = make_user("participant", email="sam@example.test", group="Tuesday group")
+    alex = make_user("participant", group="Tuesday group")
+    with app.app_context(), session_scope() as s:
+        from iop_pwa.messages import services as messages
+
+        messages.ensure_conversations(s, user=s.get(User, sam.id))
+        room = s.exec(select(Conversation).where(Conversation.kind == "group")).one()
+        noon = SUNDAY_2000_NY - timedelta(hours=8)
+        s.add(
+            Message(
+                conversation_id=room.id,
+                author_id=alex.id,
+                client_id="c1",
+                body="Sundays are hard",
+                written_at=noon,
+                received_at=noon,
+            )
+        )
+    choose(app, sam, group_activity=True, daily_time=time(20, 0), by_push=False, by_email=True)
+    assert email_round(app, SUNDAY_2000_NY) == (0, 1)
+    assert email_round(app, SUNDAY_2000_NY + timedelta(minutes=2)) == (0, 0)
+    [(recipients, message)] = mailbox.messages
+    assert recipients == ["sam@example.test"] and message["Subject"] == "You have a new reminder"
+    assert "Sundays" not in body_of(message) and "Tuesday" not in body_of(message)
+    assert "http://localhost/messages" in body_of(message)
