@@ -316,3 +316,21 @@ def test_the_group_digest_comes_by_email_too(app, make_user, mailbox, db):
     assert recipients == ["sam@example.test"] and message["Subject"] == "You have a new reminder"
     assert "Sundays" not in body_of(message) and "Tuesday" not in body_of(message)
     assert "http://localhost/messages" in body_of(message)
+
+
+@pytest.mark.mail
+def test_email_queued_before_mail_was_switched_off_is_not_sent(app, make_user, mailbox, db):
+    sam = make_user("participant")
+    choose(app, sam, by_push=False, by_email=True)
+    notify_now(app, sam)
+    with app.app_context(), session_scope() as s:
+        delivery.queue(s, utcnow())
+    app.config["MAIL_ENABLED"] = False
+    assert email_round(app) == (0, 0)
+    assert mailbox.messages == []
+    assert [(d.channel, d.status) for d in db.exec(select(Delivery))] == [("email", "off")]
+    notify_now(app, sam, object_id=8)
+    with app.app_context(), session_scope() as s:
+        delivery.queue(s, utcnow())
+    channels = sorted(d.channel for d in db.exec(select(Delivery)))
+    assert channels == ["email", "push"], "without mail, the next one is queued for push"

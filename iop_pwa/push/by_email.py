@@ -60,6 +60,8 @@ def _plan(db: Session, ids: list[int], now: datetime) -> tuple[dict[int, str], l
     people = {u.id: u for u in db.exec(select(User).where(col(User.id).in_(user_ids)))}
     prefs = preferences.Cache(db, user_ids)
     mail_on = mail.enabled()
+    if not mail_on:  # switched off since these were queued (new reminders go by push)
+        return {d.id: "off" for d in deliveries}, []
     account = mail.public_url("accounts.account") + "#reminders"
     base = current_app.config["PUBLIC_URL"]
     decided: dict[int, str] = {}
