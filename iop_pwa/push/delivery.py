@@ -233,11 +233,11 @@ def queue(db: Session, now: datetime) -> int:
 def claim(
     db: Session, now: datetime, *, limit: int = BATCH, channel: str = "push"
 ) -> tuple[str, list[int]]:
-    """Lease up to `limit` due deliveries of a channel to this caller; returns (lease token,
-    ids). The caller
-    commits before sending, so other workers see the lease. On PostgreSQL rows another worker
-    is claiming are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite the claim is one UPDATE,
-    which runs under the database's single write lock."""
+    """Lease up to `limit` due deliveries of a channel ("push" or "email") to this caller;
+    returns (lease token, ids). The caller commits before sending, so other workers see the
+    lease. On PostgreSQL rows another worker is claiming are skipped (`FOR UPDATE SKIP
+    LOCKED`); on SQLite the claim is one UPDATE, which runs under the database's single write
+    lock."""
     token = uuid.uuid4().hex
     due = (
         select(Delivery.id)
