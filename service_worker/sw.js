@@ -203,14 +203,21 @@ async function openApp(path) {
   const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
   const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
   if (open) {
-    const focused = await open.focus();
+    // focus() is allowed only while the browser handles a real tap; navigate() always is, so a
+    // refused focus still takes the open window to the url.
+    const focused = await open.focus().catch(() => null);
     return (focused || open).navigate(url);
   }
   return self.clients.openWindow(url);
 }
 
+/* What a tap on a notification does: close it and open (or focus) the app at its url. */
+function notificationClicked(notification) {
+  notification.close();
+  const data = notification.data || {};
+  return openApp(appPath(data.url));
+}
+
 self.addEventListener("notificationclick", (event) => {
-  event.notification.close();
-  const data = event.notification.data || {};
-  event.waitUntil(openApp(appPath(data.url)));
+  event.waitUntil(notificationClicked(event.notification));
 });

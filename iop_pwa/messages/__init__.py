@@ -6,9 +6,17 @@ from __future__ import annotations
 
 def register(app) -> None:
     """Hand the app the messages' pages, policies, navigation, Today section, data rights,
-    notification kinds and offline pages."""
-    from iop_pwa.features import DataRights, Feature, NavItem, NotificationKind, Section, add
-    from iop_pwa.messages import policies, sections, services, views
+    notification kinds, offline pages and the daily group digest."""
+    from iop_pwa.features import (
+        DataRights,
+        Feature,
+        NavItem,
+        NotificationKind,
+        ReminderSource,
+        Section,
+        add,
+    )
+    from iop_pwa.messages import policies, reminders, sections, services, views
     from iop_pwa.messages.models import (
         Conversation,
         GuidelineAgreement,
@@ -77,5 +85,7 @@ def register(app) -> None:
                 NotificationKind("moderation", "messages.show", "conversation_id", "care_team"),
                 NotificationKind("group_removed", "messages.index", None, "care_team"),
             ),
+            # Group activity reaches no one at once: those who chose it get a daily digest.
+            reminder_sources=(ReminderSource("group_digest", reminders.due),),
         ),
     )
