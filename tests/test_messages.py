@@ -905,3 +905,19 @@ def test_deleting_an_account_removes_its_direct_conversations_and_blocks(app, ro
     from iop_pwa.messages.models import Block
 
     assert db.exec(select(Block)).all() == []
+
+
+def test_odd_moderation_and_direct_message_forms_get_a_clear_4xx(app, room, db):
+    therapist = signed_in(app, room.therapist)
+    odd = therapist.post_form(f"/messages/{room.room_id}/direct-messages", {"turn": "sideways"})
+    assert odd.status_code == 422
+    assert "Choose whether direct messages are on or off." in odd.get_data(True)
+    assert db.get(Conversation, room.room_id).direct_messages is True
+    nobody = therapist.post_form(f"/messages/{room.room_id}/remove", {"member": ""})
+    assert nobody.status_code == 422 and "Choose who to remove" in nobody.get_data(True)
+    no_time = therapist.post_form(f"/messages/{room.room_id}/mute", {"member": str(room.jo.id)})
+    assert no_time.status_code == 422
+    sam = signed_in(app, room.sam)
+    no_one = sam.post_form(f"/messages/{room.room_id}/direct", {"member": ""})
+    assert no_one.status_code == 422 and "Choose who to message." in no_one.get_data(True)
+    assert sam.post_form(f"/messages/{room.care_id}/block").status_code == 404

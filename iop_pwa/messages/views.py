@@ -110,7 +110,6 @@ def _conversation_page(conversation, form: MessageForm | None = None, status: in
             blocked=services.blocked_by_me(db, conversation=conversation, user=current_user),
             mute_form=MuteForm(),
             member_form=MemberForm(),
-            direct_form=DirectMessagesForm(),
             contact=get_contact(db) if conversation.participant_id is not None else None,
             poll_seconds=POLL_SECONDS,
             max_length=MAX_MESSAGE,
@@ -257,7 +256,7 @@ def mute(conversation_id: int):
     form = MuteForm()
     if not form.validate_on_submit():
         flash("Choose how long to pause their posting.")
-        return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
+        return _conversation_page(conversation, status=422)
     services.mute(
         get_db(),
         conversation=conversation,
@@ -295,7 +294,7 @@ def remove(conversation_id: int):
     form = MemberForm()
     if not form.validate_on_submit():
         flash("Choose who to remove from the group.")
-        return redirect(back, 303)
+        return _conversation_page(conversation, status=422)
     member = services.remove_member(
         db, conversation=conversation, by=current_user, member_id=parse_id(form.member.data)
     )
@@ -312,7 +311,7 @@ def direct_messages(conversation_id: int):
     back = url_for("messages.show", conversation_id=conversation.id)
     if not form.validate_on_submit():
         flash("Choose whether direct messages are on or off.")
-        return redirect(back, 303)
+        return _conversation_page(conversation, status=422)
     on = form.turn.data == "on"
     services.set_direct_messages(get_db(), room=conversation, by=current_user, on=on)
     flash(
