@@ -395,6 +395,48 @@ def _demo_messages(db: Session, therapist: User, now) -> None:
         db.add(conversation)
     # Sam has read the thread up to the first answer: the two check-ins wait for him.
     messages.mark_read(db, conversation=care, user=sam, up_to=sent[len(GROUP_MESSAGES) + 1].id)
+    _demo_peer_messages(db, therapist, room, now)
+
+
+# Direct messages are on in the evening group: Alex wrote to Sam (unread). Morgan, an alumna,
+# keeps posting in the alumni group's room.
+DIRECT_MESSAGES = [
+    (40, "alex@demo.test", "Hey Sam, thanks for what you said in group last night."),
+    (38, "alex@demo.test", "Do you want to practise the I-statements together before Thursday?"),
+]
+ALUMNI_MESSAGES = [
+    (3 * 24 * 60, THERAPIST_EMAIL, "Welcome to the alumni circle. Check-ins are monthly now."),
+    (2 * 24 * 60, "morgan@demo.test", "Four months out. Still journaling most nights."),
+]
+
+
+def _demo_peer_messages(db: Session, therapist: User, room, now) -> None:
+    sam = services.find_user_by_email(db, "sam@demo.test")
+    alex = services.find_user_by_email(db, "alex@demo.test")
+    messages.set_direct_messages(db, room=room, by=therapist, on=True)
+    direct = messages.start_direct(db, room=room, by=alex, member_id=sam.id)
+    alumni = messages.conversation_for(
+        db, kind="group", object_id=services.get_or_create_group(db, ALUMNI_GROUP).id
+    )
+    for conversation, script in ((direct, DIRECT_MESSAGES), (alumni, ALUMNI_MESSAGES)):
+        if conversation is None:
+            continue
+        for minutes, email, text in script:
+            author = services.find_user_by_email(db, email)
+            if conversation.is_group:
+                messages.agree(db, conversation=conversation, user=author)
+            message = messages.send(
+                db,
+                conversation=conversation,
+                author=author,
+                client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{conversation.key}:{minutes}")),
+                body=text,
+                written_at=now - timedelta(minutes=minutes),
+            ).message
+            message.received_at = message.written_at
+            db.add(message)
+        conversation.last_message_at = now - timedelta(minutes=script[-1][0])
+        db.add(conversation)
 
 
 DEMO_PHONE = "Demo phone (an example: nothing is sent to it)"

@@ -16,6 +16,7 @@ from iop_pwa.audit import AuditEvent  # noqa: F401
 from iop_pwa.journal.models import JournalEntry  # noqa: F401
 from iop_pwa.mail import QueuedMail  # noqa: F401
 from iop_pwa.messages.models import (  # noqa: F401
+    Block,
     Conversation,
     GuidelineAgreement,
     Message,

@@ -18,6 +18,7 @@ def register(app) -> None:
     )
     from iop_pwa.messages import policies, reminders, sections, services, views
     from iop_pwa.messages.models import (
+        Block,
         Conversation,
         GuidelineAgreement,
         Message,
@@ -51,10 +52,12 @@ def register(app) -> None:
                         GuidelineAgreement,
                         MessageReport,
                         Mute,
+                        Block,
                     ),
                     deleted=(
-                        "every message you wrote, in your groups and to your care team, and "
-                        "your care team's thread",
+                        "every message you wrote, in your groups and to your care team, your "
+                        "care team's thread, your direct conversations with other members and "
+                        "the blocks you set",
                     ),
                     export=services.export_records,
                     erase=services.erase_records,
