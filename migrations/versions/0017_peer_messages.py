@@ -1,8 +1,8 @@
 """peer messages: direct conversations between two members of a group (conversation.peer_a_id,
 peer_b_id), a group room's switch for them (conversation.direct_messages), blocks
 
-Revision ID: 0015_peer_messages
-Revises: 0014_discharge_date
+Revision ID: 0017_peer_messages
+Revises: 0016_history_indexes
 Create Date: 2026-11-29 10:00:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import iop_pwa.db
 
-revision: str = "0015_peer_messages"
-down_revision: str | None = "0014_discharge_date"
+revision: str = "0017_peer_messages"
+down_revision: str | None = "0016_history_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
