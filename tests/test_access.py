@@ -169,7 +169,12 @@ def world(app, make_user):
 # (method, url template, the role that owns it, expected status for the owner)
 ROUTES = [
     ("GET", "/dashboard/participants/{participant}", "therapist", 200),
-    ("POST", "/dashboard/participants/{participant}/status", "therapist", 303),
+    ("GET", "/dashboard/participants/{participant}/discharge", "therapist", 200),
+    ("POST", "/dashboard/participants/{participant}/discharge", "therapist", 303),
+    ("GET", "/dashboard/participants/{participant}/readmit", "therapist", 303),  # not alumni
+    ("POST", "/dashboard/participants/{participant}/readmit", "therapist", 303),
+    ("POST", "/dashboard/participants/{participant}/deactivate", "therapist", 303),
+    ("POST", "/dashboard/participants/{participant}/reactivate", "therapist", 303),
     ("POST", "/dashboard/participants/{participant}/sign-in-link", "therapist", 303),
     ("GET", "/dashboard/participants/{participant}/sign-in-link", "therapist", 200),
     ("GET", "/dashboard/invitations/{invitation}", "therapist", 200),

@@ -223,7 +223,7 @@ def test_a_deactivated_participant_can_be_read_but_gets_no_new_work(app, make_us
     assert response.status_code == 404
     assert db.exec(select(Assignment)).all() == []
     # Reactivation stays possible.
-    back = client.post_form(f"/dashboard/participants/{person.id}/status", {"status": "active"})
+    back = client.post_form(f"/dashboard/participants/{person.id}/reactivate")
     assert back.status_code == 303
     assert db.get(User, person.id).status == ParticipantStatus.active
 
