@@ -25,9 +25,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column(
                 "kind",
-                sa.Enum(
-                    "cohort", "alumni", name="group_kind", native_enum=False, length=10
-                ),
+                sa.Enum("cohort", "alumni", name="group_kind", native_enum=False, length=10),
                 nullable=False,
                 server_default="cohort",
             )
