@@ -112,15 +112,15 @@ class ResourceError(ValueError):
     """A change that cannot be made, with words to show the admin."""
 
 
-def reach_problem(*, phone: str, text_number: str, url: str) -> str | None:
-    """Why a line could not be reached from its buttons, or None."""
+def reach_problem(*, phone: str, text_number: str, url: str) -> tuple[str, str] | None:
+    """Why a line could not be reached from its buttons, as (field, words), or None."""
     if not (phone or text_number or url):
-        return "Give a phone number, a number to text or a web address."
-    for number in (phone, text_number):
+        return "phone", "Give a phone number, a number to text or a web address."
+    for field, number in (("phone", phone), ("text_number", text_number)):
         if number and (problem := phone_problem(number)):
-            return problem
-    if url and (not url.startswith("https://") or len(url) < 12 or " " in url):
-        return "Give a web address that starts with https://"
+            return field, problem
+    if url and (not url.startswith("https://") or len(url) < 12 or any(c.isspace() for c in url)):
+        return "url", "Give a web address that starts with https://"
     return None
 
 
@@ -144,7 +144,7 @@ def _fill(row: CrisisResource, name, detail, phone, text_number, url) -> None:
     row.name, row.detail = " ".join(name.split()), detail.strip()
     row.phone, row.text_number, row.url = phone.strip(), text_number.strip(), url.strip()
     if problem := reach_problem(phone=row.phone, text_number=row.text_number, url=row.url):
-        raise ResourceError(problem)
+        raise ResourceError(problem[1])
     row.updated_at = utcnow()
 
 
