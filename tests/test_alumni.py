@@ -459,3 +459,46 @@ def test_an_alumni_group_gets_no_practice(app, program, db):
     )
     assert refused.status_code == 422
     assert len(db.exec(select(Assignment)).all()) == 2
+
+
+def test_the_demo_has_an_alumni_participant_and_an_audit_log(app, db):
+    from iop_pwa.demo import DEMO_PASSWORD
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    assert runner.invoke(args=["demo"]).exit_code == 0  # idempotent: nothing twice
+    morgan = db.exec(select(User).where(User.email == "morgan@demo.test")).one()
+    assert morgan.status == ParticipantStatus.alumni
+    assert 14 <= (today() - morgan.discharged_on).days <= 35  # a few weeks ago
+    groups = db.exec(
+        select(Group)
+        .join(GroupMembership, col(GroupMembership.group_id) == Group.id)
+        .where(GroupMembership.user_id == morgan.id)
+    ).all()
+    assert [(g.name, g.kind) for g in groups] == [("Alumni Circle", GroupKind.alumni)]
+    discharges = db.exec(
+        select(AuditEvent).where(AuditEvent.action == "participant_discharged")
+    ).all()
+    assert [d.subject_id for d in discharges] == [morgan.id]
+    assert len(db.exec(select(AuditEvent)).all()) >= 10
+    # Morgan's care-team thread shows the alumni hours.
+    client = app.test_client()
+    client.post_form("/sign-in", {"email": morgan.email, "password": DEMO_PASSWORD})
+    assert "within two working days" in _care_thread(app, client, morgan)
+    admin = app.test_client()
+    admin.post_form("/sign-in", {"email": "admin@demo.test", "password": DEMO_PASSWORD})
+    log = html.unescape(
+        admin.get("/admin/audit?what=participant_discharged").get_data(as_text=True)
+    )
+    assert "Discharged to alumni" in log and "Morgan Blake" in log and "Dr. Maya Lopez" in log
+
+
+def _care_thread(app, client, person) -> str:
+    from iop_pwa.messages import services as messages
+    from iop_pwa.messages.models import ConversationKind
+
+    client.get("/messages")  # makes the conversations
+    with app.app_context(), session_scope() as s:
+        care = messages.conversation_for(s, kind=ConversationKind.care_team, object_id=person.id)
+        care_id = care.id
+    return client.get(f"/messages/{care_id}").get_data(as_text=True)
