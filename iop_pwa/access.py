@@ -169,12 +169,12 @@ def group_practice_reaches(participant: User) -> bool:
     return participant.status != ParticipantStatus.alumni
 
 
-def may_belong_to(participant: User, group: Group) -> bool:
-    """Which groups a participant may be in: alumni in alumni groups, participants in the
-    program in cohort groups; nobody deactivated joins a group."""
-    if participant.status == ParticipantStatus.deactivated:
+def may_belong_to(status: ParticipantStatus, group: Group) -> bool:
+    """Which groups a participant with this status may be in: alumni in alumni groups, people
+    in the program in cohort groups; nobody deactivated joins a group."""
+    if status == ParticipantStatus.deactivated:
         return False
-    return group.is_alumni == (participant.status == ParticipantStatus.alumni)
+    return group.is_alumni == (status == ParticipantStatus.alumni)
 
 
 def staff_reaches_participant(db: Session, user: User, participant_id: int | None) -> bool:

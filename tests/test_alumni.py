@@ -502,3 +502,46 @@ def _care_thread(app, client, person) -> str:
         care = messages.conversation_for(s, kind=ConversationKind.care_team, object_id=person.id)
         care_id = care.id
     return client.get(f"/messages/{care_id}").get_data(as_text=True)
+
+
+def test_alumni_still_get_reminders_of_their_sessions(app, program):
+    from datetime import UTC
+
+    from iop_pwa.features import ReminderSettings
+    from iop_pwa.therapy import reminders
+    from iop_pwa.therapy import services as therapy
+
+    therapist = signed_in(app, program.therapist)
+    assert discharge(therapist, program.sam, alumni_group=str(program.alumni_id)).status_code == 303
+    with app.app_context(), session_scope() as s:
+        from iop_pwa.accounts import services as accounts
+
+        accounts.add_to_group(
+            s,
+            user=s.get(User, program.therapist.id),
+            group=s.get(Group, program.alumni_id),
+            facilitator=True,
+        )
+        [follow_up] = therapy.schedule(
+            s,
+            therapist=s.get(User, program.therapist.id),
+            kind="group",
+            title="Alumni evening",
+            day=today() + timedelta(days=2),
+            at=time(18, 0),
+            duration_minutes=60,
+            video_url="https://zoom.us/j/7",
+            participant=None,
+            group_id=program.alumni_id,
+        )
+        start = follow_up.starts_at - timedelta(minutes=61)
+        due = list(
+            reminders.due(
+                s,
+                start=start,
+                end=start + timedelta(minutes=2),
+                settings=lambda _id: ReminderSettings(),
+            )
+        )
+    assert [r.user_id for r in due] == [program.sam.id]
+    assert due[0].at.tzinfo is not None and due[0].at < datetime.now(UTC) + timedelta(days=3)

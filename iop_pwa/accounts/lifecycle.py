@@ -91,7 +91,9 @@ def discharge(
     access.check(db, by, access.PARTICIPANT, person, access.Action.change)
     if person.status != ParticipantStatus.active:
         raise AccountError(f"{person.name} is not in the program now.")
-    if alumni_group is not None and not alumni_group.is_alumni:
+    if alumni_group is not None and not access.may_belong_to(
+        ParticipantStatus.alumni, alumni_group
+    ):
         raise AccountError("Choose an alumni group.")
     left = _groups_of_kind(db, person, GroupKind.cohort)
     person.status, person.discharged_on = ParticipantStatus.alumni, day
@@ -121,7 +123,7 @@ def readmit(db: Session, *, person: User, group: Group, by: User) -> None:
     access.check(db, by, access.GROUP, group, access.Action.change)
     if person.status != ParticipantStatus.alumni:
         raise AccountError(f"{person.name} is not an alumni participant.")
-    if group.is_alumni:
+    if not access.may_belong_to(ParticipantStatus.active, group):
         raise AccountError("Choose a group of the program, not an alumni group.")
     left = _groups_of_kind(db, person, GroupKind.alumni)
     person.status, person.discharged_on = ParticipantStatus.active, None

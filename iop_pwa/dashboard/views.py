@@ -142,14 +142,18 @@ def discharge(participant_id: int):
     if form.validate_on_submit() and _discharge_day_fits(form, person, today):
         chosen = form.alumni_group.data
         group = load_or_404(access.ALUMNI_GROUP, chosen) if chosen else None
-        lifecycle.discharge(
-            db, person=person, day=form.day.data, by=current_user, alumni_group=group
-        )
-        flash(
-            f"{person.name} is now alumni, from {format_date(form.day.data)}"
-            + (f", in {group.name}." if group else ".")
-        )
-        return redirect(back, 303)
+        try:
+            lifecycle.discharge(
+                db, person=person, day=form.day.data, by=current_user, alumni_group=group
+            )
+        except accounts.AccountError as exc:
+            form.alumni_group.errors = [str(exc)]
+        else:
+            flash(
+                f"{person.name} is now alumni, from {format_date(form.day.data)}"
+                + (f", in {group.name}." if group else ".")
+            )
+            return redirect(back, 303)
     groups = lifecycle.alumni_groups(db)
     return render_page(
         "dashboard/discharge.html",
@@ -190,7 +194,7 @@ def readmit(participant_id: int):
     form.group.choices = [SelectChoice("", "Choose a group")] + [
         SelectChoice(str(g.id), g.name)
         for g in access.my_groups(db, current_user.id)
-        if not g.is_alumni
+        if access.may_belong_to(ParticipantStatus.active, g)
     ]
     if form.validate_on_submit():
         group = load_or_404(access.GROUP, form.group.data, Action.change)
@@ -267,7 +271,9 @@ def _invitation_form() -> InvitationForm:
     """The invitation form; its groups are only those the therapist facilitates."""
     form = InvitationForm()
     form.group.choices = [SelectChoice("", "No group")] + [
-        SelectChoice(str(g.id), g.name) for g in access.my_groups(get_db(), current_user.id)
+        SelectChoice(str(g.id), g.name)
+        for g in access.my_groups(get_db(), current_user.id)
+        if access.may_belong_to(ParticipantStatus.active, g)  # someone new joins a cohort
     ]
     return form
 
