@@ -69,8 +69,9 @@ def preview(db: Session, *, person: User, alumni_group: Group | None) -> list[st
     cohorts = _groups_of_kind(db, person, GroupKind.cohort)
     if cohorts:
         names = ", ".join(g.name for g in cohorts)
+        its = "its" if len(cohorts) == 1 else "their"
         lines.append(
-            f"They leave {names}: its sessions, room and group practice stop reaching them."
+            f"They leave {names}: {its} sessions, room and group practice stop reaching them."
         )
     if alumni_group is not None:
         lines.append(f"They join {alumni_group.name}.")
