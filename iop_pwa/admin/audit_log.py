@@ -1,7 +1,7 @@
 """Reading the audit log (Admin → Audit log): filters by who, whose record, what and when, newest
-first, a fixed page size with keyset paging (`before` an id), and the people's names resolved
-in the same query. A page is two queries whatever the log's size: the rows and the kinds of
-event for the filter."""
+first (by time, then id), a fixed page size with keyset paging (`before` the last row's id), and
+the people's names resolved in the same query. A page is two queries whatever the log's size:
+the rows and the kinds of event for the filter."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, func, or_, select
+from sqlmodel import Session, and_, col, func, or_, select
 
 from iop_pwa.accounts.models import User
 from iop_pwa.audit import AuditEvent
@@ -80,8 +80,17 @@ def page(
     if filters.until:
         query = query.where(AuditEvent.at < _start_of(filters.until + timedelta(days=1), timezone))
     if before:
-        query = query.where(col(AuditEvent.id) < before)
-    found = db.exec(query.order_by(col(AuditEvent.id).desc()).limit(PAGE_SIZE + 1)).all()
+        # Keyset on (at, id), the page's order: rows older than the last one shown. Its time
+        # comes from a subquery, so the cursor is just an id and the page stays one query.
+        then = select(AuditEvent.at).where(AuditEvent.id == before).scalar_subquery()
+        query = query.where(
+            or_(
+                col(AuditEvent.at) < then,
+                and_(col(AuditEvent.at) == then, col(AuditEvent.id) < before),
+            )
+        )
+    newest_first = (col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+    found = db.exec(query.order_by(*newest_first).limit(PAGE_SIZE + 1)).all()
     rows = [Row(event, a, s) for event, a, s in found[:PAGE_SIZE]]
     older = rows[-1].event.id if len(found) > PAGE_SIZE else None
     return rows, older
