@@ -504,6 +504,7 @@ ALUMNI_MATRIX = [
     ("alumni", "GET", "/messages/{cohort_room}", 404),  # the cohort they left
     ("alumni", "GET", "/help", 200),
     ("alumni", "GET", "/account", 200),
+    ("alumni", "GET", "/notifications", 200),  # "welcome to the alumni group", linking Today
     ("therapist", "GET", "/dashboard/participants/{sam}", 200),
     ("therapist", "GET", "/dashboard/participants/{sam}/readmit", 200),
     ("therapist", "GET", "/dashboard/participants/{sam}/discharge", 303),  # already alumni

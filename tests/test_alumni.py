@@ -211,6 +211,8 @@ def test_discharge_ends_practice_cancels_sessions_moves_groups_tells_and_audits(
     )
     [welcome] = [t for k, t in texts if k == "program_status"]
     assert "alumni" in welcome and "Evening" not in welcome
+    bell = signed_in(app, program.sam).get("/notifications").get_data(as_text=True)
+    assert "welcome to the alumni group" in bell and 'href="/today"' in bell
     # Audited: the discharge (ids only), each ended assignment and each cancelled session.
     rows = db.exec(select(AuditEvent).where(AuditEvent.subject_id == sam.id)).all()
     actions = [r.action for r in rows]
