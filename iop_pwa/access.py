@@ -3,7 +3,8 @@
 The rules are about people. A participant reaches their own rows and their groups'. Staff reach a
 participant only through a care-team link (their caseload), and a group only if they facilitate it
 (an admin assigns facilitators; a therapist who starts a group facilitates it). A deactivated
-participant's record can be read but nothing new is added to it.
+participant's record can be read but nothing new is added to it. What alumni may see and do is
+one table below ("What a participant's program status allows").
 
 Each kind of object has one `Policy` that says, with these rules, whether a person may view or
 change one object. The core policies (participant record, group, invitation, care flag) are here;
@@ -131,10 +132,49 @@ def first_moment(joined_at: datetime, timezone: str) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
+# --- What a participant's program status allows, said once --------------------------------------
+#
+# | status      | signs in | journal, history | groups  | care-team thread | check-ins | practice |
+# |-------------|----------|------------------|---------|------------------|-----------|----------|
+# | active      | yes      | yes              | cohorts | program hours    | yes       | yes      |
+# | alumni      | yes      | yes              | alumni  | alumni hours     | yes       | no new   |
+# | deactivated | no       | staff read only  | none    | staff read only  | no        | no new   |
+#
+# Sessions: active participants have individual, family and their groups' sessions; alumni the
+# same, their groups being alumni groups (never a cohort's); deactivated participants none.
+#
+# Alumni (discharged, `User.discharged_on`) keep their journal, their practice history (ended
+# assignments, completions, feedback), the care-team thread, check-ins and Help. They belong to
+# alumni groups only: discharge takes them out of their cohort groups (so cohort sessions, rooms
+# and group practice stop reaching them) and into the program's alumni group. They get no new
+# practice, individual or through a group. The functions below are the rule; policies and form
+# choices call them.
+
+
 def open_to_new_work(participant: User) -> bool:
-    """Whether staff may add to a participant's record (assign, schedule): not deactivated.
-    Alumni stay open: their support goes on after discharge."""
+    """Whether staff may add to a participant's record (schedule a session, give feedback, make a
+    sign-in link): not deactivated. Alumni stay open: their support goes on after discharge."""
     return participant.status != ParticipantStatus.deactivated
+
+
+def open_to_new_practice(participant: User) -> bool:
+    """Whether a participant gets practice (assigned to them or to a group of theirs): only
+    while in the program. Alumni keep their history but get no new practice."""
+    return participant.status == ParticipantStatus.active
+
+
+def group_practice_reaches(participant: User) -> bool:
+    """Whether a group's practice is theirs: not for alumni (an alumni group has no practice
+    for them). A deactivated person's past group practice still shows to their care team."""
+    return participant.status != ParticipantStatus.alumni
+
+
+def may_belong_to(status: ParticipantStatus, group: Group) -> bool:
+    """Which groups a participant with this status may be in: alumni in alumni groups, people
+    in the program in cohort groups; nobody deactivated joins a group."""
+    if status == ParticipantStatus.deactivated:
+        return False
+    return group.is_alumni == (status == ParticipantStatus.alumni)
 
 
 def staff_reaches_participant(db: Session, user: User, participant_id: int | None) -> bool:
@@ -247,6 +287,12 @@ def _group(db: Session, user: User, group: Group, action: Action) -> bool:
 
 GROUP = Policy("group", Group, _group)
 """A group: its facilitators view and use it; its members view it."""
+
+ALUMNI_GROUP = Policy(
+    "group", Group, lambda _db, user, group, _action: user.is_staff and group.is_alumni
+)
+"""An alumni group, for discharge: the program's, so any therapist may place someone they
+discharge in it (they use it further only if they facilitate it: GROUP)."""
 
 INVITATION = Policy(
     "invitation",

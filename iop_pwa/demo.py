@@ -1,4 +1,5 @@
-"""The demo program `make run` shows: a therapist, an admin, a group in session, an alumni group.
+"""The demo program `make run` shows: a therapist, an admin, a group in session, an alumni group
+with Morgan (discharged three weeks ago), and an audit log with some history.
 
 Idempotent: running it again changes nothing that exists. Every later feature adds its part here so
 the demo looks like a program that is alive.
@@ -12,8 +13,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from iop_pwa import audit
 from iop_pwa.accounts import services
-from iop_pwa.accounts.models import GroupMembership, ParticipantStatus, Role, User
+from iop_pwa.accounts.models import GroupKind, GroupMembership, ParticipantStatus, Role, User
+from iop_pwa.audit import AuditEvent
 from iop_pwa.db import utcnow
 from iop_pwa.journal import services as journal
 from iop_pwa.messages import services as messages
@@ -518,6 +521,47 @@ def _demo_reminder_choices(db: Session) -> None:
     )
 
 
+ALUMNI_HOURS = "Tuesdays and Thursdays, 9 am to 5 pm Eastern; we answer within two working days"
+DISCHARGED_DAYS_AGO = 21
+
+
+def _demo_alumni_and_audit(db: Session, therapist: User, admin: User, now) -> None:
+    """Morgan finished the program three weeks ago (in the Alumni Circle, with the discharge in
+    the audit log), and the log has a morning's ordinary rows: sign-ins, reads, a refusal."""
+    morgan = services.find_user_by_email(db, "morgan@demo.test")
+    if morgan.discharged_on is None and morgan.status == ParticipantStatus.alumni:
+        morgan.discharged_on = (now - timedelta(days=DISCHARGED_DAYS_AGO)).date()
+        db.add(morgan)
+    if db.exec(select(AuditEvent.id).where(AuditEvent.action == "participant_discharged")).first():
+        return
+    sam = services.find_user_by_email(db, "sam@demo.test")
+    jordan = services.find_user_by_email(db, "jordan@demo.test")
+    rows = [
+        (DISCHARGED_DAYS_AGO * 24 * 60, "participant_discharged", therapist, morgan, "participant"),
+        (DISCHARGED_DAYS_AGO * 24 * 60 - 1, "staff_read", therapist, morgan, "participant"),
+        (26 * 60, "sign_in", admin, None, None),
+        (26 * 60 - 5, "program_contact_changed", admin, None, "program_contact"),
+        (3 * 60, "sign_in", therapist, None, None),
+        (3 * 60 - 1, "staff_read", therapist, None, "caseload"),
+        (3 * 60 - 2, "staff_read", therapist, sam, "participant"),
+        (3 * 60 - 9, "staff_read", therapist, jordan, "participant"),
+        (2 * 60, "sign_in", sam, None, None),
+        (2 * 60 - 4, "access_denied", sam, None, "journal_entry"),
+        (50, "sign_in", morgan, None, None),
+    ]
+    for minutes, action, actor, subject, object_type in rows:
+        event = audit.record(
+            db,
+            action,
+            actor_id=actor.id,
+            subject_id=subject.id if subject else None,
+            object_type=object_type,
+            object_id=subject.id if object_type == "participant" else None,
+            ip="127.0.0.1",
+        )
+        event.at = now - timedelta(minutes=minutes)
+
+
 def load_demo(db: Session) -> list[tuple[str, str]]:
     """Create whatever of the demo program is missing; returns the logins to print."""
     therapist = _user(
@@ -539,10 +583,18 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
             phone="(555) 010-0199",  # 555-01xx: reserved for fiction
             hours="Monday to Friday, 9 am to 5 pm Eastern; evenings during group",
             message_hours="Weekdays 9 am to 5 pm Eastern; we answer within one working day",
+            alumni_message_hours=ALUMNI_HOURS,
         )
+    contact = program.get_contact(db)
+    if not contact.alumni_message_hours:  # a demo made before alumni hours existed
+        contact.alumni_message_hours = ALUMNI_HOURS
+        db.add(contact)
     for group_name in (EVENING_GROUP, ALUMNI_GROUP):
         group = services.get_or_create_group(db, group_name)
         services.add_to_group(db, user=therapist, group=group, facilitator=True)
+        if group_name == ALUMNI_GROUP and group.kind != GroupKind.alumni:
+            group.kind = GroupKind.alumni  # Admin → All groups: the program's alumni group
+            db.add(group)
 
     now = utcnow()
     for name, email, tz, group_name, status, days_quiet, days_in in PARTICIPANTS:
@@ -572,6 +624,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
     _demo_messages(db, therapist, now)
     _demo_reminders(db, now)
     _demo_reminder_choices(db)
+    _demo_alumni_and_audit(db, therapist, admin, now)
 
     if not services.has_invitation_named(db, therapist_id=therapist.id, name="Casey Morgan"):
         services.create_invitation(

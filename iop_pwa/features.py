@@ -86,8 +86,12 @@ class NotificationKind:
             raise ValueError(f"unknown notification category {self.category!r}")
 
 
-# Kinds that core itself notifies (a safety flag for the care team: see `safety`).
-CORE_NOTIFICATION_KINDS = (NotificationKind("care_flag", "dashboard.home", None, "alerts"),)
+# Kinds that core itself notifies: a safety flag for the care team (see `safety`),
+# and a participant discharged to alumni or re-admitted (see `accounts.lifecycle`).
+CORE_NOTIFICATION_KINDS = (
+    NotificationKind("care_flag", "dashboard.home", None, "alerts"),
+    NotificationKind("program_status", "participant.today", None, "care_team"),
+)
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,23 @@ class NavItem:
 
 
 @dataclass(frozen=True)
+class Lifecycle:
+    """What a feature does when a participant leaves the program or comes back. Core's
+    discharge (`accounts.lifecycle.discharge`) has already made them alumni (status, the day,
+    their groups) when it calls `on_discharge(db, person=..., day=..., by=...)`; re-admission
+    has made them active and put them in a cohort group when it calls `on_readmit(db,
+    person=..., by=...)`. Both change the feature's own rows (audited, notifying through
+    `notify()` as the feature always does) and never commit. `preview(db, person=...)` says
+    in plain words what discharge will do to them (["2 practice assignments end; ..."]), for
+    the therapist's confirmation step; it must not change anything."""
+
+    name: str
+    on_discharge: Callable[..., None] | None = None
+    on_readmit: Callable[..., None] | None = None
+    preview: Callable[..., list[str]] | None = None
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     blueprints: tuple = ()
@@ -163,6 +184,7 @@ class Feature:
     notification_kinds: tuple[NotificationKind, ...] = ()
     nav: tuple[NavItem, ...] = ()
     reminder_sources: tuple[ReminderSource, ...] = ()
+    lifecycle: tuple[Lifecycle, ...] = ()
 
 
 @dataclass
@@ -203,6 +225,11 @@ class Registry:
     @property
     def reminder_sources(self) -> list[ReminderSource]:
         return list(self._all("reminder_sources"))
+
+    @property
+    def lifecycle(self) -> list[Lifecycle]:
+        """Every feature's discharge and re-admission hooks, in registration order."""
+        return list(self._all("lifecycle"))
 
     def notification_kind(self, kind: str) -> NotificationKind | None:
         for known in (*CORE_NOTIFICATION_KINDS, *self._all("notification_kinds")):

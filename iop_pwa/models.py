@@ -40,6 +40,7 @@ from iop_pwa.push.models import (  # noqa: F401
 )
 from iop_pwa.safety import CareFlag  # noqa: F401
 from iop_pwa.safety.program import ProgramContact  # noqa: F401
+from iop_pwa.safety.resources import CrisisResource  # noqa: F401
 from iop_pwa.therapy.models import (  # noqa: F401
     Attendance,
     CalendarFeed,

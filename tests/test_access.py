@@ -169,7 +169,12 @@ def world(app, make_user):
 # (method, url template, the role that owns it, expected status for the owner)
 ROUTES = [
     ("GET", "/dashboard/participants/{participant}", "therapist", 200),
-    ("POST", "/dashboard/participants/{participant}/status", "therapist", 303),
+    ("GET", "/dashboard/participants/{participant}/discharge", "therapist", 200),
+    ("POST", "/dashboard/participants/{participant}/discharge", "therapist", 303),
+    ("GET", "/dashboard/participants/{participant}/readmit", "therapist", 303),  # not alumni
+    ("POST", "/dashboard/participants/{participant}/readmit", "therapist", 303),
+    ("POST", "/dashboard/participants/{participant}/deactivate", "therapist", 303),
+    ("POST", "/dashboard/participants/{participant}/reactivate", "therapist", 303),
     ("POST", "/dashboard/participants/{participant}/sign-in-link", "therapist", 303),
     ("GET", "/dashboard/participants/{participant}/sign-in-link", "therapist", 200),
     ("GET", "/dashboard/invitations/{invitation}", "therapist", 200),
@@ -388,6 +393,54 @@ def test_own_routes_are_for_the_owner_only(
     assert call(owner, method, path).status_code == ok
 
 
+# Admin routes that take a therapist, a group or a crisis line (by its place in the list):
+# (method, template, the data an admin sends, the admin's answer). Therapists and participants
+# get 403; an unknown id 404.
+ADMIN_ID_ROUTES = [
+    ("GET", "/admin/therapists/{user}", {}, 200),
+    ("POST", "/admin/therapists/{user}", {"name": "T", "email": "t2@example.test"}, 303),
+    ("POST", "/admin/therapists/{user}/deactivate", {}, 303),
+    ("POST", "/admin/therapists/{user}/reactivate", {}, 303),
+    (
+        "POST",
+        "/admin/groups/{group}",
+        {"group-{group}-name": "G", "group-{group}-kind": "alumni"},
+        303,
+    ),
+    ("GET", "/admin/crisis-resources/{line}", {}, 200),
+    (
+        "POST",
+        "/admin/crisis-resources/{line}",
+        {"name": "Line", "detail": "What it is.", "phone": "988"},
+        303,
+    ),
+    ("POST", "/admin/crisis-resources/{line}/move", {"direction": "down"}, 303),
+    ("POST", "/admin/crisis-resources/{line}/remove", {}, 303),
+]
+ADMIN_ID_ARGS = {"user": "<int:user_id>", "group": "<int:group_id>", "line": "<int:position>"}
+
+
+@pytest.mark.parametrize(("method", "template", "data", "ok"), ADMIN_ID_ROUTES)
+def test_admin_id_routes_are_for_admins_only(
+    app, admin_world, make_user, method, template, data, ok
+):
+    admin, therapist, group = admin_world
+    participant = make_user("participant", therapist=therapist)
+    ids = {"user": therapist.id, "group": group.id, "line": 1}
+    path = template.format(**ids)
+    data = {k.format(**ids): v for k, v in data.items()}
+    for other in (therapist, participant):
+        assert call_admin(signed_in(app, other.email), method, path, data).status_code == 403
+    assert call_admin(app.test_client(), method, path, data).status_code == 303  # to sign in
+    assert call_admin(signed_in(app, admin.email), method, path, data).status_code == ok
+    missing = template.format(**dict.fromkeys(ids, 999_999))
+    assert call_admin(signed_in(app, admin.email), method, missing, data).status_code == 404
+
+
+def call_admin(client, method, path, data):
+    return client.get(path) if method == "GET" else client.post_form(path, data)
+
+
 def test_every_route_with_an_id_is_in_the_matrix(app):
     from tests.test_messages import MESSAGE_RULES  # messages' own matrix (both roles use them)
 
@@ -396,6 +449,10 @@ def test_every_route_with_an_id_is_in_the_matrix(app):
         for _, template in ADMIN_ROUTES
     }
     covered |= {template.replace("{device}", arg) for _, template, arg, _ in OWN_ROUTES}
+    for _, template, _, _ in ADMIN_ID_ROUTES:
+        for name, arg in ADMIN_ID_ARGS.items():
+            template = template.replace("{" + name + "}", arg)
+        covered.add(template)
     for _, template, _, _ in ROUTES:
         for name, arg in PLACEHOLDERS.items():
             template = template.replace("{" + name + "}", f"<int:{arg}>")

@@ -223,7 +223,7 @@ def test_a_deactivated_participant_can_be_read_but_gets_no_new_work(app, make_us
     assert response.status_code == 404
     assert db.exec(select(Assignment)).all() == []
     # Reactivation stays possible.
-    back = client.post_form(f"/dashboard/participants/{person.id}/status", {"status": "active"})
+    back = client.post_form(f"/dashboard/participants/{person.id}/reactivate")
     assert back.status_code == 303
     assert db.get(User, person.id).status == ParticipantStatus.active
 
@@ -445,3 +445,92 @@ def test_a_group_session_from_before_someone_joined_is_not_theirs_even_by_its_ad
     assert signed_in(app, old_hand).get(f"/sessions/{past_id}").status_code == 200
     assert signed_in(app, newcomer).get(f"/sessions/{past_id}").status_code == 404
     assert [e.actor_id for e in _denied(db)] == [newcomer.id]
+
+
+# --- Alumni: the access table of `access.py` ("What a participant's program status allows") ---
+
+
+@pytest.fixture
+def alumni_world(app, make_user, db):
+    """Sam, discharged to alumni from "Evening" into "Alumni circle" (tests/test_alumni.py's
+    program), with the conversations made."""
+    from iop_pwa.db import session_scope
+    from iop_pwa.messages import services as messages
+    from iop_pwa.messages.models import ConversationKind
+    from tests.test_alumni import Program, discharge
+
+    program = Program(app, make_user, db)
+    with app.app_context(), session_scope() as s:
+        messages.ensure_conversations(s, user=s.get(User, program.sam.id))
+    therapist = signed_in(app, program.therapist)
+    assert discharge(therapist, program.sam, alumni_group=str(program.alumni_id)).status_code == 303
+    with app.app_context(), session_scope() as s:
+        messages.ensure_conversations(s, user=s.get(User, program.sam.id))
+
+        def room(kind, object_id):
+            return messages.conversation_for(s, kind=kind, object_id=object_id).id
+
+        ids = {
+            "care": room(ConversationKind.care_team, program.sam.id),
+            "alumni_room": room(ConversationKind.group, program.alumni_id),
+            "cohort_room": room(ConversationKind.group, program.evening_id),
+        }
+    exercise = db.exec(select(Exercise.id)).one()
+    ids |= {
+        "sam": program.sam.id,
+        "own": program.own_id,
+        "group_practice": program.group_practice_id,
+        "past": program.past_id,
+        "group_session": program.group_session_id,
+        "exercise": exercise,
+    }
+    return program, ids
+
+
+# (who, method, path, expected): what alumni may and may not reach, and what staff may do.
+ALUMNI_MATRIX = [
+    ("alumni", "GET", "/today", 200),
+    ("alumni", "GET", "/journal", 200),  # their journal
+    ("alumni", "GET", "/journal/mood", 200),
+    ("alumni", "GET", "/practice", 200),  # their history
+    ("alumni", "GET", "/practice/{own}", 200),  # an ended assignment, with what they did
+    ("alumni", "GET", "/practice/{group_practice}", 404),  # the cohort's practice
+    ("alumni", "GET", "/sessions", 200),
+    ("alumni", "GET", "/sessions/{past}", 200),  # their own past session
+    ("alumni", "GET", "/sessions/{group_session}", 404),  # a cohort session
+    ("alumni", "GET", "/messages", 200),
+    ("alumni", "GET", "/messages/{care}", 200),  # the care-team thread
+    ("alumni", "GET", "/messages/{alumni_room}", 200),  # the alumni group
+    ("alumni", "GET", "/messages/{cohort_room}", 404),  # the cohort they left
+    ("alumni", "GET", "/help", 200),
+    ("alumni", "GET", "/account", 200),
+    ("alumni", "GET", "/notifications", 200),  # "welcome to the alumni group", linking Today
+    ("therapist", "GET", "/dashboard/participants/{sam}", 200),
+    ("therapist", "GET", "/dashboard/participants/{sam}/readmit", 200),
+    ("therapist", "GET", "/dashboard/participants/{sam}/discharge", 303),  # already alumni
+    ("therapist", "POST", "/dashboard/participants/{sam}/sign-in-link", 303),
+    ("therapist", "GET", "/dashboard/assignments/{own}", 200),  # their history
+    ("therapist", "POST", "/dashboard/assignments/{own}/status", 404),  # no new practice
+    ("therapist", "POST", "/dashboard/library/{exercise}/assign", 404),
+]
+
+
+@pytest.mark.parametrize(("who", "method", "path", "expected"), ALUMNI_MATRIX)
+def test_what_alumni_may_reach(app, alumni_world, who, method, path, expected):
+    program, ids = alumni_world
+    client = signed_in(app, program.sam if who == "alumni" else program.therapist)
+    url = path.format(**ids)
+    if method == "GET":
+        response = client.get(url)
+    else:
+        response = client.post_form(
+            url,
+            {
+                "status": "active",
+                "participant": str(ids["sam"]),
+                "group": "",
+                "schedule": "daily",
+                "start_date": datetime.now(UTC).date().isoformat(),
+            },
+        )
+    assert response.status_code == expected, url

@@ -41,18 +41,6 @@ def test_participants_list_is_the_caseload_only(client, make_user, sign_in):
     assert "Mine" in page and "Evening" in page and "Not Mine" not in page
 
 
-def test_therapist_changes_a_participants_status(client, make_user, sign_in, db):
-    therapist = make_user("therapist")
-    person = make_user("participant", therapist=therapist)
-    sign_in(therapist)
-    response = client.post_form(f"/dashboard/participants/{person.id}/status", {"status": "alumni"})
-    assert response.status_code == 303
-    assert db.get(User, person.id).status == ParticipantStatus.alumni
-    bad = client.post_form(f"/dashboard/participants/{person.id}/status", {"status": "boss"})
-    assert bad.status_code == 303
-    assert db.get(User, person.id).status == ParticipantStatus.alumni
-
-
 def test_groups_page_lists_facilitated_groups_with_member_counts(client, make_user, sign_in):
     therapist = make_user("therapist", group="Evening")
     make_user("participant", therapist=therapist, group="Evening")

@@ -36,6 +36,7 @@ IDS = {
     "message_id": lambda w: w.message_id,
     "report_id": lambda w: w.report_id,
     "subscription_id": lambda w: w.device_id,
+    "position": lambda w: 1,  # a crisis line, by its place in the list (Admin → Crisis resources)
 }
 
 
@@ -124,6 +125,7 @@ def _form_field_names() -> list[str]:
         if module.name.endswith(".forms"):
             importlib.import_module(module.name)
     names = {"status", "next", "day", "answers-0", "answers-1", "attendance-PARTICIPANT"}
+    names |= {"direction", "group-1-name", "group-1-kind"}  # read raw, or a prefixed form
     pending = list(FlaskForm.__subclasses__())
     while pending:
         form = pending.pop()

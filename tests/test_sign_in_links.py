@@ -191,7 +191,7 @@ def test_no_link_for_a_deactivated_participant(app, client, make_user, sign_in, 
     sam = make_user("participant", therapist=therapist)
     sign_in(therapist)
     path = make_link(client, sam)
-    client.post_form(f"/dashboard/participants/{sam.id}/status", {"status": "deactivated"})
+    client.post_form(f"/dashboard/participants/{sam.id}/deactivate")
     assert app.test_client().get(path).status_code == 404  # the open link stops working
     page = client.get(f"/dashboard/participants/{sam.id}").get_data(as_text=True)
     assert "Send a sign-in link" not in page

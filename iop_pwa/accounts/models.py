@@ -23,6 +23,14 @@ class ParticipantStatus(enum.StrEnum):
     deactivated = "deactivated"
 
 
+class GroupKind(enum.StrEnum):
+    """A cohort of the program (its members are in treatment) or an alumni group (people who
+    finished it). An admin sets it; discharge moves a participant from the first to the second."""
+
+    cohort = "cohort"
+    alumni = "alumni"
+
+
 class User(SQLModel, table=True):
     """A person who signs in: a participant, a therapist or an admin."""
 
@@ -86,7 +94,17 @@ class Group(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
+    kind: GroupKind = Field(
+        default=GroupKind.cohort,
+        sa_column=Column(
+            enum_type(GroupKind, "group_kind", 10), nullable=False, server_default="cohort"
+        ),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def is_alumni(self) -> bool:
+        return self.kind == GroupKind.alumni
 
 
 class GroupMembership(SQLModel, table=True):

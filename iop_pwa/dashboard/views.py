@@ -12,17 +12,18 @@ from wtforms.fields.choices import SelectChoice
 
 from iop_pwa import access, mail
 from iop_pwa.access import Action, load_or_404
-from iop_pwa.accounts import links
+from iop_pwa.accounts import lifecycle, links
 from iop_pwa.accounts import services as accounts
 from iop_pwa.accounts.forms import EmailLinkForm, InvitationForm
 from iop_pwa.accounts.models import Invitation, ParticipantStatus
 from iop_pwa.dashboard import services
-from iop_pwa.dashboard.forms import StatusForm
+from iop_pwa.dashboard.forms import ConfirmForm, DischargeForm, ReadmitForm
+from iop_pwa.dates import date_ as format_date
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.features import render_sections
 from iop_pwa.safety import CARE_FLAG, mark_seen, open_flags_for
 from iop_pwa.security import audit_event, audit_staff_list
-from iop_pwa.web import local_now, render_page, safe_next, staff_required
+from iop_pwa.web import local_now, local_today, render_page, safe_next, staff_required
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -114,24 +115,124 @@ def participant(participant_id: int):
         flags=open_flags_for(db, [person.id]).get(person.id, []),
         sections=render_sections("participant_page", db=db, person=person),
         local_time=local_now(person.timezone),
-        status_form=StatusForm(status=person.status.value),
     )
 
 
-@bp.post("/participants/<int:participant_id>/status")
+# --- A participant's place in the program: discharge, re-admission, deactivation ----------------
+
+
+def _alumni_choices(db) -> list[SelectChoice]:
+    return [SelectChoice(str(g.id), g.name) for g in lifecycle.alumni_groups(db)]
+
+
+@bp.route("/participants/<int:participant_id>/discharge", methods=["GET", "POST"])
 @staff_required
-def participant_status(participant_id: int):
-    # Any status may be changed (a deactivated person can be reactivated): a view-level rule.
-    person = _read_record(participant_id, "change_status")
-    form = StatusForm()
+def discharge(participant_id: int):
+    """Discharge to alumni: the date (today by default) and, before the button, what will
+    happen. One route for both methods, so an unknown id answers 404 to either."""
+    person = _read_record(participant_id, "discharge", Action.change)
     db = get_db()
-    if not form.validate_on_submit():
-        flash("Choose a status from the list.")
-        return redirect(url_for("dashboard.participant", participant_id=participant_id), 303)
-    accounts.set_status(db, participant=person, status=ParticipantStatus(form.status.data))
-    audit_event("status_changed", subject_id=person.id, detail=form.status.data)
-    flash(f"{person.name} is now {form.status.data}.")
-    return redirect(url_for("dashboard.participant", participant_id=participant_id), 303)
+    back = url_for("dashboard.participant", participant_id=person.id)
+    if person.status != ParticipantStatus.active:
+        flash(f"{person.name} is not in the program now, so there is no one to discharge.")
+        return redirect(back, 303)
+    today = local_today(person.timezone)
+    form = DischargeForm() if request.method == "POST" else DischargeForm(day=today)
+    form.alumni_group.choices = _alumni_choices(db)
+    if form.validate_on_submit() and _discharge_day_fits(form, person, today):
+        chosen = form.alumni_group.data
+        group = load_or_404(access.ALUMNI_GROUP, chosen) if chosen else None
+        try:
+            lifecycle.discharge(
+                db, person=person, day=form.day.data, by=current_user, alumni_group=group
+            )
+        except accounts.AccountError as exc:
+            form.alumni_group.errors = [str(exc)]
+        else:
+            flash(
+                f"{person.name} is now alumni, from {format_date(form.day.data)}"
+                + (f", in {group.name}." if group else ".")
+            )
+            return redirect(back, 303)
+    groups = lifecycle.alumni_groups(db)
+    return render_page(
+        "dashboard/discharge.html",
+        person=person,
+        form=form,
+        happens=lifecycle.preview(db, person=person, alumni_group=groups[0] if groups else None),
+        has_alumni_group=bool(groups),
+        status=422 if request.method == "POST" else 200,
+        active="participants",
+    )
+
+
+def _discharge_day_fits(form: DischargeForm, person, today) -> bool:
+    day, joined = form.day.data, lifecycle.joined_on(person)
+    if day > today:
+        form.day.errors = [
+            f"The discharge date can't be in the future: {format_date(today)} at the latest."
+        ]
+    elif day < joined:
+        form.day.errors = [
+            f"The discharge date can't be before {person.first_name} joined, "
+            f"on {format_date(joined)}."
+        ]
+    return not form.day.errors
+
+
+@bp.route("/participants/<int:participant_id>/readmit", methods=["GET", "POST"])
+@staff_required
+def readmit(participant_id: int):
+    """Re-admit an alumni participant to the program, into a group the therapist facilitates."""
+    person = _read_record(participant_id, "readmit", Action.change)
+    db = get_db()
+    back = url_for("dashboard.participant", participant_id=person.id)
+    if person.status != ParticipantStatus.alumni:
+        flash(f"{person.name} is not alumni, so there is nothing to re-admit.")
+        return redirect(back, 303)
+    form = ReadmitForm()
+    form.group.choices = [SelectChoice("", "Choose a group")] + [
+        SelectChoice(str(g.id), g.name)
+        for g in access.my_groups(db, current_user.id)
+        if access.may_belong_to(ParticipantStatus.active, g)
+    ]
+    if form.validate_on_submit():
+        group = load_or_404(access.GROUP, form.group.data, Action.change)
+        try:
+            lifecycle.readmit(db, person=person, group=group, by=current_user)
+        except accounts.AccountError as exc:
+            form.group.errors = [str(exc)]
+        else:
+            flash(f"{person.name} is back in the program, in {group.name}.")
+            return redirect(back, 303)
+    return render_page(
+        "dashboard/readmit.html",
+        person=person,
+        form=form,
+        status=422 if request.method == "POST" else 200,
+        active="participants",
+    )
+
+
+@bp.post("/participants/<int:participant_id>/deactivate")
+@staff_required
+def deactivate(participant_id: int):
+    person = _read_record(participant_id, "deactivate", Action.change)
+    if ConfirmForm().validate_on_submit():
+        lifecycle.deactivate(get_db(), person=person, by=current_user)
+        flash(f"{person.name} can no longer sign in. Their record stays here.")
+    return redirect(url_for("dashboard.participant", participant_id=person.id), 303)
+
+
+@bp.post("/participants/<int:participant_id>/reactivate")
+@staff_required
+def reactivate(participant_id: int):
+    # A deactivated record can still be read, and reopened: a view-level rule.
+    person = _read_record(participant_id, "reactivate")
+    if ConfirmForm().validate_on_submit():
+        lifecycle.reactivate(get_db(), person=person, by=current_user)
+        flash(f"{person.name} can sign in again.")
+    return redirect(url_for("dashboard.participant", participant_id=person.id), 303)
 
 
 @bp.route("/participants/<int:participant_id>/sign-in-link", methods=["GET", "POST"])
@@ -170,7 +271,9 @@ def _invitation_form() -> InvitationForm:
     """The invitation form; its groups are only those the therapist facilitates."""
     form = InvitationForm()
     form.group.choices = [SelectChoice("", "No group")] + [
-        SelectChoice(str(g.id), g.name) for g in access.my_groups(get_db(), current_user.id)
+        SelectChoice(str(g.id), g.name)
+        for g in access.my_groups(get_db(), current_user.id)
+        if access.may_belong_to(ParticipantStatus.active, g)  # someone new joins a cohort
     ]
     return form
 

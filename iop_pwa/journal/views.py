@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from iop_pwa.access import Action, load_or_404
@@ -133,7 +133,6 @@ def checkin():
             "journal/_checkin.html",
             saved=result.entry,
             crisis=result.crisis,
-            resources=current_app.config["CRISIS_RESOURCES"],
             form=CheckinForm(),
             block="checkin",
         )

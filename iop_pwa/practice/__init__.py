@@ -9,6 +9,7 @@ def register(app) -> None:
     from iop_pwa.features import (
         DataRights,
         Feature,
+        Lifecycle,
         NavItem,
         NotificationKind,
         ReminderSource,
@@ -54,5 +55,12 @@ def register(app) -> None:
                 NotificationKind("feedback", "practice.assignment", "assignment_id", "care_team"),
             ),
             reminder_sources=(ReminderSource("practice", reminders.due),),
+            lifecycle=(
+                Lifecycle(
+                    "practice",
+                    on_discharge=services.end_on_discharge,
+                    preview=services.discharge_preview,
+                ),
+            ),
         ),
     )

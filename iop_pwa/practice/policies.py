@@ -8,8 +8,9 @@ from sqlmodel import Session
 from iop_pwa.access import (
     Action,
     Policy,
+    group_practice_reaches,
     member_of,
-    open_to_new_work,
+    open_to_new_practice,
     staff_reaches_group,
     staff_reaches_participant,
 )
@@ -31,14 +32,16 @@ EXERCISE = Policy("exercise", Exercise, _exercise)
 
 def _assignment(db: Session, user: User, a: Assignment, action: Action) -> bool:
     """A participant: their own assignments and their groups'. Staff: assignments for someone
-    on their caseload or for a group they facilitate; changes only while the person is open to
-    new work (not deactivated)."""
+    on their caseload or for a group they facilitate; changes only while the person gets practice
+    (in the program: not alumni, not deactivated)."""
     if user.is_participant:
-        return a.participant_id == user.id or member_of(db, user.id, a.group_id)
+        if a.participant_id == user.id:
+            return True
+        return group_practice_reaches(user) and member_of(db, user.id, a.group_id)
     if a.participant_id is not None:
         if not staff_reaches_participant(db, user, a.participant_id):
             return False
-        return action == Action.view or open_to_new_work(db.get(User, a.participant_id))
+        return action == Action.view or open_to_new_practice(db.get(User, a.participant_id))
     return staff_reaches_group(db, user, a.group_id)
 
 

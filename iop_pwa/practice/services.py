@@ -104,6 +104,8 @@ def assignments_for(
     )
     if not include_ended:
         query = query.where(Assignment.status != AssignmentStatus.ended)
+    if not access.group_practice_reaches(participant):
+        query = query.where(Assignment.participant_id == participant.id)
     return [
         Assigned(a, e, own_start(a, joined, participant.timezone))
         for a, e, joined in db.exec(query).all()
@@ -349,8 +351,14 @@ def assign(
     schedule = _schedule(schedule)
     if participant is not None:
         access.check(db, therapist, access.PARTICIPANT, participant, access.Action.change)
+        if not access.open_to_new_practice(participant):
+            raise access.NotPermitted("participant", participant.id, participant.id)
     else:
         access.check(db, therapist, access.GROUP, group, access.Action.change)
+        if group.is_alumni:
+            raise PracticeError(
+                "Alumni groups get no practice: choose a group of the program.", "group"
+            )
     end_date = _check_dates(schedule, weekdays, start_date, end_date)
     assignment = Assignment(
         exercise_id=exercise.id,
@@ -523,3 +531,38 @@ def export_records(db: Session, *, user: User) -> list[dict]:
         }
         for c, title in rows
     ]
+
+
+# --- Discharge (the `features.Lifecycle` practice registers) ----------------------------------
+
+
+def _open_individual(db: Session, person: User) -> list[Assignment]:
+    return list(
+        db.exec(
+            select(Assignment)
+            .where(
+                Assignment.participant_id == person.id,
+                Assignment.status != AssignmentStatus.ended,
+            )
+            .order_by(col(Assignment.id))
+        )
+    )
+
+
+def end_on_discharge(db: Session, *, person: User, day: date, by: User) -> None:
+    """A participant discharged to alumni: their assignments end (each one's history says so,
+    each audited); what they did, their reflections and feedback stay. Group practice stops by
+    itself: they left their cohort groups, and alumni get none (`access.open_to_new_practice`)."""
+    for assignment in _open_individual(db, person):
+        assignment.status = AssignmentStatus.ended
+        assignment.updated_at = utcnow()
+        db.add(assignment)
+        _record(db, assignment, "ended", by=by, detail=f"discharged {day.isoformat()}")
+
+
+def discharge_preview(db: Session, *, person: User) -> list[str]:
+    count = len(_open_individual(db, person))
+    if not count:
+        return []
+    what = "practice assignment ends" if count == 1 else "practice assignments end"
+    return [f"{count} {what}; what they did and your feedback stay in their history."]

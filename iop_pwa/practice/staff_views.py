@@ -144,13 +144,15 @@ def _assign_form(formdata=None, **defaults) -> AssignForm:
         if formdata is not None
         else AssignForm(**defaults)
     )
-    people = [p for p in accounts.caseload(db, current_user.id) if access.open_to_new_work(p)]
+    people = [p for p in accounts.caseload(db, current_user.id) if access.open_to_new_practice(p)]
     audit_staff_list("assign form", len(people))
     form.participant.choices = [SelectChoice("", "Choose a participant")] + [
         SelectChoice(str(p.id), p.name) for p in people
     ]
     form.group.choices = [SelectChoice("", "No group")] + [
-        SelectChoice(str(g.id), g.name) for g in access.my_groups(db, current_user.id)
+        SelectChoice(str(g.id), g.name)
+        for g in access.my_groups(db, current_user.id)
+        if not g.is_alumni
     ]
     return form
 

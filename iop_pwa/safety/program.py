@@ -29,7 +29,16 @@ class ProgramContact(SQLModel, table=True):
     hours: str = Field(default="", max_length=200)
     # When the care team answers messages in the app (shown in every care-team thread).
     message_hours: str = Field(default="", max_length=200)
+    # The same for alumni (after discharge): often fewer hours, or a slower answer.
+    alumni_message_hours: str = Field(default="", max_length=200)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    def answer_hours(self, person) -> str:
+        """When the care team answers this person's messages: the alumni hours for someone
+        discharged to alumni (when set), else the message hours, else the program's hours."""
+        if getattr(person, "status", None) == "alumni" and self.alumni_message_hours:
+            return self.alumni_message_hours
+        return self.message_hours or self.hours
 
     @property
     def tel(self) -> str:
@@ -51,12 +60,20 @@ def get_contact(db: Session) -> ProgramContact | None:
 
 
 def save_contact(
-    db: Session, *, by_id: int, name: str, phone: str, hours: str, message_hours: str = ""
+    db: Session,
+    *,
+    by_id: int,
+    name: str,
+    phone: str,
+    hours: str,
+    message_hours: str = "",
+    alumni_message_hours: str = "",
 ) -> ProgramContact:
     """Set the program's contact; the change is audited (who and when, not the words)."""
     contact = get_contact(db) or ProgramContact(id=ROW_ID, name="", phone="")
     contact.name, contact.phone, contact.hours = name.strip(), phone.strip(), hours.strip()
     contact.message_hours = message_hours.strip()
+    contact.alumni_message_hours = alumni_message_hours.strip()
     contact.updated_at = utcnow()
     db.add(contact)
     audit.record(

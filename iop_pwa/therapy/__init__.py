@@ -10,6 +10,7 @@ def register(app) -> None:
     from iop_pwa.features import (
         DataRights,
         Feature,
+        Lifecycle,
         NavItem,
         NotificationKind,
         ReminderSource,
@@ -51,5 +52,12 @@ def register(app) -> None:
                 NotificationKind("session_changed", "sessions.show", "session_id", "sessions"),
             ),
             reminder_sources=(ReminderSource("session", reminders.due),),
+            lifecycle=(
+                Lifecycle(
+                    "sessions",
+                    on_discharge=services.cancel_on_discharge,
+                    preview=services.discharge_preview,
+                ),
+            ),
         ),
     )

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlmodel import Session, col, select
 
-from iop_pwa.accounts.models import ParticipantStatus
+from iop_pwa import access
 from iop_pwa.features import Reminder, ReminderSettings
 from iop_pwa.therapy import services
 from iop_pwa.therapy.models import TherapySession
@@ -42,7 +42,7 @@ def due(
     for session in sessions:
         url = adapter.build("sessions.show", {"session_id": session.id})
         for person in services.attendees(db, session):
-            if person.status != ParticipantStatus.active:
+            if not access.open_to_new_work(person):  # alumni keep their sessions' reminders
                 continue
             for minutes in settings(person.id).session_minutes:
                 before = timedelta(minutes=minutes)

@@ -635,3 +635,37 @@ def feed_owner(db: Session, token: str) -> tuple[CalendarFeed, User] | None:
         .where(CalendarFeed.token_hash == token_hash(token))
     ).first()
     return found if found and found[1].is_active else None
+
+
+# --- Discharge (the `features.Lifecycle` sessions registers) ----------------------------------
+
+
+def _coming_own(db: Session, person: User) -> list[TherapySession]:
+    """The participant's own sessions (individual and family) still to come."""
+    return list(
+        db.exec(
+            select(TherapySession)
+            .where(
+                TherapySession.participant_id == person.id,
+                col(TherapySession.cancelled_at).is_(None),
+                TherapySession.starts_at > utcnow(),
+            )
+            .order_by(col(TherapySession.starts_at))
+        )
+    )
+
+
+def cancel_on_discharge(db: Session, *, person: User, day: date, by: User) -> None:
+    """A participant discharged to alumni: their own sessions still to come are cancelled, each
+    with the usual notification and audit row (`cancel`). Their cohort groups' sessions stop
+    showing because they left those groups; past sessions and attendance stay."""
+    for session in _coming_own(db, person):
+        cancel(db, session=session, by=by)
+
+
+def discharge_preview(db: Session, *, person: User) -> list[str]:
+    count = len(_coming_own(db, person))
+    if not count:
+        return []
+    what = "session still to come is" if count == 1 else "sessions still to come are"
+    return [f"{count} individual or family {what} cancelled, and they are told."]
