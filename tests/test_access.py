@@ -169,6 +169,7 @@ def world(app, make_user):
 # (method, url template, the role that owns it, expected status for the owner)
 ROUTES = [
     ("GET", "/dashboard/participants/{participant}", "therapist", 200),
+    ("GET", "/dashboard/participants/{participant}/timeline", "therapist", 200),
     ("POST", "/dashboard/participants/{participant}/status", "therapist", 303),
     ("POST", "/dashboard/participants/{participant}/sign-in-link", "therapist", 303),
     ("GET", "/dashboard/participants/{participant}/sign-in-link", "therapist", 200),

@@ -7,8 +7,17 @@ from __future__ import annotations
 def register(app) -> None:
     """Hand the app the messages' pages, policies, navigation, Today section, data rights,
     notification kinds and offline pages."""
-    from iop_pwa.features import DataRights, Feature, NavItem, NotificationKind, Section, add
-    from iop_pwa.messages import policies, sections, services, views
+    from iop_pwa.features import (
+        DataRights,
+        Feature,
+        NavItem,
+        NotificationKind,
+        QuickAction,
+        Section,
+        TimelineSource,
+        add,
+    )
+    from iop_pwa.messages import caseload, policies, sections, services, views
     from iop_pwa.messages.models import (
         Conversation,
         GuidelineAgreement,
@@ -77,5 +86,7 @@ def register(app) -> None:
                 NotificationKind("moderation", "messages.show", "conversation_id", "care_team"),
                 NotificationKind("group_removed", "messages.index", None, "care_team"),
             ),
+            timeline=(TimelineSource("messages", caseload.timeline),),
+            quick_actions=(QuickAction("message", "Send a message", caseload.message_url, 30),),
         ),
     )

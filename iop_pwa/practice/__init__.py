@@ -7,15 +7,26 @@ from __future__ import annotations
 def register(app) -> None:
     """Hand the app practice's pages, sections, data rights, offline pages and notifications."""
     from iop_pwa.features import (
+        CaseloadColumn,
         DataRights,
         Feature,
         NavItem,
         NotificationKind,
+        QuickAction,
         ReminderSource,
         Section,
+        TimelineSource,
         add,
     )
-    from iop_pwa.practice import policies, reminders, sections, services, staff_views, views
+    from iop_pwa.practice import (
+        caseload,
+        policies,
+        reminders,
+        sections,
+        services,
+        staff_views,
+        views,
+    )
     from iop_pwa.practice.models import Assignment, AssignmentEvent, Completion, Exercise, Feedback
 
     add(
@@ -54,5 +65,10 @@ def register(app) -> None:
                 NotificationKind("feedback", "practice.assignment", "assignment_id", "care_team"),
             ),
             reminder_sources=(ReminderSource("practice", reminders.due),),
+            caseload_columns=(
+                CaseloadColumn("practice", "Practice, last 7 days", caseload.week_facts, order=20),
+            ),
+            timeline=(TimelineSource("practice", caseload.timeline),),
+            quick_actions=(QuickAction("assign", "Assign practice", caseload.assign_url, 10),),
         ),
     )

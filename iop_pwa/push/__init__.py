@@ -9,8 +9,8 @@ from datetime import timedelta
 
 def register(app) -> None:
     """Hand the app push's interface, sections, data rights and worker jobs."""
-    from iop_pwa.features import DataRights, Feature, Job, Section, add
-    from iop_pwa.push import delivery, policies, sections, services, settings, views
+    from iop_pwa.features import DataRights, Feature, Job, NeedSource, Section, add
+    from iop_pwa.push import caseload, delivery, policies, sections, services, settings, views
     from iop_pwa.push.models import Delivery, PushSubscription, ReminderPreference, SendResult
 
     settings.configure(app)
@@ -39,5 +39,6 @@ def register(app) -> None:
                 Job("push_queue", timedelta(0), delivery.queue),
                 Job("push_send", timedelta(0), delivery.send),
             ),
+            needs=(NeedSource("reminders", caseload.needs),),
         ),
     )

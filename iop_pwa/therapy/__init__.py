@@ -8,15 +8,19 @@ def register(app) -> None:
     """Hand the app the sessions feature's pages, sections, data rights, offline pages and
     notifications."""
     from iop_pwa.features import (
+        CaseloadColumn,
         DataRights,
         Feature,
         NavItem,
+        NeedSource,
         NotificationKind,
+        QuickAction,
         ReminderSource,
         Section,
+        TimelineSource,
         add,
     )
-    from iop_pwa.therapy import policies, reminders, sections, services, views
+    from iop_pwa.therapy import caseload, policies, reminders, sections, services, views
     from iop_pwa.therapy.models import Attendance, CalendarFeed, TherapySession
 
     add(
@@ -51,5 +55,13 @@ def register(app) -> None:
                 NotificationKind("session_changed", "sessions.show", "session_id", "sessions"),
             ),
             reminder_sources=(ReminderSource("session", reminders.due),),
+            needs=(NeedSource("missed_sessions", caseload.missed_needs),),
+            caseload_columns=(
+                CaseloadColumn("next_session", "Next session", caseload.next_facts, order=40),
+            ),
+            timeline=(TimelineSource("attendance", caseload.timeline),),
+            quick_actions=(
+                QuickAction("schedule", "Schedule a session", caseload.schedule_url, 20),
+            ),
         ),
     )
