@@ -222,7 +222,7 @@ def test_the_caseload_is_sorted_by_need_with_each_reason_in_words(client, make_u
         "Ada Fine",
     ]
     text = dict(rows)
-    assert "Safety flag: crisis language in a shared journal entry" in text["Hal Flagged"]
+    assert "Crisis language in a shared journal entry" in text["Hal Flagged"]
     assert "Falling mood: three low check-ins in a row (latest low)" in text["Gus Low"]
     assert "Falling mood: low these last 3 days, usually good" in text["Flo Falling"]
     assert "Has not signed in yet" in text["Ed Never"]
@@ -276,7 +276,7 @@ def test_the_list_refreshes_itself_and_a_new_flag_shows_without_a_reload(
     sign_in(therapist)
     page = client.get("/dashboard").get_data(as_text=True)
     assert 'hx-get="/dashboard/caseload"' in page and 'data-refresh-seconds="60"' in page
-    assert "Safety flag" not in page
+    assert "Crisis language" not in page
 
     _flag(db, person)
     fragment = client.get("/dashboard/caseload", headers={"HX-Request": "true"})
@@ -284,7 +284,7 @@ def test_the_list_refreshes_itself_and_a_new_flag_shows_without_a_reload(
     assert fragment.status_code == 200
     assert body.lstrip().startswith('<div id="caseload"') and "<html" not in body
     assert "Invitations" not in body  # the list alone
-    assert "Safety flag: crisis language" in body
+    assert "Crisis language in a shared journal entry" in body
     # Someone who opens the address itself gets the dashboard.
     plain = client.get("/dashboard/caseload")
     assert plain.status_code == 303 and plain.headers["Location"] == "/dashboard"
@@ -383,7 +383,7 @@ def test_the_timeline_shows_everything_newest_first_with_mark_seen(client, make_
     )
     assert response.status_code == 303
     assert db.get(CareFlag, flag.id).seen_at is not None
-    assert "Safety flag" not in client.get("/dashboard").get_data(as_text=True)
+    assert "Crisis language" not in client.get("/dashboard").get_data(as_text=True)
     page = client.get(f"/dashboard/participants/{person.id}").get_data(as_text=True)
     assert "crisis language in a shared journal entry (seen)" in _timeline(page)
     assert "Mark seen" not in page
@@ -716,3 +716,23 @@ def test_dashboard_pages_run_a_constant_number_of_queries(
     # The dashboard: the session, the caseload, core's flags, the features' needs and columns,
     # the audit row, the navigation's unread messages.
     assert counts[("large", "/dashboard")] <= 14, counts
+
+
+def test_the_demo_shows_every_reason(app, client):
+    from iop_pwa.db import session_scope
+    from iop_pwa.demo import DEMO_PASSWORD, THERAPIST_EMAIL, load_demo
+
+    with app.app_context(), session_scope() as s:
+        load_demo(s)
+    with app.app_context(), session_scope() as s:
+        load_demo(s)  # idempotent
+    client.post_form("/sign-in", {"email": THERAPIST_EMAIL, "password": DEMO_PASSWORD})
+    rows = dict(_rows(_active_list(client.get("/dashboard").get_data(as_text=True))))
+    assert list(rows) == ["Jordan Lee", "Priya Nair", "Alex Chen", "Sam Rivera"]
+    assert "Crisis language in a shared journal entry" in rows["Jordan Lee"]
+    assert "No activity for 5 days" in rows["Jordan Lee"]
+    assert "Falling mood: three low check-ins in a row" in rows["Priya Nair"]
+    assert "Has not signed in yet" in rows["Alex Chen"]
+    assert "Missed a session in the last 14 days" in rows["Sam Rivera"]
+    assert "Reminders reach no device: none turned on" in rows["Alex Chen"]
+    assert "Mood over 14 days: steady around good" in rows["Sam Rivera"]

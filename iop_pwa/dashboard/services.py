@@ -68,7 +68,7 @@ def _safety_needs(*, db: Session, participants: list[User], now: datetime) -> li
     found = []
     for participant_id, flags in open_flags_for(db, [p.id for p in participants]).items():
         sources = sorted({f.source_words for f in flags})
-        reason = "Safety flag: crisis language in " + " and ".join(sources)
+        reason = "Crisis language in " + " and ".join(sources)
         if len(flags) > 1:
             reason += f" ({len(flags)} open)"
         found.append(Need(participant_id, RANK_SAFETY, reason, flags[-1].raised_at))
