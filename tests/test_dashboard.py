@@ -736,3 +736,73 @@ def test_the_demo_shows_every_reason(app, client):
     assert "Missed a session in the last 14 days" in rows["Sam Rivera"]
     assert "Reminders reach no device: none turned on" in rows["Alex Chen"]
     assert "Mood over 14 days: steady around good" in rows["Sam Rivera"]
+
+
+def test_a_feature_plugs_into_the_dashboard_by_registering(app, make_user, sign_in, client, db):
+    """How check-ins will join: a reason, an alumni column, timeline entries and a quick action,
+    with nothing changed in core."""
+    from iop_pwa.features import (
+        RANK_SAFETY,
+        CaseloadColumn,
+        Fact,
+        Feature,
+        Need,
+        NeedSource,
+        QuickAction,
+        TimelineEntry,
+        TimelineSource,
+        add,
+    )
+
+    add(
+        app,
+        Feature(
+            name="scores",
+            needs=(
+                NeedSource(
+                    "risk",
+                    lambda *, db, participants, now: [
+                        Need(p.id, RANK_SAFETY, "PHQ-9: a risk answer")
+                        for p in participants
+                        if p.name == "Ann Risk"
+                    ],
+                ),
+            ),
+            caseload_columns=(
+                CaseloadColumn(
+                    "last_checkin",
+                    "Last check-in",
+                    lambda *, db, participants, now: {
+                        p.id: Fact("PHQ-9 5, mild") for p in participants
+                    },
+                    audience="alumni",
+                ),
+            ),
+            timeline=(
+                TimelineSource(
+                    "scores",
+                    lambda *, db, person, before, limit: [
+                        TimelineEntry(utcnow() - timedelta(hours=1), "checkin", "s:1", "PHQ-9: 14")
+                    ],
+                ),
+            ),
+            quick_actions=(QuickAction("checkin", "Send a check-in", lambda *, db, person: "/x"),),
+        ),
+    )
+    therapist = make_user("therapist")
+    ann = make_user("participant", name="Ann Risk", therapist=therapist)
+    ben = make_user("participant", name="Ben Alum", therapist=therapist)
+    alum = db.get(User, ben.id)
+    alum.status = ParticipantStatus.alumni
+    db.add(alum)
+    db.commit()
+    sign_in(therapist)
+    page = client.get("/dashboard").get_data(as_text=True)
+    rows = dict(_rows(_active_list(page)))
+    assert "PHQ-9: a risk answer" in rows["Ann Risk"]
+    alumni = page.split('id="alumni-heading"')[1].split("</section>")[0]
+    assert "Last check-in PHQ-9 5, mild" in dict(_rows(alumni))["Ben Alum"]
+    assert "Last check-in" not in _active_list(page)
+    record = client.get(f"/dashboard/participants/{ann.id}").get_data(as_text=True)
+    assert "PHQ-9: 14" in _titles(_timeline(record))
+    assert '<a class="button-secondary" href="/x">Send a check-in</a>' in record
