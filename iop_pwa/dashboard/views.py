@@ -21,7 +21,7 @@ from iop_pwa.dashboard import services
 from iop_pwa.dashboard.forms import StatusForm
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.extensions import htmx
-from iop_pwa.features import render_sections
+from iop_pwa.features import RANK_SAFETY, render_sections
 from iop_pwa.safety import CARE_FLAG, mark_seen, open_flags_for
 from iop_pwa.security import audit_event, audit_staff_list
 from iop_pwa.web import local_now, render_page, safe_next, staff_required
@@ -81,6 +81,7 @@ def _home_context(db) -> dict:
         "alumni_count": len(found.alumni),
         "now": now,
         "refresh_seconds": REFRESH_SECONDS,
+        "rank_safety": RANK_SAFETY,
     }
 
 
