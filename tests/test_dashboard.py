@@ -363,6 +363,9 @@ def test_the_timeline_shows_everything_newest_first_with_mark_seen(client, make_
         "Mood check-in: Low",
         "Practised Active listening",
     ]
+    why = page.split('aria-label="Why Jordan needs attention"')[1].split("</ul>")[0]
+    assert "Crisis language in a shared journal entry" in why
+    assert "Has not signed in yet" in why
     assert "Talked to my sister today." in timeline
     assert "I listened without interrupting." in timeline
     assert "Can we talk before group?" in timeline

@@ -134,6 +134,18 @@ def caseload(db: Session, therapist_id: int) -> list[CaseloadRow]:
     return list(rows.values())
 
 
+def needs_of(db: Session, person: User, now: datetime | None = None) -> list[Need]:
+    """Why one participant needs attention, most urgent first (for their page)."""
+    now = now or utcnow()
+    found = [
+        need
+        for source in (*CORE_NEEDS, *registry().need_sources)
+        for need in source.needs(db=db, participants=[person], now=now)
+        if need.participant_id == person.id
+    ]
+    return sorted(found, key=lambda n: n.rank)
+
+
 def sorted_caseload(db: Session, therapist_id: int, now: datetime | None = None) -> Caseload:
     """The caseload sorted by need, each row with its reasons and its columns' facts: a fixed
     number of queries (one for the caseload, then one or two per registered source and column)

@@ -138,6 +138,8 @@ def participant(participant_id: int):
         person=person,
         groups=accounts.groups_of(db, person),
         flags=open_flags_for(db, [person.id]).get(person.id, []),
+        needs=services.needs_of(db, person),
+        rank_safety=RANK_SAFETY,
         timeline=services.timeline(db, person=person),
         quick_actions=services.quick_actions(db, person),
         sections=render_sections("participant_page", db=db, person=person),
@@ -162,7 +164,9 @@ def timeline(participant_id: int):
         if before.tzinfo is None:
             before = before.replace(tzinfo=UTC)
     page = services.timeline(get_db(), person=person, before=before)
-    return render_block("dashboard/participant.html", "timeline_page", person=person, timeline=page)
+    return render_block(
+        "dashboard/participant.html", "timeline_page", person=person, timeline=page, older_page=True
+    )
 
 
 @bp.post("/participants/<int:participant_id>/status")

@@ -7,6 +7,19 @@
 (function () {
   "use strict";
 
+  // Content loaded on request ("Show older") may name where focus goes next, so a keyboard or
+  // screen-reader user goes on reading from the first older entry instead of the page's top.
+  // (htmx:load fires on each element htmx adds, in the document; an outerHTML swap's own
+  // after-events fire on the element it replaced, which has left the document.)
+  document.addEventListener("htmx:load", function (event) {
+    var added = event.target;
+    var next = added.matches && added.matches("[data-focus-after-swap]")
+      ? added : added.querySelector && added.querySelector("[data-focus-after-swap]");
+    if (!next) return;
+    next.removeAttribute("data-focus-after-swap");
+    next.focus();
+  });
+
   function regions() { return document.querySelectorAll("[data-refresh-seconds]"); }
   if (!regions().length) return;
 

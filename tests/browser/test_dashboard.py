@@ -154,6 +154,7 @@ def test_show_older_pages_the_timeline(desktop_page, live_server, app):
     timeline.get_by_role("button", name="Show older").click()
     expect(entries).not_to_have_count(20)
     assert entries.count() > 20
+    expect(entries.nth(20)).to_be_focused()  # reading goes on from the first older entry
     assert_no_axe_violations(page)
 
 
