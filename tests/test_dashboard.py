@@ -809,3 +809,14 @@ def test_a_feature_plugs_into_the_dashboard_by_registering(app, make_user, sign_
     record = client.get(f"/dashboard/participants/{ann.id}").get_data(as_text=True)
     assert "PHQ-9: 14" in _titles(_timeline(record))
     assert '<a class="button-secondary" href="/x">Send a check-in</a>' in record
+
+
+def test_a_flag_raised_for_another_reason_names_its_source(client, make_user, sign_in, db):
+    therapist = make_user("therapist")
+    person = make_user("participant", name="Kim Score", therapist=therapist)
+    db.add(CareFlag(participant_id=person.id, reason="risk_answer", source_type="checkin"))
+    db.commit()
+    sign_in(therapist)
+    rows = dict(_rows(_active_list(client.get("/dashboard").get_data(as_text=True))))
+    assert "Safety flag: something they wrote" in rows["Kim Score"]
+    assert "Crisis language" not in rows["Kim Score"]

@@ -63,12 +63,21 @@ class CaseloadRow:
         return bool(self.needs)
 
 
+def flag_words(flag: CareFlag, *, timeline: bool = False) -> str:
+    """What a flag is about, without the words: "Crisis language in a message" (on the
+    timeline "Safety flag: crisis language in a message"); a flag raised for another reason (a
+    risk answer in a check-in) reads "Safety flag: <its source>"."""
+    if flag.reason == "crisis_language":
+        words = f"crisis language in {flag.source_words}"
+        return f"Safety flag: {words}" if timeline else words[0].upper() + words[1:]
+    return f"Safety flag: {flag.source_words}"
+
+
 def _safety_needs(*, db: Session, participants: list[User], now: datetime) -> list[Need]:
     """Core's first reason: open safety flags (one query), in words without the words."""
     found = []
     for participant_id, flags in open_flags_for(db, [p.id for p in participants]).items():
-        sources = sorted({f.source_words for f in flags})
-        reason = "Crisis language in " + " and ".join(sources)
+        reason = "; ".join(dict.fromkeys(flag_words(f) for f in flags))
         if len(flags) > 1:
             reason += f" ({len(flags)} open)"
         found.append(Need(participant_id, RANK_SAFETY, reason, flags[-1].raised_at))
@@ -199,8 +208,7 @@ def _flag_entries(*, db: Session, person: User, before: datetime, limit: int):
             at=flag.raised_at,
             kind="flag",
             key=f"flag:{flag.id}",
-            title=f"Safety flag: crisis language in {flag.source_words}"
-            + (" (seen)" if flag.seen_at else ""),
+            title=flag_words(flag, timeline=True) + (" (seen)" if flag.seen_at else ""),
             action_label=None if flag.seen_at else "Mark seen",
             action_url=None if flag.seen_at else url_for("dashboard.flag_seen", flag_id=flag.id),
         )
