@@ -151,6 +151,22 @@ def _demo_journals(db: Session, now) -> None:
     )
 
 
+def _demo_falling_mood(db: Session, now) -> None:
+    """Priya's first days: three low check-ins in a row (the dashboard's "falling mood")."""
+    priya = services.find_user_by_email(db, "priya@demo.test")
+    if journal.export_records(db, user=priya):
+        return
+    for days_ago, mood in ((2, 2), (1, 2), (0, 1)):
+        journal.save_entry(
+            db,
+            user=priya,
+            client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-priya-{days_ago}")),
+            kind="checkin",
+            mood=mood,
+            written_at=now - timedelta(days=days_ago, hours=1),
+        )
+
+
 def _demo_practice(db: Session, therapist: User, now) -> None:
     """The evening group breathes every day; Sam practises I-statements three days a week and
     has done most of it, with reflections and one piece of feedback."""
@@ -338,6 +354,17 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
                 )
         else:
             therapy.mark_all_attended(db, session=session, by=therapist)
+    # Sam missed the latest evening group (he said so in his care-team thread): the dashboard's
+    # "missed sessions".
+    sam_missed = [s for s in past if s.title == "Evening group"]
+    if sam_missed:
+        therapy.mark_attendance(
+            db,
+            session=sam_missed[-1],
+            participant_id=sam.id,
+            status=AttendanceStatus.missed,
+            by=therapist,
+        )
 
 
 # (minutes ago, author email, text). The group room is lively; Sam's care-team thread ends with
@@ -619,6 +646,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
             db.add(membership)
 
     _demo_journals(db, now)
+    _demo_falling_mood(db, now)
     _demo_practice(db, therapist, now)
     _demo_sessions(db, therapist, now)
     _demo_messages(db, therapist, now)

@@ -149,6 +149,103 @@ class NavItem:
     unread: Callable[..., int] | None = None
 
 
+# --- The therapist's dashboard: who needs attention, the caseload's facts, the timeline ----------
+
+# Why someone needs attention, most urgent first: a `Need`'s rank. The dashboard lists people
+# with a need first, by their most urgent rank, then everyone else.
+RANK_SAFETY = 10  # an open safety flag (core: safety)
+RANK_MOOD = 20  # mood falling (journal; check-ins may add scores)
+RANK_QUIET = 30  # no activity for 3+ days, or never signed in (core)
+RANK_MISSED = 40  # missed sessions (sessions)
+RANK_REMINDERS = 50  # reminders reach no device (push)
+
+
+@dataclass(frozen=True)
+class Need:
+    """One reason a participant needs attention: `rank` (RANK_*, smaller is more urgent) and
+    `reason` in plain words for the therapist ("Three low mood check-ins in a row"), never
+    anything the participant wrote. `since` is when it began, where known."""
+
+    participant_id: int
+    rank: int
+    reason: str
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NeedSource:
+    """`needs(db=, participants=, now=)` gives the `Need`s of many participants at once (a list of
+    `User`s, active and alumni; a source decides whom its reason applies to), in a fixed number
+    of queries however long the list. Core's safety flags and inactivity are sources too."""
+
+    name: str
+    needs: Callable[..., Iterable[Need]]
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What a caseload row shows in one column: `text` in words (what a screen reader and a test
+    read); `html`, when given, is shown instead and must carry the same words (an SVG with a
+    `<title>`, for instance)."""
+
+    text: str
+    html: Markup | None = None
+
+
+@dataclass(frozen=True)
+class CaseloadColumn:
+    """A column of the dashboard's caseload lists: `facts(db=, participants=, now=)` gives a
+    `Fact` per participant id (missing: "None yet"), for many participants at once in a fixed
+    number of queries. `audience` is the list it belongs to: "active" (in the program) or
+    "alumni" (the list below it, e.g. check-ins' "Last check-in"). Columns show in `order`."""
+
+    key: str
+    label: str
+    facts: Callable[..., dict[int, Fact]]
+    order: int = 100
+    audience: str = "active"
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One dated thing on a participant's timeline (the therapist's participant page): `at`
+    (UTC), `kind` (a short word for styling and tests: "practice", "journal", "mood",
+    "attendance", "message", "flag"), `title` in words, optional `detail` (what the participant
+    chose to share, e.g. a reflection), an optional `url` to open it, and an optional action
+    (a POST button: `action_label` at `action_url`, e.g. "Mark seen"). `key` is unique per
+    entry ("completion:12")."""
+
+    at: datetime
+    kind: str
+    key: str
+    title: str
+    detail: str = ""
+    url: str | None = None
+    action_label: str | None = None
+    action_url: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineSource:
+    """`entries(db=, person=, before=, limit=)` gives at most `limit` entries about `person`
+    strictly before `before` (UTC), newest first, in a fixed number of queries (one, normally)."""
+
+    name: str
+    entries: Callable[..., list[TimelineEntry]]
+
+
+@dataclass(frozen=True)
+class QuickAction:
+    """A link at the top of the therapist's participant page ("Assign practice"):
+    `url(db=, person=)` gives where it leads, or None when it does not apply (a deactivated
+    participant gets no new practice)."""
+
+    key: str
+    label: str
+    url: Callable[..., str | None]
+    order: int = 100
+
+
 @dataclass(frozen=True)
 class Lifecycle:
     """What a feature does when a participant leaves the program or comes back. Core's
@@ -185,6 +282,11 @@ class Feature:
     nav: tuple[NavItem, ...] = ()
     reminder_sources: tuple[ReminderSource, ...] = ()
     lifecycle: tuple[Lifecycle, ...] = ()
+    # The therapist's dashboard and participant page (see Need, CaseloadColumn, TimelineSource).
+    needs: tuple[NeedSource, ...] = ()
+    caseload_columns: tuple[CaseloadColumn, ...] = ()
+    timeline: tuple[TimelineSource, ...] = ()
+    quick_actions: tuple[QuickAction, ...] = ()
 
 
 @dataclass
@@ -230,6 +332,23 @@ class Registry:
     def lifecycle(self) -> list[Lifecycle]:
         """Every feature's discharge and re-admission hooks, in registration order."""
         return list(self._all("lifecycle"))
+
+    @property
+    def need_sources(self) -> list[NeedSource]:
+        return list(self._all("needs"))
+
+    def caseload_columns(self, audience: str) -> list[CaseloadColumn]:
+        """The columns features registered for the "active" or "alumni" list, in order."""
+        found = [c for c in self._all("caseload_columns") if c.audience == audience]
+        return sorted(found, key=lambda c: (c.order, c.key))
+
+    @property
+    def timeline_sources(self) -> list[TimelineSource]:
+        return list(self._all("timeline"))
+
+    @property
+    def quick_actions(self) -> list[QuickAction]:
+        return sorted(self._all("quick_actions"), key=lambda a: (a.order, a.key))
 
     def notification_kind(self, kind: str) -> NotificationKind | None:
         for known in (*CORE_NOTIFICATION_KINDS, *self._all("notification_kinds")):

@@ -175,6 +175,7 @@ ROUTES = [
     ("POST", "/dashboard/participants/{participant}/readmit", "therapist", 303),
     ("POST", "/dashboard/participants/{participant}/deactivate", "therapist", 303),
     ("POST", "/dashboard/participants/{participant}/reactivate", "therapist", 303),
+    ("GET", "/dashboard/participants/{participant}/timeline", "therapist", 200),
     ("POST", "/dashboard/participants/{participant}/sign-in-link", "therapist", 303),
     ("GET", "/dashboard/participants/{participant}/sign-in-link", "therapist", 200),
     ("GET", "/dashboard/invitations/{invitation}", "therapist", 200),

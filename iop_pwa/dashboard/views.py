@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import segno
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
-from iop_pwa import access, mail
+from iop_pwa import access, dates, mail
 from iop_pwa.access import Action, load_or_404
 from iop_pwa.accounts import lifecycle, links
 from iop_pwa.accounts import services as accounts
@@ -20,7 +21,8 @@ from iop_pwa.dashboard import services
 from iop_pwa.dashboard.forms import ConfirmForm, DischargeForm, ReadmitForm
 from iop_pwa.dates import date_ as format_date
 from iop_pwa.db import get_db, utcnow
-from iop_pwa.features import render_sections
+from iop_pwa.extensions import htmx
+from iop_pwa.features import RANK_SAFETY, render_sections
 from iop_pwa.safety import CARE_FLAG, mark_seen, open_flags_for
 from iop_pwa.security import audit_event, audit_staff_list
 from iop_pwa.web import local_now, local_today, render_page, safe_next, staff_required
@@ -64,21 +66,45 @@ def _qr_svg(url: str, title: str = "QR code of the invitation link") -> Markup:
     return Markup(svg)  # noqa: S704 - segno's own SVG, the URL is encoded as modules
 
 
+REFRESH_SECONDS = 60  # the dashboard's list refreshes itself this often while visible
+
+
+def _home_context(db) -> dict:
+    now = utcnow()
+    found = services.sorted_caseload(db, current_user.id, now)
+    audit_staff_list("dashboard", len(found.active) + len(found.alumni))
+    return {
+        "ago": lambda then: dates.ago(then, now, current_user.timezone),
+        "caseload": found,
+        "active_count": sum(
+            1 for r in found.active if r.participant.status == ParticipantStatus.active
+        ),
+        "alumni_count": len(found.alumni),
+        "now": now,
+        "refresh_seconds": REFRESH_SECONDS,
+        "rank_safety": RANK_SAFETY,
+    }
+
+
 @bp.get("")
 @staff_required
 def home():
     db = get_db()
-    rows = services.caseload(db, current_user.id)
-    attention = sorted((r for r in rows if r.needs_attention), key=lambda r: not r.flags)
-    audit_staff_list("dashboard", len(rows))
     return render_page(
         "dashboard/home.html",
-        attention=attention,
-        active_count=sum(1 for r in rows if r.participant.status == ParticipantStatus.active),
-        alumni_count=sum(1 for r in rows if r.participant.status == ParticipantStatus.alumni),
         invitations=services.open_invitations(db, current_user.id),
-        now=utcnow(),
+        **_home_context(db),
     )
+
+
+@bp.get("/caseload")
+@staff_required
+def caseload():
+    """The caseload lists alone (the dashboard swaps them in every minute while it is seen);
+    the dashboard itself for anyone who opens the address."""
+    if not htmx:
+        return redirect(url_for("dashboard.home"), 303)
+    return render_page("dashboard/home.html", block="caseload", **_home_context(get_db()))
 
 
 @bp.get("/participants")
@@ -113,8 +139,33 @@ def participant(participant_id: int):
         person=person,
         groups=accounts.groups_of(db, person),
         flags=open_flags_for(db, [person.id]).get(person.id, []),
+        needs=services.needs_of(db, person),
+        rank_safety=RANK_SAFETY,
+        timeline=services.timeline(db, person=person),
+        quick_actions=services.quick_actions(db, person),
         sections=render_sections("participant_page", db=db, person=person),
         local_time=local_now(person.timezone),
+    )
+
+
+@bp.get("/participants/<int:participant_id>/timeline")
+@staff_required
+def timeline(participant_id: int):
+    """Older entries of the participant's timeline ("Show older"), as a fragment: those before
+    `before` (an ISO time), or the newest without it."""
+    person = _read_record(participant_id, "view_timeline")
+    raw = request.args.get("before", "").replace(" ", "+")  # a "+" sent unencoded
+    before = None
+    if raw:
+        try:
+            before = datetime.fromisoformat(raw)
+        except ValueError:
+            return "Choose a point in the timeline.", 400
+        if before.tzinfo is None:
+            before = before.replace(tzinfo=UTC)
+    page = services.timeline(get_db(), person=person, before=before)
+    return render_block(
+        "dashboard/participant.html", "timeline_page", person=person, timeline=page, older_page=True
     )
 
 

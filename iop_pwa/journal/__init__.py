@@ -6,8 +6,17 @@ from __future__ import annotations
 
 def register(app) -> None:
     """Hand the app the journal's pages, sections, data rights and offline page."""
-    from iop_pwa.features import DataRights, Feature, NavItem, Section, add
-    from iop_pwa.journal import policies, sections, services, views
+    from iop_pwa.features import (
+        CaseloadColumn,
+        DataRights,
+        Feature,
+        NavItem,
+        NeedSource,
+        Section,
+        TimelineSource,
+        add,
+    )
+    from iop_pwa.journal import caseload, policies, sections, services, views
     from iop_pwa.journal.models import JournalEntry
 
     add(
@@ -33,5 +42,10 @@ def register(app) -> None:
             ),
             offline_pages=("/journal",),
             nav=(NavItem("participant", "journal", "journal.index", "Journal", order=30),),
+            needs=(NeedSource("falling_mood", caseload.needs),),
+            caseload_columns=(
+                CaseloadColumn("mood", "Mood, 14 days", caseload.mood_facts, order=30),
+            ),
+            timeline=(TimelineSource("journal", caseload.timeline),),
         ),
     )

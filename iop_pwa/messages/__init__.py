@@ -6,17 +6,19 @@ from __future__ import annotations
 
 def register(app) -> None:
     """Hand the app the messages' pages, policies, navigation, Today section, data rights,
-    notification kinds, offline pages and the daily group digest."""
+    notification kinds, offline pages, the daily group digest, and its parts of the dashboard."""
     from iop_pwa.features import (
         DataRights,
         Feature,
         NavItem,
         NotificationKind,
+        QuickAction,
         ReminderSource,
         Section,
+        TimelineSource,
         add,
     )
-    from iop_pwa.messages import policies, reminders, sections, services, views
+    from iop_pwa.messages import caseload, policies, reminders, sections, services, views
     from iop_pwa.messages.models import (
         Block,
         Conversation,
@@ -90,5 +92,7 @@ def register(app) -> None:
             ),
             # Group activity reaches no one at once: those who chose it get a daily digest.
             reminder_sources=(ReminderSource("group_digest", reminders.due),),
+            timeline=(TimelineSource("messages", caseload.timeline),),
+            quick_actions=(QuickAction("message", "Send a message", caseload.message_url, 30),),
         ),
     )

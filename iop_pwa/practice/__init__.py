@@ -7,16 +7,27 @@ from __future__ import annotations
 def register(app) -> None:
     """Hand the app practice's pages, sections, data rights, offline pages and notifications."""
     from iop_pwa.features import (
+        CaseloadColumn,
         DataRights,
         Feature,
         Lifecycle,
         NavItem,
         NotificationKind,
+        QuickAction,
         ReminderSource,
         Section,
+        TimelineSource,
         add,
     )
-    from iop_pwa.practice import policies, reminders, sections, services, staff_views, views
+    from iop_pwa.practice import (
+        caseload,
+        policies,
+        reminders,
+        sections,
+        services,
+        staff_views,
+        views,
+    )
     from iop_pwa.practice.models import Assignment, AssignmentEvent, Completion, Exercise, Feedback
 
     add(
@@ -62,5 +73,10 @@ def register(app) -> None:
                     preview=services.discharge_preview,
                 ),
             ),
+            caseload_columns=(
+                CaseloadColumn("practice", "Practice, last 7 days", caseload.week_facts, order=20),
+            ),
+            timeline=(TimelineSource("practice", caseload.timeline),),
+            quick_actions=(QuickAction("assign", "Assign practice", caseload.assign_url, 10),),
         ),
     )

@@ -9,8 +9,17 @@ from datetime import timedelta
 
 def register(app) -> None:
     """Hand the app push's interface, sections, data rights and worker jobs."""
-    from iop_pwa.features import DataRights, Feature, Job, Section, add
-    from iop_pwa.push import by_email, delivery, policies, sections, services, settings, views
+    from iop_pwa.features import DataRights, Feature, Job, NeedSource, Section, add
+    from iop_pwa.push import (
+        by_email,
+        caseload,
+        delivery,
+        policies,
+        sections,
+        services,
+        settings,
+        views,
+    )
     from iop_pwa.push.models import Delivery, PushSubscription, ReminderPreference, SendResult
 
     settings.configure(app)
@@ -40,5 +49,6 @@ def register(app) -> None:
                 Job("push_send", timedelta(0), delivery.send),
                 Job("push_email", timedelta(0), by_email.send),
             ),
+            needs=(NeedSource("reminders", caseload.needs),),
         ),
     )

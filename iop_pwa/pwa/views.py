@@ -38,6 +38,7 @@ SHELL = [
     "js/pwa.js",
     "js/copy.js",
     "js/live.js",
+    "js/refresh.js",
     "js/push.js",
     "icons/nav.svg",
     "icons/icon.svg",

@@ -8,16 +8,20 @@ def register(app) -> None:
     """Hand the app the sessions feature's pages, sections, data rights, offline pages and
     notifications."""
     from iop_pwa.features import (
+        CaseloadColumn,
         DataRights,
         Feature,
         Lifecycle,
         NavItem,
+        NeedSource,
         NotificationKind,
+        QuickAction,
         ReminderSource,
         Section,
+        TimelineSource,
         add,
     )
-    from iop_pwa.therapy import policies, reminders, sections, services, views
+    from iop_pwa.therapy import caseload, policies, reminders, sections, services, views
     from iop_pwa.therapy.models import Attendance, CalendarFeed, TherapySession
 
     add(
@@ -58,6 +62,14 @@ def register(app) -> None:
                     on_discharge=services.cancel_on_discharge,
                     preview=services.discharge_preview,
                 ),
+            ),
+            needs=(NeedSource("missed_sessions", caseload.missed_needs),),
+            caseload_columns=(
+                CaseloadColumn("next_session", "Next session", caseload.next_facts, order=40),
+            ),
+            timeline=(TimelineSource("attendance", caseload.timeline),),
+            quick_actions=(
+                QuickAction("schedule", "Schedule a session", caseload.schedule_url, 20),
             ),
         ),
     )

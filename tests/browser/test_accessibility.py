@@ -72,7 +72,7 @@ def test_axe_therapist_dashboard(desktop_page, live_server, app):
     _load_demo(app)
     sign_in(desktop_page, live_server, THERAPIST_EMAIL, DEMO_PASSWORD)
     expect(desktop_page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
-    expect(desktop_page.get_by_role("heading", name="Needs attention")).to_be_visible()
+    expect(desktop_page.get_by_role("heading", name="Your caseload, by need")).to_be_visible()
     assert_no_axe_violations(desktop_page)
 
 

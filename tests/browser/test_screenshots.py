@@ -45,7 +45,7 @@ def test_readme_screenshots(page, desktop_page, live_server, app):
 
     sign_in(desktop_page, live_server, THERAPIST_EMAIL, DEMO_PASSWORD)
     expect(desktop_page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
-    attention = desktop_page.get_by_role("region", name="Needs attention")
+    attention = desktop_page.get_by_role("region", name="Your caseload, by need")
     expect(attention.get_by_role("link", name="Alex Chen")).to_be_visible()
     expect(attention.get_by_role("link", name="Jordan Lee")).to_be_visible()
     wait_until_styled(desktop_page)
