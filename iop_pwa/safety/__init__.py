@@ -78,7 +78,11 @@ class CareFlag(SQLModel, table=True):
 
 
 # How the dashboard names a flag's source; a feature raising flags uses one of these types.
-SOURCE_WORDS = {"journal_entry": "a shared journal entry", "message": "a message"}
+SOURCE_WORDS = {
+    "journal_entry": "a shared journal entry",
+    "message": "a message",
+    "checkin_answer": "a check-in answer",
+}
 
 
 def raise_flag(
