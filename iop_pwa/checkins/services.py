@@ -451,6 +451,11 @@ def _ranked(participant_ids, *, slug: str | None = None):
     return query.subquery()
 
 
+def _columns(ranked):
+    c = ranked.c
+    return select(c.participant_id, c.title, c.score, c.band, c.answered_at, c.rank)
+
+
 def latest_for(db: Session, participant_ids) -> dict[int, tuple[str, int, str, datetime]]:
     """Each participant's latest check-in: {id: (check-in name, score, band, answered_at)}. One
     query for any number of people (the band is "" for a team's own check-in)."""
@@ -458,7 +463,7 @@ def latest_for(db: Session, participant_ids) -> dict[int, tuple[str, int, str, d
     if not ids:
         return {}
     ranked = _ranked(ids)
-    rows = db.exec(select(ranked).where(ranked.c.rank == 1))
+    rows = db.exec(_columns(ranked).where(ranked.c.rank == 1))
     return {r.participant_id: (r.title, r.score, r.band, r.answered_at) for r in rows}
 
 
@@ -474,7 +479,7 @@ def rising(db: Session, participant_ids) -> dict[int, str]:
         return {}
     ranked = _ranked(ids, slug="phq9")
     found: dict[int, list] = {}
-    for r in db.exec(select(ranked).where(ranked.c.rank <= 2).order_by(ranked.c.rank)):
+    for r in db.exec(_columns(ranked).where(ranked.c.rank <= 2).order_by(ranked.c.rank)):
         found.setdefault(r.participant_id, []).append(r)
     why = {}
     for pid, rows in found.items():
