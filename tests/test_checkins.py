@@ -615,3 +615,26 @@ def test_the_therapist_sees_scores_as_a_chart_and_a_table(app, team):
     text = page.get_data(as_text=True)
     assert 'role="img"' in text and "PHQ-9 scores from" in text
     assert "<caption>" in text and "15 of 27" in text and "Moderately severe" in text
+
+
+def test_the_demo_has_schedules_and_months_of_scores_with_a_rising_phq9(app, db):
+    from iop_pwa.cli import register_cli  # noqa: F401 - the command is registered by create_app
+    from iop_pwa.demo import DEMO_PASSWORD
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    before = len(db.exec(select(CheckinAnswer)).all())
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    assert len(db.exec(select(CheckinAnswer)).all()) == before >= 20
+    people = {u.email: u for u in db.exec(select(User))}
+    with app.test_request_context(), session_scope() as s:
+        ids = [people[e].id for e in ("sam@demo.test", "jordan@demo.test", "morgan@demo.test")]
+        assert set(services.rising(s, ids)) == {people["jordan@demo.test"].id}
+    client = app.test_client()
+    client.post_form("/sign-in", {"email": "sam@demo.test", "password": DEMO_PASSWORD})
+    assert "Check-in due: PHQ-9" in client.get("/today").get_data(as_text=True)
+    assert "PHQ-9 scores from" in client.get("/checkins").get_data(as_text=True)
+    morgan = app.test_client()
+    morgan.post_form("/sign-in", {"email": "morgan@demo.test", "password": DEMO_PASSWORD})
+    today = morgan.get("/today").get_data(as_text=True)
+    assert "Check-in due: PHQ-9" in today and "Check-in due: GAD-7" in today
