@@ -284,7 +284,10 @@ def save_answer(
             answer, created = _existing(db, participant, questionnaire, client_id, due_on), False
     else:
         answer, created = existing, False
-    if crisis:
+    # The answer that was stored flagged when it arrived; a replay of it (the same client id,
+    # perhaps at the same moment from the page and the service worker) must not flag twice. A
+    # different answer to the same occurrence (another phone) is not stored but still flags.
+    if crisis and (created or answer.client_id != client_id):
         raise_flag(
             db,
             participant_id=participant.id,
