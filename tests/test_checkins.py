@@ -187,6 +187,9 @@ def test_item_9_above_0_shows_crisis_help_at_once_and_flags_the_care_team(app, t
         person.id, "risk_answer", "checkin_answer",
     )  # fmt: skip
     assert flag.source_words == "a check-in answer"
+    assert flag.words == (
+        "PHQ-9 item 9 (thoughts of death or self-harm) above 0 in a check-in answer"
+    )
     [alert] = db.exec(select(Notification).where(Notification.user_id == therapist.id)).all()
     assert alert.kind == "care_flag" and "PHQ" not in alert.text
     dashboard = signed_in(app, therapist).get("/dashboard").get_data(as_text=True)

@@ -36,6 +36,8 @@ IDS = {
     "message_id": lambda w: w.message_id,
     "report_id": lambda w: w.report_id,
     "subscription_id": lambda w: w.device_id,
+    "questionnaire_id": lambda w: w.questionnaire_id,
+    "schedule_id": lambda w: w.schedule_id,
 }
 
 
@@ -124,6 +126,7 @@ def _form_field_names() -> list[str]:
         if module.name.endswith(".forms"):
             importlib.import_module(module.name)
     names = {"status", "next", "day", "answers-0", "answers-1", "attendance-PARTICIPANT"}
+    names |= {"item_0", "item_1"}  # a check-in's answers (fields made per check-in)
     pending = list(FlaskForm.__subclasses__())
     while pending:
         form = pending.pop()
@@ -226,6 +229,10 @@ def _valid_form(w: World) -> dict[str, str]:
         "session_minutes": "10",
         "quiet_start": "22:00",
         "quiet_end": "07:00",
+        "questionnaire": str(w.questionnaire_id),
+        "every_weeks": "1",
+        "item_0": "3",
+        "due_on": today,
     }
 
 

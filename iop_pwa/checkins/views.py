@@ -90,7 +90,7 @@ def answer(questionnaire_id: int):
             db,
             participant=current_user,
             questionnaire=questionnaire,
-            due_on=date.fromisoformat(form.due_on.data),
+            due_on=date.fromisoformat(form.due_on.data.strip()),
             values=[f.data for f in form.item_fields],
             client_id=valid_client_id(form.client_id.data),
             answered_at=when_written(form.written_at.data),

@@ -69,6 +69,8 @@ def test_a_phq9_answered_offline_arrives_once_back_online_and_flags(
     expect(crisis).to_be_visible()  # at once, offline, before anything is sent
     page.get_by_role("button", name="Save answers").click()
     expect(outbox_count(page)).to_contain_text("1 waiting to sync")
+    kept = page.get_by_role("region", name="Kept on this phone")
+    expect(kept).to_contain_text("PHQ-9 answers")
     assert db.exec(select(CheckinAnswer)).all() == []
 
     context.set_offline(False)
