@@ -230,7 +230,7 @@ def test_one_answer_per_occurrence(app, team, db):
     client = signed_in(app, person)
     assert answer(client, phq9, values_for(forms.PHQ9, 3)).status_code == 303
     second = answer(client, phq9, values_for(forms.PHQ9, 9), follow_redirects=True)
-    assert "You had already answered this check-in" in second.get_data(as_text=True)
+    assert "You had already answered this PHQ-9" in second.get_data(as_text=True)
     [row] = answers(db, person)
     assert row.score == 3
     # A second answer from another phone that holds a risk answer still flags.

@@ -104,9 +104,11 @@ def answer(questionnaire_id: int):
         )
     if result.crisis and (not outbox.from_outbox() or outbox.in_foreground()):
         flash("shared", CRISIS)  # the care team is told: the panel says so
+    # The score and its words are on the Check-ins page this leads to (also after a sync).
+    title = questionnaire.title
     message = (
-        result.words
+        f"Thank you. Your {title} answers are saved."
         if result.created
-        else "You had already answered this check-in: your first answer is kept. " + result.words
+        else f"You had already answered this {title}: your first answer is kept."
     )
     return outbox.saved(result.answer.client_id, url_for("checkins.index"), message)

@@ -120,3 +120,31 @@ def test_check_in_pages_are_axe_clean(page, desktop_page, live_server, app, make
     desktop_page.get_by_role("link", name="Check-ins for Evening").click()
     expect(desktop_page.get_by_role("heading", name="Check-ins for Evening")).to_be_visible()
     assert_no_axe_violations(desktop_page)
+
+
+def test_check_ins_fit_a_320_px_phone(new_context, live_server, app):
+    """Sam (demo) answers the PHQ-9 due on Today on a 320 px phone: nothing scrolls sideways,
+    every answer is a big enough target, and the chart and its table fit."""
+    from iop_pwa.demo import DEMO_PASSWORD, load_demo
+
+    with app.app_context(), session_scope() as db:
+        load_demo(db)
+    page = new_context(viewport={"width": 320, "height": 640}).new_page()
+    sign_in(page, live_server, "sam@demo.test", DEMO_PASSWORD)
+    page.get_by_role("link", name="Check-in due: PHQ-9").click()
+    expect(page.get_by_role("heading", name="PHQ-9", level=1)).to_be_visible()
+    widths = "() => [document.documentElement.scrollWidth, window.innerWidth]"
+    scroll, inner = page.evaluate(widths)
+    assert scroll <= inner, (scroll, inner)
+    for i in range(9):
+        label = page.get_by_role("group", name=f"{i + 1}. ").get_by_text("Nearly every day")
+        box = label.bounding_box()
+        assert box and box["height"] >= 24 and box["width"] >= 24, box
+    answer_all(page, ["Not at all"] * 9)
+    page.get_by_role("button", name="Save answers").click()
+    expect(page.get_by_text("Your PHQ-9 score is 0 out of 27")).to_be_visible()
+    expect(page.get_by_role("img", name="PHQ-9 scores from")).to_be_visible()
+    page.get_by_text("The same numbers as a table").first.click()
+    scroll, inner = page.evaluate(widths)
+    assert scroll <= inner, (scroll, inner)
+    assert_no_axe_violations(page)
