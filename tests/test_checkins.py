@@ -641,3 +641,39 @@ def test_the_demo_has_schedules_and_months_of_scores_with_a_rising_phq9(app, db)
     morgan.post_form("/sign-in", {"email": "morgan@demo.test", "password": DEMO_PASSWORD})
     today = morgan.get("/today").get_data(as_text=True)
     assert "Check-in due: PHQ-9" in today and "Check-in due: GAD-7" in today
+
+
+@time_machine.travel(MONDAY, tick=False)
+def test_today_says_when_the_next_check_in_is_and_links_to_the_scores(app, team, make_user):
+    therapist, person = team
+    schedule(app, therapist, participant=person, start=date(2026, 11, 25))
+    today = signed_in(app, person).get("/today").get_data(as_text=True)
+    assert "Check-in due" not in today
+    assert "Your next check-in is on Wednesday, November 25" in today
+    assert 'href="/checkins"' in today
+    nobody = signed_in(app, make_user("participant")).get("/today").get_data(as_text=True)
+    assert 'id="checkins-today"' not in nobody
+    account = signed_in(app, person).get("/account").get_data(as_text=True)
+    assert "Your check-ins and scores over time" in account
+
+
+def test_push_queues_the_check_in_reminder_once_in_generic_words(app, team, fakepush):
+    from iop_pwa.push import delivery
+    from iop_pwa.push.models import Delivery
+    from tests.test_push import add_device
+
+    therapist, person = team
+    with time_machine.travel(MONDAY, tick=False):
+        schedule(app, therapist, participant=person)
+    add_device(app, person, fakepush, "phone")
+    six_pm = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # 18:00 in New York
+    for moment in (six_pm, six_pm + timedelta(minutes=5)):
+        with app.app_context(), session_scope() as db:
+            delivery.queue(db, moment)
+    with app.app_context(), session_scope() as db:
+        rows = [r for r in db.exec(select(Delivery)) if r.key.startswith("checkins:")]
+        assert len(rows) == 1 and rows[0].due_at == six_pm and rows[0].category == "practice"
+        assert delivery.send(db, six_pm) >= 1
+    got = [g for g in fakepush.for_("phone") if g.payload["url"].startswith("/checkins/")]
+    assert len(got) == 1 and got[0].payload["body"] == "You have a new reminder"
+    assert "PHQ" not in str(got[0].payload)

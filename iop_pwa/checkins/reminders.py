@@ -113,7 +113,7 @@ def due(
                     continue
                 yield Reminder(
                     user_id=person.id,
-                    key=f"checkin:{qid}:{day.isoformat()}",
+                    key=f"{qid}:{day.isoformat()}",
                     at=moment,
                     url=urls.build("checkins.answer", {"questionnaire_id": qid}),
                     category="practice",

@@ -15,9 +15,13 @@ from iop_pwa.checkins.staff_views import schedule_form
 
 
 def today(*, db: Session, person: User, now: datetime) -> dict | None:
-    """ "Check-in due: PHQ-9" for each check-in due now (nothing shown when none is)."""
-    due = [p for p in services.plans_for(db, person, now.date()) if p.due]
-    return {"due": due} if due else None
+    """What is due now ("Check-in due: PHQ-9"), or when the next check-in is, and a link to
+    the scores; nothing for someone who is asked no check-in."""
+    plans = services.plans_for(db, person, now.date())
+    if not plans:
+        return None
+    upcoming = [p.next_on for p in plans if p.next_on]
+    return {"due": [p for p in plans if p.due], "next_on": min(upcoming) if upcoming else None}
 
 
 def account(*, db: Session, person: User) -> dict | None:
