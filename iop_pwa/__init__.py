@@ -15,7 +15,7 @@ from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from iop_pwa import dates, errors, mail, security
+from iop_pwa import dates, errors, mail, security, static_assets
 from iop_pwa import db as database
 from iop_pwa.config import load_settings
 from iop_pwa.extensions import csrf, htmx, limiter, login_manager
@@ -24,11 +24,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class IOPFlask(Flask):
-    """Flask, except that an unhandled error is logged without its message.
+    """Flask, except that static files carry content hashes and an unhandled error is logged
+    without its message.
 
     Exception texts can carry personal data (an IntegrityError holds the SQL parameters), so the
     log gets the type, the route and the stack frames (code lines, no values), never the text.
     """
+
+    def send_static_file(self, filename: str):
+        """Static files by hashed name, cached for a year (see `static_assets`)."""
+        return static_assets.send(self, filename)
 
     def log_exception(self, exc_info) -> None:
         exc_type, _exc, tb = exc_info
@@ -77,6 +82,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
 
+    static_assets.init_app(app)
     database.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)

@@ -24,7 +24,7 @@ from iop_pwa.messages.models import Message
 from iop_pwa.practice import services as practice
 from iop_pwa.practice.library import sync_builtin_exercises
 from iop_pwa.practice.models import Assignment, Exercise, Schedule
-from iop_pwa.push.models import Delivery, PushSubscription, SendResult
+from iop_pwa.push.models import Delivery, PushSubscription, ReminderPreference, SendResult
 from iop_pwa.safety import program
 from iop_pwa.therapy import services as therapy
 from iop_pwa.therapy.models import AttendanceStatus, SessionKind, TherapySession
@@ -399,25 +399,77 @@ def _demo_messages(db: Session, therapist: User, now) -> None:
         db.add(conversation)
     # Sam has read the thread up to the first answer: the two check-ins wait for him.
     messages.mark_read(db, conversation=care, user=sam, up_to=sent[len(GROUP_MESSAGES) + 1].id)
+    _demo_peer_messages(db, therapist, room, now)
+
+
+# Direct messages are on in the evening group: Alex wrote to Sam (unread). Morgan, an alumna,
+# keeps posting in the alumni group's room.
+DIRECT_MESSAGES = [
+    (40, "alex@demo.test", "Hey Sam, thanks for what you said in group last night."),
+    (38, "alex@demo.test", "Do you want to practise the I-statements together before Thursday?"),
+]
+ALUMNI_MESSAGES = [
+    (3 * 24 * 60, THERAPIST_EMAIL, "Welcome to the alumni circle. Check-ins are monthly now."),
+    (2 * 24 * 60, "morgan@demo.test", "Four months out. Still journaling most nights."),
+]
+
+
+def _demo_peer_messages(db: Session, therapist: User, room, now) -> None:
+    sam = services.find_user_by_email(db, "sam@demo.test")
+    alex = services.find_user_by_email(db, "alex@demo.test")
+    messages.set_direct_messages(db, room=room, by=therapist, on=True)
+    direct = messages.start_direct(db, room=room, by=alex, member_id=sam.id)
+    alumni = messages.conversation_for(
+        db, kind="group", object_id=services.get_or_create_group(db, ALUMNI_GROUP).id
+    )
+    for conversation, script in ((direct, DIRECT_MESSAGES), (alumni, ALUMNI_MESSAGES)):
+        if conversation is None:
+            continue
+        for minutes, email, text in script:
+            author = services.find_user_by_email(db, email)
+            if conversation.is_group:
+                messages.agree(db, conversation=conversation, user=author)
+            message = messages.send(
+                db,
+                conversation=conversation,
+                author=author,
+                client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{conversation.key}:{minutes}")),
+                body=text,
+                written_at=now - timedelta(minutes=minutes),
+            ).message
+            message.received_at = message.written_at
+            db.add(message)
+        conversation.last_message_at = now - timedelta(minutes=script[-1][0])
+        db.add(conversation)
+
+
+DEMO_PHONE = "Demo phone (an example: nothing is sent to it)"
 
 
 def _demo_reminders(db: Session, now) -> None:
     """Sam's phone has had the daily practice reminder every evening this week (the therapist
     sees "Last delivered"); Jordan has no device, so the therapist sees the warning. The demo
-    device's address is not a real subscription: new pushes to it fail, as a dead one would."""
+    phone is not a real subscription: its address is on the reserved `.invalid` domain, which
+    the worker never sends to (nothing is retried against an address that cannot answer), and
+    its name says it is an example."""
     sam = services.find_user_by_email(db, "sam@demo.test")
-    if (
-        sam is None
-        or db.exec(select(PushSubscription).where(PushSubscription.user_id == sam.id)).first()
-    ):
+    if sam is None:
+        return
+    existing = db.exec(select(PushSubscription).where(PushSubscription.user_id == sam.id)).first()
+    if existing is not None:
+        if "/fcm/send/demo-" in existing.endpoint:  # made by an older demo: mark it as one
+            existing.endpoint = "https://push.demo.invalid/" + existing.endpoint.rsplit("/", 1)[1]
+            existing.device = DEMO_PHONE
+            existing.failures, existing.last_failure_at = 0, None
+            db.add(existing)
         return
     zone = ZoneInfo(sam.timezone)
     phone = PushSubscription(
         user_id=sam.id,
-        endpoint="https://fcm.googleapis.com/fcm/send/demo-" + uuid.uuid4().hex,
+        endpoint="https://push.demo.invalid/demo-" + uuid.uuid4().hex,
         p256dh="BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
         auth="tBHItJI5svbpez7KI4CCXg",
-        device="Chrome on Android",
+        device=DEMO_PHONE,
         created_at=now - timedelta(days=8),
         seen_at=now - timedelta(hours=3),
     )
@@ -535,6 +587,19 @@ def _demo_checkins(db: Session, therapist: User, now) -> None:
     db.flush()
 
 
+def _demo_reminder_choices(db: Session) -> None:
+    """Alex chose the daily digest of group activity at 19:00, and reminders by push and email
+    (email applies where mail is set up: SMTP_URL and MAIL_FROM)."""
+    alex = services.find_user_by_email(db, "alex@demo.test")
+    if alex is None or db.get(ReminderPreference, alex.id) is not None:
+        return
+    db.add(
+        ReminderPreference(
+            user_id=alex.id, group_activity=True, daily_time=time(19, 0), by_email=True
+        )
+    )
+
+
 def load_demo(db: Session) -> list[tuple[str, str]]:
     """Create whatever of the demo program is missing; returns the logins to print."""
     therapist = _user(
@@ -589,6 +654,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
     _demo_messages(db, therapist, now)
     _demo_reminders(db, now)
     _demo_checkins(db, therapist, now)
+    _demo_reminder_choices(db)
 
     if not services.has_invitation_named(db, therapist_id=therapist.id, name="Casey Morgan"):
         services.create_invitation(

@@ -93,10 +93,12 @@ CORE_NOTIFICATION_KINDS = (NotificationKind("care_flag", "dashboard.home", None,
 @dataclass(frozen=True)
 class ReminderSettings:
     """A person's reminder choices that a `ReminderSource` needs: the daily practice time
-    (local, None: no daily reminder) and how many minutes before a session to remind."""
+    (local, None: no daily reminder), how many minutes before a session to remind, and the
+    local time of a daily digest of group activity (None: the person chose no digest)."""
 
     daily_time: time | None = time(18, 0)
     session_minutes: tuple[int, ...] = (60, 10)
+    digest_time: time | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from iop_pwa.checkins.models import (  # noqa: F401
 from iop_pwa.journal.models import JournalEntry  # noqa: F401
 from iop_pwa.mail import QueuedMail  # noqa: F401
 from iop_pwa.messages.models import (  # noqa: F401
+    Block,
     Conversation,
     GuidelineAgreement,
     Message,

@@ -1,7 +1,8 @@
 /* The IOP Companion service worker (served at /sw.js; `self.IOP_CONFIG` is prepended by the server).
  *
  * - Precaches a versioned shell (CSS, htmx, scripts, icons, the offline page, and the crisis
- *   help page, which then opens offline whether or not it was ever visited).
+ *   help page, which then opens offline whether or not it was ever visited). Static files are
+ *   named by their content's hash; offline, an older name gets the current file.
  * - Pages: network first with a short timeout. The participant's key pages are kept, for the
  *   signed-in person only, in a cache that sign-out deletes; offline, they open from it with a
  *   banner saying when they were saved. Any other page offline shows the offline page.
@@ -126,11 +127,27 @@ self.addEventListener("fetch", (event) => {
   }
   if (url.pathname.startsWith("/static/")) {
     // The shell: cache first (it is versioned by the service worker), network for the rest.
-    event.respondWith(
-      caches.match(request, { cacheName: SHELL_CACHE }).then((hit) => hit || fetch(request))
-    );
+    event.respondWith(staticFile(request, url));
   }
 });
+
+/* A static file's name carries its content's hash ("app.3f2a9c1b7d.css"). A page kept for
+ * offline reading before an update names the older version: offline, it gets the current one. */
+const HASHED = /\.[0-9a-f]{10}(\.\w+)$/;
+
+async function staticFile(request, url) {
+  const hit = await caches.match(request, { cacheName: SHELL_CACHE });
+  if (hit) return hit;
+  try {
+    return await fetch(request);
+  } catch (error) {
+    const plain = url.pathname.replace(HASHED, "$1");
+    const current = CONFIG.shell.find((path) => path.replace(HASHED, "$1") === plain);
+    const kept = current && (await caches.match(current, { cacheName: SHELL_CACHE }));
+    if (kept) return kept;
+    throw error;
+  }
+}
 
 self.addEventListener("sync", (event) => {
   if (event.tag === "iop-outbox") {
@@ -186,14 +203,21 @@ async function openApp(path) {
   const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
   const open = windows.find((client) => new URL(client.url).origin === self.location.origin);
   if (open) {
-    const focused = await open.focus();
+    // focus() is allowed only while the browser handles a real tap; navigate() always is, so a
+    // refused focus still takes the open window to the url.
+    const focused = await open.focus().catch(() => null);
     return (focused || open).navigate(url);
   }
   return self.clients.openWindow(url);
 }
 
+/* What a tap on a notification does: close it and open (or focus) the app at its url. */
+function notificationClicked(notification) {
+  notification.close();
+  const data = notification.data || {};
+  return openApp(appPath(data.url));
+}
+
 self.addEventListener("notificationclick", (event) => {
-  event.notification.close();
-  const data = event.notification.data || {};
-  event.waitUntil(openApp(appPath(data.url)));
+  event.waitUntil(notificationClicked(event.notification));
 });

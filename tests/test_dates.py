@@ -16,7 +16,7 @@ import time_machine
 from iop_pwa import dates
 from iop_pwa.accounts.models import User
 from iop_pwa.notifications import Notification
-from tests.conftest import PASSWORD
+from tests.helpers import schedule_session, signed_in
 
 NNBSP = "\u202f"  # CLDR's narrow no-break space before AM/PM in en_US
 
@@ -133,33 +133,6 @@ def people(make_user):
     return therapist, sam
 
 
-def signed_in(app, email, headers=None):
-    client = app.test_client()
-    client.environ_base.update(
-        {"HTTP_" + k.upper().replace("-", "_"): v for k, v in (headers or {}).items()}
-    )
-    assert client.post_form("/sign-in", {"email": email, "password": PASSWORD}).status_code == 303
-    return client
-
-
-def schedule(client, **fields):
-    data = {
-        "kind": "individual",
-        "title": "Check-in",
-        "day": "2026-03-05",
-        "at": "18:00",
-        "duration_minutes": "50",
-        "video_url": "https://zoom.us/j/123",
-        "participant": "",
-        "group": "",
-        "repeat_weeks": "1",
-    }
-    data.update(fields)
-    response = client.post_form("/dashboard/sessions/new", data)
-    assert response.status_code == 303, response.get_data(as_text=True)[:300]
-    return response
-
-
 def page_text(client, url) -> str:
     return html.unescape(client.get(url).get_data(as_text=True))
 
@@ -167,7 +140,7 @@ def page_text(client, url) -> str:
 def test_the_same_page_under_en_us_and_en_gb_shows_the_two_forms(app, people):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
-        schedule(signed_in(app, therapist.email), participant=str(sam.id))
+        schedule_session(signed_in(app, therapist.email), participant=str(sam.id))
         american = page_text(signed_in(app, sam.email, US), "/sessions")
         british = page_text(signed_in(app, sam.email, GB), "/sessions")
     assert '<html lang="en-US"' in american and '<html lang="en-GB"' in british
@@ -195,7 +168,7 @@ def test_the_locale_is_the_best_match_of_accept_language(client, header, lang):
 def test_the_clock_is_chosen_on_account_and_changes_times_on_pages(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
-        schedule(signed_in(app, therapist.email), participant=str(sam.id))
+        schedule_session(signed_in(app, therapist.email), participant=str(sam.id))
         phone = signed_in(app, sam.email, US)
         account = page_text(phone, "/account")
         assert '<label for="clock">Clock</label>' in account
@@ -239,7 +212,7 @@ def test_a_notification_is_written_with_the_readers_clock(app, people, db):
     db.add(sam_row)
     db.commit()
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
-        schedule(signed_in(app, therapist.email), participant=str(sam.id))
+        schedule_session(signed_in(app, therapist.email), participant=str(sam.id))
     text = (
         db.exec(Notification.__table__.select().where(Notification.user_id == sam.id)).first().text
     )
@@ -251,8 +224,8 @@ def test_a_session_on_the_dst_day_shows_its_local_time(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), day="2026-03-07", at="10:00", title="Saturday")
-        schedule(t, participant=str(sam.id), day="2026-03-08", at="10:00", title="Sunday")
+        schedule_session(t, participant=str(sam.id), day="2026-03-07", at="10:00", title="Saturday")
+        schedule_session(t, participant=str(sam.id), day="2026-03-08", at="10:00", title="Sunday")
     # 08:00 EDT on the morning of the change.
     with time_machine.travel(datetime(2026, 3, 8, 12, 0, tzinfo=UTC), tick=False):
         sessions = page_text(signed_in(app, sam.email, US), "/sessions")

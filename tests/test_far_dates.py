@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from iop_pwa.practice.models import Assignment, Completion, Exercise
 from iop_pwa.therapy.models import TherapySession
-from tests.conftest import PASSWORD
+from tests.helpers import signed_in
 
 FAR = "9999-12-31"
 
@@ -27,12 +27,6 @@ def window_message() -> str:
     first = today.replace(year=today.year - 1, day=day)
     last = today.replace(year=today.year + 2, day=day)
     return f"Choose a date between {first:%b %-d, %Y} and {last:%b %-d, %Y}."
-
-
-def signed_in(app, email):
-    client = app.test_client()
-    assert client.post_form("/sign-in", {"email": email, "password": PASSWORD}).status_code == 303
-    return client
 
 
 @pytest.fixture

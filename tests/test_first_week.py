@@ -21,7 +21,7 @@ from iop_pwa.practice.models import Assignment, Exercise
 from iop_pwa.practice.services import Assigned, missed_days, streak, summaries, this_week
 from iop_pwa.therapy import services as therapy
 from iop_pwa.therapy.models import Attendance, TherapySession
-from tests.conftest import PASSWORD
+from tests.helpers import schedule_session, signed_in
 
 # Everyone in `people` joined on Monday 2 February 2026, before every moment below.
 JOINED = datetime(2026, 2, 2, 15, 0, tzinfo=UTC)
@@ -52,12 +52,6 @@ def breathing(app, db) -> Exercise:
     return db.exec(select(Exercise).where(Exercise.slug == "box-breathing")).one()
 
 
-def signed_in(app, email):
-    client = app.test_client()
-    assert client.post_form("/sign-in", {"email": email, "password": PASSWORD}).status_code == 303
-    return client
-
-
 def group_id(db) -> str:
     return str(db.exec(select(Group).where(Group.name == "Evening")).one().id)
 
@@ -81,24 +75,6 @@ def mark_done(client, assignment_id, day):
     return client.post_form(
         f"/practice/{assignment_id}/done", {"client_id": str(uuid.uuid4()), "day": day.isoformat()}
     )
-
-
-def schedule(client, **fields):
-    data = {
-        "kind": "individual",
-        "title": "Check-in",
-        "day": "2026-03-05",
-        "at": "18:00",
-        "duration_minutes": "50",
-        "video_url": "https://zoom.us/j/123",
-        "participant": "",
-        "group": "",
-        "repeat_weeks": "1",
-    }
-    data.update(fields)
-    response = client.post_form("/dashboard/sessions/new", data)
-    assert response.status_code == 303, response.get_data(as_text=True)[:300]
-    return response
 
 
 def section(page: str, heading_id: str) -> str:
@@ -164,11 +140,13 @@ def test_a_groups_sessions_are_a_members_from_the_day_they_joined(app, people, m
         t = signed_in(app, therapist.email)
         gid = group_id(db)
         past = {"already_happened": "y"}  # before Wednesday noon: recorded, not scheduled
-        schedule(t, kind="group", group=gid, title="Monday group", day="2026-03-02", **past)
-        schedule(
+        schedule_session(t, kind="group", group=gid, title="Monday group", day="2026-03-02", **past)
+        schedule_session(
             t, kind="group", group=gid, title="Morning group", day="2026-03-04", at="09:00", **past
         )
-        schedule(t, kind="group", group=gid, title="Thursday group", day="2026-03-05", at="18:00")
+        schedule_session(
+            t, kind="group", group=gid, title="Thursday group", day="2026-03-05", at="18:00"
+        )
         ids = {s.title: s.id for s in db.exec(select(TherapySession))}
         newcomer = make_user("participant", therapist=therapist, group="Evening", name="Nell New")
 
@@ -212,8 +190,8 @@ def test_participant_page_shows_next_sessions_then_past_ones_limited_in_sql(
         t = signed_in(app, therapist.email)
         path = f"/dashboard/participants/{sam.id}"
         recorded = {"already_happened": "y"}  # starts before Wednesday noon
-        schedule(t, participant=str(sam.id), title="Long ago", day="2025-12-01", **recorded)
-        schedule(t, participant=str(sam.id), title="Tomorrow", day="2026-03-05")
+        schedule_session(t, participant=str(sam.id), title="Long ago", day="2025-12-01", **recorded)
+        schedule_session(t, participant=str(sam.id), title="Tomorrow", day="2026-03-05")
         counts = []
         t.get(path)
         with count_queries() as queries:
@@ -225,7 +203,7 @@ def test_participant_page_shows_next_sessions_then_past_ones_limited_in_sql(
         assert f'href="/dashboard/sessions/{tomorrow.id}"' in upcoming
 
         # Twelve weeks recorded (they happened), then fourteen ahead from tonight.
-        schedule(
+        schedule_session(
             t,
             participant=str(sam.id),
             title="Weekly",
@@ -233,7 +211,9 @@ def test_participant_page_shows_next_sessions_then_past_ones_limited_in_sql(
             repeat_weeks="12",
             **recorded,
         )
-        schedule(t, participant=str(sam.id), title="Weekly", day="2026-03-04", repeat_weeks="14")
+        schedule_session(
+            t, participant=str(sam.id), title="Weekly", day="2026-03-04", repeat_weeks="14"
+        )
         t.get(path)
         with count_queries() as queries:
             page = t.get(path).get_data(as_text=True)
@@ -255,8 +235,8 @@ def test_a_sessions_page_says_who_it_is_for(app, people, make_user, db):
         )  # in the group, not on this therapist's caseload
     with time_machine.travel(WEDNESDAY_NOON_NY, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), title="Just Sam")
-        schedule(t, kind="group", group=group_id(db), title="Evening meets")
+        schedule_session(t, participant=str(sam.id), title="Just Sam")
+        schedule_session(t, kind="group", group=group_id(db), title="Evening meets")
         ids = {s.title: s.id for s in db.exec(select(TherapySession))}
 
         alone = t.get(f"/dashboard/sessions/{ids['Just Sam']}").get_data(as_text=True)

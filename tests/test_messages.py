@@ -46,6 +46,8 @@ class Room:
     room_id: int  # the group's room
     message_id: int  # Jo's message in the room
     report_id: int  # Sam's report of it
+    direct_id: int  # Sam and Jo's direct conversation (direct messages are on in the group)
+    direct_message_id: int  # Jo's message in it
 
 
 def _conversations(app, user: User) -> None:
@@ -88,7 +90,22 @@ def room(app, make_user, db) -> Room:
             detail="",
         )
     report_id = db.exec(select(MessageReport.id)).one()
-    return Room(therapist, sam, jo, care_id, room_id, message_id, report_id)
+    with app.app_context(), session_scope() as s:
+        room = s.get(Conversation, room_id)
+        services.set_direct_messages(s, room=room, by=s.get(User, therapist.id), on=True)
+        direct_id = services.start_direct(s, room=room, by=s.get(User, sam.id), member_id=jo.id).id
+    direct_message_id = _send(app, direct_id, jo, "Hi Sam, just us here")
+    return Room(
+        therapist,
+        sam,
+        jo,
+        care_id,
+        room_id,
+        message_id,
+        report_id,
+        direct_id,
+        direct_message_id,
+    )
 
 
 # (method, url, who may use it: "participant" (Sam, in the group and the thread's owner) or
@@ -109,7 +126,20 @@ MESSAGE_ROUTES = [
     ("GET", "/messages/{room}/guidelines", "therapist", 200),
     ("POST", "/messages/{room}/guidelines", "therapist", 303),
     ("POST", "/messages/{room}/mute", "therapist", 303),
+    ("GET", "/messages/{room}/remove?member={jo}", "therapist", 200),
     ("POST", "/messages/{room}/remove", "therapist", 303),
+    ("POST", "/messages/{room}/direct-messages", "therapist", 303),
+    ("POST", "/messages/{room}/direct", "participant", 303),
+    ("GET", "/messages/{direct}", "participant", 200),
+    ("POST", "/messages/{direct}/send", "participant", 303),
+    ("GET", "/messages/{direct}/poll?after=0", "participant", 200),
+    ("GET", "/messages/{direct}/poll?after={dmessage}", "participant", 204),
+    ("GET", "/messages/{direct}/older?before={dmessage}", "participant", 200),
+    ("POST", "/messages/{direct}/block", "participant", 303),
+    ("POST", "/messages/{direct}/unblock", "participant", 303),
+    ("GET", "/messages/m/{dmessage}/report", "participant", 200),
+    ("POST", "/messages/m/{dmessage}/report", "participant", 303),
+    ("POST", "/messages/m/{dmessage}/hide", "therapist", 303),
     ("GET", "/messages/m/{message}/report", "participant", 200),
     ("POST", "/messages/m/{message}/report", "participant", 303),
     ("POST", "/messages/m/{message}/hide", "therapist", 303),
@@ -120,12 +150,16 @@ MESSAGE_RULES = {
     re.sub(r"\?.*$", "", template)
     .replace("{care}", "<int:conversation_id>")
     .replace("{room}", "<int:conversation_id>")
+    .replace("{direct}", "<int:conversation_id>")
     .replace("{message}", "<int:message_id>")
+    .replace("{dmessage}", "<int:message_id>")
     .replace("{report}", "<int:report_id>")
     for _, template, _, _ in MESSAGE_ROUTES
 }
-STAFF_ONLY = ("/guidelines", "/mute", "/remove", "/hide", "/dismiss")
-MODERATION_ROUTES = [r for r in MESSAGE_ROUTES if r[1].endswith(STAFF_ONLY)]
+STAFF_ONLY = ("/guidelines", "/mute", "/remove", "/direct-messages", "/hide", "/dismiss")
+MODERATION_ROUTES = [r for r in MESSAGE_ROUTES if re.sub(r"\?.*$", "", r[1]).endswith(STAFF_ONLY)]
+# Direct conversations: only their two participants (never the group's facilitators).
+DIRECT_ROUTES = [r for r in MESSAGE_ROUTES if "{direct}" in r[1] or "/m/{dmessage}/report" in r[1]]
 
 
 def _url(template: str, world: Room, **ids: int) -> str:
@@ -135,6 +169,9 @@ def _url(template: str, world: Room, **ids: int) -> str:
         "room": room.room_id,
         "message": room.message_id,
         "report": room.report_id,
+        "direct": room.direct_id,
+        "dmessage": room.direct_message_id,
+        "jo": room.jo.id,
     }
     return template.format(**{**values, **ids})
 
@@ -151,6 +188,7 @@ def _call(client, method: str, path: str, room: Room):
             "hours": "24",
             "reason": "unkind",
             "guidelines": "Be kind.",
+            "turn": "off",
         },
     )
 
@@ -194,7 +232,7 @@ def test_nobody_signed_in_is_sent_to_sign_in(app, room, method, template, who, o
 @pytest.mark.parametrize(("method", "template", "who", "ok"), MESSAGE_ROUTES)
 def test_unknown_ids_are_404(app, room, method, template, who, ok):
     client = signed_in(app, _owner(room, who))
-    unknown = dict.fromkeys(("care", "room", "message", "report"), 999_999)
+    unknown = dict.fromkeys(("care", "room", "message", "report", "direct", "dmessage"), 999_999)
     path = _url(template, room, **unknown)
     assert _call(client, method, path, room).status_code == 404
 
@@ -236,16 +274,20 @@ def test_messages_lists_care_team_and_group_newest_first_with_unread_counts(app,
     sam = signed_in(app, room.sam)
     page = sam.get("/messages").get_data(as_text=True)
     titles = re.findall(r'class="conversation-title">([^<]+)<', page)
-    assert titles == ["Care team", "Evening"]  # the thread has the newest message
+    # The thread has the newest message, then Jo's direct message, then the group.
+    assert titles == ["Care team", room.jo.name, "Evening"]
     assert "1 unread" in page
-    assert 'aria-label="Messages, 2 unread"' in page  # one in the thread, Jo's hello in the group
+    # One in the thread, Jo's hello in the group, Jo's direct message.
+    assert 'aria-label="Messages, 3 unread"' in page
 
     sam.get(f"/messages/{room.care_id}")  # reading it
-    assert 'aria-label="Messages, 1 unread"' in sam.get("/today").get_data(as_text=True)
+    assert 'aria-label="Messages, 2 unread"' in sam.get("/today").get_data(as_text=True)
     listed = sam.get("/messages").get_data(as_text=True)
     assert 'aria-label="Evening, 1 unread"' in listed  # the cursors are each conversation's own
+    assert f'aria-label="{room.jo.name}, 1 unread"' in listed
     assert 'aria-label="Care team, ' not in listed
     sam.get(f"/messages/{room.room_id}")
+    sam.get(f"/messages/{room.direct_id}")
     today = sam.get("/today").get_data(as_text=True)
     assert "unread" not in today and "nav-count" not in today
 
@@ -300,6 +342,7 @@ def test_pages_run_a_constant_number_of_queries(app, room, make_user, count_quer
     paths = [
         ("sam", "/messages"),
         ("sam", f"/messages/{room.room_id}"),
+        ("sam", f"/messages/{room.direct_id}"),
         ("sam", "/today"),
         ("maya", "/messages"),
         ("maya", f"/messages/{room.care_id}"),
@@ -311,6 +354,8 @@ def test_pages_run_a_constant_number_of_queries(app, room, make_user, count_quer
             for i in range(40):
                 _send(app, room.room_id, room.jo if i % 2 else room.therapist, f"Message {i}")
             _send(app, room.care_id, room.therapist, "Hello")
+            for i in range(35):
+                _send(app, room.direct_id, room.jo if i % 2 else room.sam, f"Direct {i}")
             for _ in range(5):  # more people on the caseload, in the group
                 make_user("participant", therapist=room.therapist, group="Evening")
         for who, path in paths:
@@ -517,6 +562,315 @@ def test_a_therapist_may_not_post_to_a_deactivated_participants_thread(app, room
     assert response.status_code == 404
 
 
+# --- Direct messages between members -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "template", "who", "ok"), DIRECT_ROUTES)
+def test_only_its_two_people_reach_a_direct_conversation(
+    app, room, make_user, db, method, template, who, ok
+):
+    """Not the group's facilitator (who has both on their caseload), not a third member."""
+    alex = make_user("participant", email="alex@example.test", group="Evening")
+    for person in (room.therapist, alex):
+        _conversations(app, person)
+        client = signed_in(app, person)
+        assert _call(client, method, _url(template, room), room).status_code == 404
+        assert f"/messages/{room.direct_id}" not in client.get("/messages").get_data(True)
+    denied = db.exec(select(AuditEvent).where(AuditEvent.action == "access_denied")).all()
+    assert sorted(e.actor_id for e in denied) == sorted([room.therapist.id, alex.id])
+
+
+def _join(app, user: User, group_name: str) -> None:
+    from iop_pwa.accounts import services as accounts
+
+    with app.app_context(), session_scope() as s:
+        accounts.add_to_group(
+            s, user=s.get(User, user.id), group=accounts.get_or_create_group(s, group_name)
+        )
+
+
+def test_direct_messages_are_off_until_a_facilitator_turns_them_on(app, room, make_user, db):
+    alex = make_user("participant", email="alex@example.test", name="Alex", group="Evening")
+    therapist = signed_in(app, room.therapist)
+    assert "Turn off direct messages" in therapist.get(f"/messages/{room.room_id}").get_data(True)
+    turned = therapist.post_form(f"/messages/{room.room_id}/direct-messages", {"turn": "off"})
+    assert turned.status_code == 303
+    assert db.exec(select(AuditEvent).where(AuditEvent.action == "group_direct_messages_off")).one()
+
+    sam = signed_in(app, room.sam)
+    page = sam.get(f"/messages/{room.room_id}").get_data(as_text=True)
+    assert "Message Alex" not in page
+    refused = sam.post_form(f"/messages/{room.room_id}/direct", {"member": str(alex.id)})
+    assert refused.status_code == 403
+    assert "Direct messages are turned off in this group." in refused.get_data(True)
+    # The conversation Sam and Jo had stays readable, with the reason it is read-only.
+    direct = sam.get(f"/messages/{room.direct_id}").get_data(as_text=True)
+    assert "Hi Sam, just us here" in direct and 'name="body"' not in direct
+    assert "turned direct messages off, so this conversation is read-only" in direct
+    sent = _outbox_send(sam, room.direct_id, "Still there?", str(uuid.uuid4()))
+    assert sent.status_code == 403 and "read-only" in sent.json["errors"][0]
+
+    therapist.post_form(f"/messages/{room.room_id}/direct-messages", {"turn": "on"})
+    turned_on = select(AuditEvent).where(AuditEvent.action == "group_direct_messages_on")
+    assert len(db.exec(turned_on).all()) == 2  # by the fixture, and now
+    assert "Message Alex" in sam.get(f"/messages/{room.room_id}").get_data(True)
+    started = sam.post_form(f"/messages/{room.room_id}/direct", {"member": str(alex.id)})
+    assert started.status_code == 303
+    direct_id = int(started.headers["Location"].rsplit("/", 1)[1])
+    again = sam.post_form(f"/messages/{room.room_id}/direct", {"member": str(alex.id)})
+    assert again.headers["Location"] == started.headers["Location"]  # one conversation a pair
+    assert _outbox_send(sam, direct_id, "Hi Alex", str(uuid.uuid4())).status_code == 200
+    conversation = db.get(Conversation, direct_id)
+    assert {conversation.peer_a_id, conversation.peer_b_id} == {room.sam.id, alex.id}
+    # Someone outside the group, or oneself, cannot be messaged from it.
+    stranger = make_user("participant", group="Another group")
+    for member in (stranger.id, room.sam.id, room.therapist.id):
+        answer = sam.post_form(f"/messages/{room.room_id}/direct", {"member": str(member)})
+        assert answer.status_code == 404
+
+
+def test_a_direct_message_is_listed_counted_and_polled_for_both(app, room):
+    sam = signed_in(app, room.sam)
+    sam.get(f"/messages/{room.direct_id}")  # Sam reads Jo's message
+    _outbox_send(sam, room.direct_id, "Hi Jo, good to hear from you", str(uuid.uuid4()))
+    jo = signed_in(app, room.jo)
+    listed = jo.get("/messages").get_data(as_text=True)
+    assert f'aria-label="{room.sam.name}, 1 unread"' in listed
+    assert "Direct message, Evening" in listed
+    assert 'aria-label="Messages, 1 unread"' in listed
+    polled = jo.get(f"/messages/{room.direct_id}/poll?after={room.direct_message_id}")
+    assert polled.status_code == 200 and "good to hear from you" in polled.get_data(True)
+    assert 'aria-label="Messages, ' not in jo.get("/today").get_data(True)  # the poll read it
+    page = sam.get("/messages").get_data(as_text=True)
+    assert f'class="conversation-title">{room.jo.name}<' in page
+    assert (
+        "Report"
+        not in sam.get(f"/messages/{room.direct_id}")
+        .get_data(True)
+        .split("good to hear")[1]
+        .split("</li>")[0]
+    )  # no report link on one's own message
+
+
+def test_blocking_stops_the_other_from_starting_or_continuing(app, room, db):
+    sam = signed_in(app, room.sam)
+    page = sam.get(f"/messages/{room.direct_id}").get_data(as_text=True)
+    assert f"Block {room.jo.name}" in page
+    assert sam.post_form(f"/messages/{room.direct_id}/block").status_code == 303
+    [event] = db.exec(select(AuditEvent).where(AuditEvent.action == "message_peer_blocked")).all()
+    assert (event.actor_id, event.subject_id) == (room.sam.id, room.jo.id)
+    page = sam.get(f"/messages/{room.direct_id}").get_data(as_text=True)
+    assert "You blocked" in page and f"Unblock {room.jo.name}" in page
+
+    jo = signed_in(app, room.jo)
+    page = jo.get(f"/messages/{room.direct_id}").get_data(as_text=True)
+    assert f"{room.sam.name} is not taking direct messages from you" in page
+    assert 'name="body"' not in page
+    refused = _outbox_send(jo, room.direct_id, "Why?", str(uuid.uuid4()))
+    assert refused.status_code == 403
+    # Nor in another group they share.
+    for person in (room.sam, room.jo, room.therapist):
+        _join(app, person, "Weekend")
+    with app.app_context(), session_scope() as s:
+        group = s.exec(select(Group).where(Group.name == "Weekend")).one()
+        s.exec(select(GroupMembership).where(GroupMembership.user_id == room.therapist.id))
+        membership = s.exec(
+            select(GroupMembership).where(
+                GroupMembership.group_id == group.id,
+                GroupMembership.user_id == room.therapist.id,
+            )
+        ).one()
+        membership.is_facilitator = True
+        s.add(membership)
+    _conversations(app, room.therapist)
+    weekend = db.exec(
+        select(Conversation).where(Conversation.group_id == group.id, Conversation.kind == "group")
+    ).one()
+    signed_in(app, room.therapist).post_form(
+        f"/messages/{weekend.id}/direct-messages", {"turn": "on"}
+    )
+    again = jo.post_form(f"/messages/{weekend.id}/direct", {"member": str(room.sam.id)})
+    assert again.status_code == 403
+    assert "is not taking direct messages from you" in again.get_data(True)
+
+    assert sam.post_form(f"/messages/{room.direct_id}/unblock").status_code == 303
+    assert _outbox_send(jo, room.direct_id, "Thanks", str(uuid.uuid4())).status_code == 200
+
+
+def test_leaving_the_group_makes_direct_conversations_read_only(app, room):
+    therapist = signed_in(app, room.therapist)
+    therapist.post_form(f"/messages/{room.room_id}/remove", {"member": str(room.jo.id)})
+    sam = signed_in(app, room.sam)
+    page = sam.get(f"/messages/{room.direct_id}").get_data(as_text=True)
+    assert f"{room.jo.name} is no longer in Evening, so this conversation is read-only." in page
+    assert _outbox_send(sam, room.direct_id, "Miss you", str(uuid.uuid4())).status_code == 403
+    jo = signed_in(app, room.jo)
+    page = jo.get(f"/messages/{room.direct_id}").get_data(as_text=True)
+    assert "Hi Sam, just us here" in page
+    assert "You are no longer in Evening, so this conversation is read-only." in page
+    assert _outbox_send(jo, room.direct_id, "Bye", str(uuid.uuid4())).status_code == 403
+
+
+def test_a_report_in_a_direct_message_goes_to_the_groups_facilitators(app, room, db):
+    sam = signed_in(app, room.sam)
+    reported = sam.post_form(
+        f"/messages/m/{room.direct_message_id}/report", {"reason": "unkind", "detail": ""}
+    )
+    assert reported.status_code == 303
+    therapist = signed_in(app, room.therapist)
+    queue = therapist.get("/messages/moderation").get_data(as_text=True)
+    assert "Hi Sam, just us here" in queue and "a direct message between members" in queue
+    assert f"/messages/{room.direct_id}#" not in queue  # facilitators do not open it
+    assert therapist.post_form(f"/messages/m/{room.direct_message_id}/hide").status_code == 303
+    page = sam.get(f"/messages/{room.direct_id}").get_data(as_text=True)
+    assert "Removed by a moderator" in page and "just us here" not in page
+    notes = db.exec(select(Notification).where(Notification.user_id == room.jo.id)).all()
+    assert [n.kind for n in notes] == ["moderation"]
+    assert notes[0].object_id == room.direct_id
+
+
+def test_crisis_language_in_a_direct_message_raises_a_flag(app, room, db):
+    jo = signed_in(app, room.jo)
+    answer = _outbox_send(jo, room.direct_id, "I want to die tonight", str(uuid.uuid4()))
+    assert answer.status_code == 200 and answer.json["crisis"] is True
+    [flag] = db.exec(select(CareFlag)).all()
+    assert (flag.participant_id, flag.source_type) == (room.jo.id, "message")
+
+
+def test_a_mute_in_the_group_holds_in_its_direct_messages_and_so_do_rate_limits(app, room):
+    therapist = signed_in(app, room.therapist)
+    therapist.post_form(
+        f"/messages/{room.room_id}/mute", {"member": str(room.jo.id), "hours": "24"}
+    )
+    jo = signed_in(app, room.jo)
+    refused = _outbox_send(jo, room.direct_id, "Psst", str(uuid.uuid4()))
+    assert refused.status_code == 403 and "paused" in refused.json["errors"][0]
+    assert "paused your posting" in jo.get(f"/messages/{room.direct_id}").get_data(True)
+    sam = signed_in(app, room.sam)
+    answers = [
+        _outbox_send(sam, room.direct_id, f"Hi {i}", str(uuid.uuid4())).status_code
+        for i in range(21)
+    ]
+    assert answers[:20] == [200] * 20 and answers[20] == 429
+
+
+def test_a_direct_message_with_a_closed_account_is_read_only(app, room, db):
+    jo = db.get(User, room.jo.id)
+    jo.status = "deactivated"
+    db.add(jo)
+    db.commit()
+    sam = signed_in(app, room.sam)
+    page = sam.get(f"/messages/{room.direct_id}").get_data(as_text=True)
+    assert "account is closed, so this conversation is read-only." in page
+    assert 'name="body"' not in page
+
+
+# --- History starts when a member joined -------------------------------------------------------
+
+
+def test_a_member_who_joins_later_sees_and_counts_only_what_came_after(app, room, make_user):
+    before = [_send(app, room.room_id, room.sam, f"Before {i:02d}") for i in range(35)]
+    with time_machine.travel(utcnow() + timedelta(minutes=5)):
+        pat = make_user("participant", email="pat@example.test", name="Pat", group="Evening")
+    with time_machine.travel(utcnow() + timedelta(minutes=10)):
+        after = [_send(app, room.room_id, room.jo, f"After {i:02d}") for i in range(32)]
+        _conversations(app, pat)
+        client = signed_in(app, pat)
+        assert 'aria-label="Messages, 32 unread"' in client.get("/today").get_data(True)
+        listed = client.get("/messages").get_data(as_text=True)
+        assert 'aria-label="Evening, 32 unread"' in listed
+        page = client.get(f"/messages/{room.room_id}").get_data(as_text=True)
+        assert "After 31" in page and "After 01" not in page and not re.search(r"Before \d\d", page)
+        assert "Load older messages" in page
+        older = client.get(f"/messages/{room.room_id}/older?before={after[2]}").get_data(True)
+        assert "After 00" in older and "After 01" in older
+        assert not re.search(r"Before \d\d", older) and "Hello group" not in older
+        assert "Load older messages" not in older  # nothing older is theirs
+        earliest = client.get(f"/messages/{room.room_id}/older?before={before[-1]}")
+        assert not re.search(r"Before \d\d", earliest.get_data(True))
+        polled = client.get(f"/messages/{room.room_id}/poll?after=0").get_data(as_text=True)
+        assert (
+            "After 00" in polled
+            and not re.search(r"Before \d\d", polled)
+            and "Hello group" not in polled
+        )
+        assert "unread" not in client.get("/today").get_data(True)
+
+        # Facilitators see the whole history.
+        therapist = signed_in(app, room.therapist)
+        older = therapist.get(f"/messages/{room.room_id}/older?before={after[2]}").get_data(True)
+        assert "Before 34" in older and "Load older messages" in older
+
+
+# --- Removing a member asks first --------------------------------------------------------------
+
+
+def test_removing_a_member_asks_first_and_says_what_happens(app, room, db):
+    therapist = signed_in(app, room.therapist)
+    page = therapist.get(f"/messages/{room.room_id}").get_data(as_text=True)
+    link = f"/messages/{room.room_id}/remove?member={room.jo.id}"
+    assert f'href="{link}"' in page
+    assert f"Remove {room.jo.name} from the group" in page
+    confirm = therapist.get(link).get_data(as_text=True)
+    assert f"Remove {room.jo.name} from Evening?" in confirm
+    assert "no longer sees the group's room" in confirm and "without the reason" in confirm
+    assert f'<button type="submit" class="button-primary">Remove {room.jo.name} from the group' in (
+        confirm
+    )
+    assert db.exec(select(GroupMembership).where(GroupMembership.user_id == room.jo.id)).first()
+    for someone in (room.therapist.id, 999_999, "x"):
+        assert therapist.get(f"/messages/{room.room_id}/remove?member={someone}").status_code == 404
+    done = therapist.post_form(
+        f"/messages/{room.room_id}/remove", {"member": str(room.jo.id)}, follow_redirects=True
+    )
+    assert f"{room.jo.name} is no longer in the group" in done.get_data(True)
+    assert not db.exec(select(GroupMembership).where(GroupMembership.user_id == room.jo.id)).first()
+    assert db.exec(select(AuditEvent).where(AuditEvent.action == "group_member_removed")).one()
+    told = db.exec(select(Notification).where(Notification.user_id == room.jo.id)).all()
+    assert [n.kind for n in told] == ["group_removed"]
+
+
+# --- Alumni ------------------------------------------------------------------------------------
+
+
+def test_an_alumni_member_posts_in_their_alumni_group_and_care_team_thread(app, make_user, db):
+    therapist = make_user("therapist", email="maya@example.test", group="Alumni circle")
+    morgan = make_user("participant", therapist=therapist, group="Alumni circle", name="Morgan")
+    riley = make_user("participant", therapist=therapist, group="Alumni circle", name="Riley")
+    for person in (morgan, riley):
+        row = db.get(User, person.id)
+        row.status = "alumni"
+        db.add(row)
+    db.commit()
+    _conversations(app, therapist)
+    room_id = db.exec(select(Conversation.id).where(Conversation.kind == "group")).one()
+    care_id = db.exec(select(Conversation.id).where(Conversation.participant_id == morgan.id)).one()
+    client = signed_in(app, morgan)
+    assert client.post_form(f"/messages/{room_id}/agree").status_code == 303
+    assert _outbox_send(client, room_id, "Six months today", str(uuid.uuid4())).status_code == 200
+    assert (
+        _outbox_send(client, care_id, "Still doing the breathing", str(uuid.uuid4())).json["status"]
+        == "saved"
+    )
+    assert "Six months today" in signed_in(app, riley).get(f"/messages/{room_id}").get_data(True)
+    staff = signed_in(app, therapist)
+    assert "Still doing the breathing" in staff.get(f"/messages/{care_id}").get_data(True)
+    answer = staff.post_form(
+        f"/messages/{care_id}/send", {"body": "Lovely to hear", "client_id": str(uuid.uuid4())}
+    )
+    assert answer.status_code == 303
+    # A deactivated account cannot sign in at all, and its thread takes no new messages.
+    row = db.get(User, morgan.id)
+    row.status = "deactivated"
+    db.add(row)
+    db.commit()
+    assert client.get(f"/messages/{room_id}").status_code in (302, 303)
+    refused = staff.post_form(
+        f"/messages/{care_id}/send", {"body": "Hello?", "client_id": str(uuid.uuid4())}
+    )
+    assert refused.status_code == 404
+
+
 # --- My data -----------------------------------------------------------------------------------
 
 
@@ -536,3 +890,34 @@ def test_my_data_has_my_messages_only_and_deletion_removes_them(app, room, db):
     assert db.exec(select(Message).where(Message.body == "My own words")).first() is None
     assert db.get(Conversation, room.care_id) is None
     assert db.exec(select(Message).where(Message.body == "Hello group")).first() is not None
+
+
+def test_deleting_an_account_removes_its_direct_conversations_and_blocks(app, room, db):
+    sam = signed_in(app, room.sam)
+    sam.post_form(f"/messages/{room.direct_id}/block")
+    _outbox_send(sam, room.direct_id, "Mine", str(uuid.uuid4()))
+    with app.app_context(), session_scope() as s:
+        from iop_pwa.accounts.my_data import delete_account
+
+        delete_account(s, user=s.get(User, room.jo.id))
+    assert db.get(Conversation, room.direct_id) is None
+    assert db.exec(select(Message).where(Message.body == "Mine")).first() is None
+    from iop_pwa.messages.models import Block
+
+    assert db.exec(select(Block)).all() == []
+
+
+def test_odd_moderation_and_direct_message_forms_get_a_clear_4xx(app, room, db):
+    therapist = signed_in(app, room.therapist)
+    odd = therapist.post_form(f"/messages/{room.room_id}/direct-messages", {"turn": "sideways"})
+    assert odd.status_code == 422
+    assert "Choose whether direct messages are on or off." in odd.get_data(True)
+    assert db.get(Conversation, room.room_id).direct_messages is True
+    nobody = therapist.post_form(f"/messages/{room.room_id}/remove", {"member": ""})
+    assert nobody.status_code == 422 and "Choose who to remove" in nobody.get_data(True)
+    no_time = therapist.post_form(f"/messages/{room.room_id}/mute", {"member": str(room.jo.id)})
+    assert no_time.status_code == 422
+    sam = signed_in(app, room.sam)
+    no_one = sam.post_form(f"/messages/{room.room_id}/direct", {"member": ""})
+    assert no_one.status_code == 422 and "Choose who to message." in no_one.get_data(True)
+    assert sam.post_form(f"/messages/{room.care_id}/block").status_code == 404

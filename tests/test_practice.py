@@ -15,7 +15,7 @@ from iop_pwa.notifications import Notification
 from iop_pwa.practice import library
 from iop_pwa.practice.models import Assignment, Completion, Exercise, Feedback
 from iop_pwa.practice.services import Assigned, streak
-from tests.conftest import PASSWORD
+from tests.helpers import signed_in
 
 # Wednesday 4 March 2026, 10:00 in New York; DST starts there on Sunday 8 March.
 WEDNESDAY = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
@@ -48,12 +48,6 @@ def people(make_user):
 def ny_today() -> date:
     """The participants here live in New York: their "today" is New York's date."""
     return datetime.now(ZoneInfo("America/New_York")).date()
-
-
-def signed_in(app, email):
-    client = app.test_client()
-    assert client.post_form("/sign-in", {"email": email, "password": PASSWORD}).status_code == 303
-    return client
 
 
 def an_exercise(exercises, skill=None) -> Exercise:

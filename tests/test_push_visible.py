@@ -138,8 +138,48 @@ def test_the_demo_has_a_working_history_and_a_participant_without_a_device(app, 
     jordan = db.exec(select(User).where(User.email == "jordan@demo.test")).one()
     assert len(db.exec(select(PushSubscription)).all()) == 1
     assert len(db.exec(select(Delivery).where(Delivery.user_id == sam.id)).all()) == 7
+    alex = db.exec(select(User).where(User.email == "alex@demo.test")).one()
+    assert db.get(preferences.ReminderPreference, alex.id).group_activity, "the digest shows"
     client.post_form("/sign-in", {"email": THERAPIST_EMAIL, "password": DEMO_PASSWORD})
     page = client.get(f"/dashboard/participants/{sam.id}").get_data(as_text=True)
     assert "Reminders are on for 1 device." in page and "Last delivered" in page
     page = client.get(f"/dashboard/participants/{jordan.id}").get_data(as_text=True)
     assert "No device gets reminders." in page
+
+
+def test_the_demo_phone_is_never_sent_to_and_the_worker_logs_nothing_personal(
+    app, client, db, caplog
+):
+    """`make run` loads the demo and runs the worker: the demo phone (an address on the
+    reserved .invalid domain) is never sent to, so nothing is retried against it, its history
+    stays, and the worker's log lines (at its INFO level) name no one."""
+    import logging
+
+    from iop_pwa.demo import DEMO_PASSWORD, THERAPIST_EMAIL, load_demo
+    from iop_pwa.push.models import SendResult
+    from iop_pwa.worker import run_round
+
+    with app.app_context(), session_scope() as s:
+        load_demo(s)
+    sam = db.exec(select(User).where(User.email == "sam@demo.test")).one()
+    [phone] = db.exec(select(PushSubscription)).all()
+    assert phone.endpoint.startswith("https://push.demo.invalid/") and "example" in phone.device
+    results = len(db.exec(select(SendResult)).all())
+    caplog.set_level(logging.INFO)
+    with app.app_context():
+        counts = run_round(utcnow())
+        run_round(utcnow() + timedelta(minutes=10))
+    assert counts["push_send"] == 0
+    assert len(db.exec(select(SendResult)).all()) == results, "nothing sent to the demo phone"
+    pending = db.exec(select(Delivery).where(Delivery.status == "pending")).all()
+    assert [d for d in pending if d.attempts] == [], "nothing waits to be retried"
+    db.refresh(phone)
+    assert phone.failures == 0 and phone.last_success_at is not None
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "worker round" in logged, "the log was captured"
+    for private in ("demo.test", "Sam", phone.endpoint.rsplit("/", 1)[1], "ConnectionError"):
+        assert private not in logged
+    client.post_form("/sign-in", {"email": THERAPIST_EMAIL, "password": DEMO_PASSWORD})
+    page = client.get(f"/dashboard/participants/{sam.id}").get_data(as_text=True)
+    assert "Reminders are on for 1 device." in page and "Last delivered" in page
+    assert "failing" not in page

@@ -3,6 +3,7 @@ notifications and who may see what. Time is frozen at named moments."""
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -11,12 +12,13 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import time_machine
 from icalendar import Calendar
+from sqlalchemy import event, insert
 from sqlmodel import select
 
 from iop_pwa.notifications import Notification
 from iop_pwa.therapy import services
 from iop_pwa.therapy.models import Attendance, TherapySession
-from tests.conftest import PASSWORD
+from tests.helpers import analyze, plan_of, schedule_session, signed_in
 
 # Monday 2 March 2026, 09:00 in New York. DST starts there on Sunday 8 March (02:00 -> 03:00)
 # and in London on Sunday 29 March.
@@ -41,28 +43,6 @@ def people(make_user):
             timezone="Europe/London",
         )
     return therapist, sam
-
-
-def signed_in(app, email):
-    client = app.test_client()
-    assert client.post_form("/sign-in", {"email": email, "password": PASSWORD}).status_code == 303
-    return client
-
-
-def schedule(client, **fields):
-    data = {
-        "kind": "individual",
-        "title": "Check-in",
-        "day": "2026-03-05",
-        "at": "18:00",
-        "duration_minutes": "50",
-        "video_url": "https://zoom.us/j/123",
-        "participant": "",
-        "group": "",
-        "repeat_weeks": "1",
-    }
-    data.update(fields)
-    return client.post_form("/dashboard/sessions/new", data)
 
 
 # --- Links -------------------------------------------------------------------------------------
@@ -127,11 +107,10 @@ def test_a_configured_extra_domain_is_accepted_and_shown_by_its_host(app, people
     url = "https://room.video.clinic.example/5"
     with time_machine.travel(MONDAY_NY_9AM, tick=False):  # the form's 5 March is to come
         client = signed_in(app, therapist.email)
-        refused = schedule(client, participant=str(sam.id), video_url=url)
-        assert refused.status_code == 422
+        refused = schedule_session(client, 422, participant=str(sam.id), video_url=url)
         assert "known video service" in refused.get_data(as_text=True)
         app.config["VIDEO_DOMAINS_EXTRA"] = ("video.clinic.example",)
-        assert schedule(client, participant=str(sam.id), video_url=url).status_code == 303
+        schedule_session(client, participant=str(sam.id), video_url=url)
     assert db.exec(select(TherapySession)).one().video_url == url
     with app.app_context():
         assert services.provider_name(url) == "room.video.clinic.example"
@@ -153,8 +132,9 @@ def test_extra_video_domains_are_read_from_the_environment(monkeypatch):
 def test_a_bad_link_in_the_form_is_a_clear_422_and_nothing_is_saved(app, people, db):
     therapist, sam = people
     client = signed_in(app, therapist.email)
-    response = schedule(client, participant=str(sam.id), video_url="javascript:alert(1)")
-    assert response.status_code == 422
+    response = schedule_session(
+        client, 422, participant=str(sam.id), video_url="javascript:alert(1)"
+    )
     assert "https://" in response.get_data(as_text=True)
     assert db.exec(select(TherapySession)).all() == []
 
@@ -166,7 +146,7 @@ def test_weekly_repeats_keep_the_local_time_across_dst(app, people, db):
     therapist, sam = people  # therapist in New York, Sam in London
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         client = signed_in(app, therapist.email)
-        response = schedule(
+        response = schedule_session(
             client,
             kind="group",
             group=_group_id(db),
@@ -202,7 +182,7 @@ def test_participant_sees_times_in_their_zone_and_join_opens_ten_minutes_before(
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), day="2026-03-02", at="12:00")  # 17:00 UTC
+        schedule_session(t, participant=str(sam.id), day="2026-03-02", at="12:00")  # 17:00 UTC
         s = db.exec(select(TherapySession)).one()
         p = signed_in(app, sam.email)
         page = p.get("/sessions").get_data(as_text=True)
@@ -232,7 +212,7 @@ def test_reschedule_and_cancel_notify_participants_and_show_in_calendar(app, peo
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), repeat_weeks="2")
+        schedule_session(t, participant=str(sam.id), repeat_weeks="2")
         first, second = db.exec(select(TherapySession).order_by(TherapySession.id)).all()
         moved = t.post_form(
             f"/dashboard/sessions/{first.id}",
@@ -280,7 +260,7 @@ def test_family_guest_link_shows_only_the_time_and_expires(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
         t = signed_in(app, therapist.email)
-        schedule(
+        schedule_session(
             t,
             kind="family",
             title="Family session",
@@ -308,8 +288,8 @@ def test_a_revoked_guest_link_stops_working_and_guests_only_join_family_sessions
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, kind="family", participant=str(sam.id), day="2026-03-03")
-        schedule(t, kind="individual", participant=str(sam.id), day="2026-03-03")
+        schedule_session(t, kind="family", participant=str(sam.id), day="2026-03-03")
+        schedule_session(t, kind="individual", participant=str(sam.id), day="2026-03-03")
         family, individual = db.exec(select(TherapySession).order_by(TherapySession.id)).all()
         link = _guest_link(t, family.id)
         from iop_pwa.therapy.models import FamilyGuest
@@ -331,7 +311,7 @@ def test_ics_file_parses_and_carries_no_clinical_detail(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), title="Weekly check-in")
+        schedule_session(t, participant=str(sam.id), title="Weekly check-in")
         s = db.exec(select(TherapySession)).one()
         p = signed_in(app, sam.email)
         response = p.get(f"/sessions/{s.id}.ics")
@@ -346,7 +326,7 @@ def test_calendar_feed_opt_in_links_replace_and_revoke(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id))
+        schedule_session(t, participant=str(sam.id))
         p = signed_in(app, sam.email)
         p.post_form("/account/calendar", {})
         first = re.search(
@@ -378,7 +358,7 @@ def test_attendance_is_marked_after_the_session_and_shown_on_the_participants_pa
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), day="2026-03-02", at="10:00")
+        schedule_session(t, participant=str(sam.id), day="2026-03-02", at="10:00")
         s = db.exec(select(TherapySession)).one()
         early = t.post_form(
             f"/dashboard/sessions/{s.id}/attendance", {f"attendance-{sam.id}": "attended"}
@@ -398,9 +378,9 @@ def test_participants_see_only_their_own_and_their_groups_sessions(app, people, 
     other = make_user("participant", therapist=therapist, email="o@example.test")
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), title="Sam alone")
-        schedule(t, kind="family", participant=str(sam.id), title="Sam family")
-        schedule(t, kind="group", group=_group_id(db), title="Evening group")
+        schedule_session(t, participant=str(sam.id), title="Sam alone")
+        schedule_session(t, kind="family", participant=str(sam.id), title="Sam family")
+        schedule_session(t, kind="group", group=_group_id(db), title="Evening group")
         ids = {s.title: s.id for s in db.exec(select(TherapySession))}
         o = signed_in(app, other.email)
         page = o.get("/sessions").get_data(as_text=True)
@@ -414,15 +394,15 @@ def test_participants_see_only_their_own_and_their_groups_sessions(app, people, 
         assert all(title in page for title in ids)
         outsider = signed_in(app, make_user("therapist").email)
         assert outsider.get(f"/dashboard/sessions/{ids['Sam alone']}").status_code == 404
-        assert schedule(outsider, participant=str(sam.id)).status_code == 404
+        schedule_session(outsider, 404, participant=str(sam.id))
 
 
 def test_only_sessions_opening_soon_are_polled(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), day="2026-03-02", at="10:00", title="Soon")
-        schedule(t, participant=str(sam.id), day="2026-03-05", at="10:00", title="Later")
+        schedule_session(t, participant=str(sam.id), day="2026-03-02", at="10:00", title="Soon")
+        schedule_session(t, participant=str(sam.id), day="2026-03-05", at="10:00", title="Later")
         soon, later = db.exec(select(TherapySession).order_by(TherapySession.id)).all()
         page = signed_in(app, sam.email).get("/sessions").get_data(as_text=True)
         assert f'hx-get="/sessions/{soon.id}/join"' in page
@@ -446,7 +426,7 @@ def test_a_weekly_series_is_one_notification_and_a_change_names_its_date(
         ny = make_user("participant", therapist=therapist, group="Evening", email="ny@example.test")
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        response = schedule(
+        response = schedule_session(
             t,
             kind="group",
             group=_group_id(db),
@@ -525,13 +505,15 @@ def test_a_start_in_the_past_is_refused_and_nobody_is_told(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        response = schedule(t, participant=str(sam.id), day="2026-03-02", at="08:30")
-        assert response.status_code == 422
+        response = schedule_session(t, 422, participant=str(sam.id), day="2026-03-02", at="08:30")
         page = response.get_data(as_text=True)
         assert "Monday, March 2, 8:30\u202fAM has already passed" in page
         assert "Record a session that already happened" in page
         # The current minute still counts as now: a session starting as it is booked.
-        assert schedule(t, participant=str(sam.id), day="2026-03-02", at="09:00").status_code == 303
+        assert (
+            schedule_session(t, participant=str(sam.id), day="2026-03-02", at="09:00").status_code
+            == 303
+        )
     assert len(db.exec(select(TherapySession)).all()) == 1
     assert len(_texts(db, sam)) == 1
 
@@ -542,17 +524,16 @@ def test_a_session_that_already_happened_is_recorded_without_notifying(app, peop
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
-        recorded = schedule(
+        recorded = schedule_session(
             t, participant=str(sam.id), day="2026-02-27", at="16:00", already_happened="y"
         )
         assert recorded.status_code == 303
         s = db.exec(select(TherapySession)).one()
         page = t.get(recorded.headers["Location"]).get_data(as_text=True)
         assert "nobody was notified" in page and 'id="attendance"' in page
-        future = schedule(
-            t, participant=str(sam.id), day="2026-03-03", at="16:00", already_happened="y"
+        future = schedule_session(
+            t, 422, participant=str(sam.id), day="2026-03-03", at="16:00", already_happened="y"
         )
-        assert future.status_code == 422
         assert "is still to come" in future.get_data(as_text=True)
     assert s.starts_at == datetime(2026, 2, 27, 21, 0, tzinfo=UTC)
     assert _texts(db, sam) == []
@@ -564,7 +545,7 @@ def test_moving_a_session_into_the_past_is_refused_but_its_details_can_change(ap
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
         t = signed_in(app, therapist.email)
-        schedule(t, participant=str(sam.id), day="2026-03-02", at="10:00")
+        schedule_session(t, participant=str(sam.id), day="2026-03-02", at="10:00")
         s = db.exec(select(TherapySession)).one()
         fields = {
             "title": "Check-in",
@@ -590,7 +571,7 @@ def test_times_in_a_clock_change_say_which_time_they_will_be(app, people, db):
     therapist, sam = people
     with time_machine.travel(MONDAY_NY_9AM - timedelta(days=2), tick=False):  # Sat 28 Feb
         t = signed_in(app, therapist.email)
-        response = schedule(
+        response = schedule_session(
             t, participant=str(sam.id), day="2026-03-01", at="02:30", repeat_weeks="2"
         )
         page = html.unescape(t.get(response.headers["Location"]).get_data(as_text=True))
@@ -622,7 +603,7 @@ def test_the_week_view_shows_the_therapists_week_in_their_zone(app, people, db, 
     with time_machine.travel(MONDAY_NY_9AM, tick=False):
         t = signed_in(app, therapist.email)
         # 20:00 on Tuesday in New York is already Wednesday in UTC.
-        schedule(t, participant=str(sam.id), day="2026-03-03", at="20:00", title="Late one")
+        schedule_session(t, participant=str(sam.id), day="2026-03-03", at="20:00", title="Late one")
         page = t.get("/dashboard/sessions?view=week").get_data(as_text=True)
         assert "Week of Monday, March 2, 2026" in page
         tuesday = page.index("Tuesday, March 3")
@@ -639,9 +620,11 @@ def test_the_week_view_shows_the_therapists_week_in_their_zone(app, people, db, 
         counts = []
         for extra in (0, 6):
             if extra:
-                schedule(t, kind="group", group=_group_id(db), day="2026-03-04", repeat_weeks="1")
+                schedule_session(
+                    t, kind="group", group=_group_id(db), day="2026-03-04", repeat_weeks="1"
+                )
                 for day in ("2026-03-05", "2026-03-06", "2026-03-07", "2026-03-08", "2026-03-03"):
-                    schedule(t, participant=str(sam.id), day=day, at="11:00")
+                    schedule_session(t, participant=str(sam.id), day=day, at="11:00")
             with count_queries() as queries:
                 assert t.get("/dashboard/sessions?view=week").status_code == 200
             counts.append(len(queries))
@@ -669,7 +652,7 @@ def test_mark_all_present_marks_every_attendee_through_the_audited_service(
         others = [make_user("participant", therapist=therapist, group="Evening") for _ in range(2)]
     with time_machine.travel(MONDAY_NY_9AM, tick=False) as clock:
         t = signed_in(app, therapist.email)
-        schedule(t, kind="group", group=_group_id(db), day="2026-03-02", at="10:00")
+        schedule_session(t, kind="group", group=_group_id(db), day="2026-03-02", at="10:00")
         s = db.exec(select(TherapySession)).one()
         clock.move_to(datetime(2026, 3, 2, 15, 30, tzinfo=UTC))
         t = signed_in(app, therapist.email)
@@ -684,3 +667,101 @@ def test_mark_all_present_marks_every_attendee_through_the_audited_service(
         for e in db.exec(select(AuditEvent).where(AuditEvent.action == "attendance_marked"))
     ]
     assert sorted(audited) == sorted([sam.id, sam.id, *(p.id for p in others)])
+
+
+def _note_load(loaded: list[int], target, context) -> None:
+    loaded.append(target.id)
+
+
+def test_the_sessions_page_lists_20_past_ones_and_costs_the_same_after_a_year(
+    app, people, db, count_queries
+):
+    """The page reads the latest 20 past sessions in SQL, not a participant's whole history."""
+    therapist, sam = people
+
+    def add(title: str, starts_at: datetime, minutes: int = 50) -> None:
+        db.add(
+            TherapySession(
+                therapist_id=therapist.id,
+                kind="individual",
+                title=title,
+                starts_at=starts_at,
+                duration_minutes=minutes,
+                video_url="https://zoom.us/j/123",
+                participant_id=sam.id,
+            )
+        )
+
+    add("Under way", MONDAY_NY_9AM - timedelta(minutes=30), minutes=60)
+    add("Next week", MONDAY_NY_9AM + timedelta(days=7))
+    db.commit()
+    with time_machine.travel(MONDAY_NY_9AM, tick=False):
+        client = signed_in(app, sam.email)
+        counts = []
+        for weeks in (3, 52):
+            for week in range(len(counts) and 3, weeks):
+                add(f"Week {week + 1:02d} ago", MONDAY_NY_9AM - timedelta(weeks=week + 1))
+            db.commit()
+            client.get("/sessions")
+            loaded: list[int] = []
+            counting = functools.partial(_note_load, loaded)
+            event.listen(TherapySession, "load", counting)
+            try:
+                with count_queries() as queries:
+                    page = html.unescape(client.get("/sessions").get_data(as_text=True))
+            finally:
+                event.remove(TherapySession, "load", counting)
+            counts.append((len(queries), len(set(loaded))))
+    upcoming, past = page.split('id="past-heading"')
+    assert "Under way" in upcoming and "Next week" in upcoming and "Week" not in upcoming
+    shown = re.findall(r"Week (\d\d) ago", past)
+    assert shown == [f"{n:02d}" for n in range(1, 21)]  # the latest 20, latest first
+    # The same queries, and no more sessions read than shown, after three weeks or a year.
+    assert counts[0][0] == counts[1][0], counts
+    assert counts[1][1] <= 2 + 20 + 2, counts
+
+
+def test_a_participants_sessions_are_read_by_index_not_by_scanning_the_programs(
+    app, people, db, make_user
+):
+    """Issue 15's probe: on PostgreSQL, `participant_id = ? OR group_id IN (...)` read all 2,240
+    sessions of a program to find one person's. With 40 groups of a year of weekly sessions and
+    fresh statistics (ANALYZE), Today's query must use the indexes on both databases."""
+    from iop_pwa.accounts.models import Group
+
+    therapist, sam = people
+    groups = [Group(name=f"Cohort {n}") for n in range(40)]
+    db.add_all(groups)
+    db.flush()
+    first = MONDAY_NY_9AM - timedelta(weeks=50)
+    rows = [
+        {
+            "therapist_id": therapist.id,
+            "kind": "group",
+            "title": "Group",
+            "starts_at": first + timedelta(weeks=week, hours=n % 8),
+            "duration_minutes": 90,
+            "video_url": "https://zoom.us/j/1",
+            "group_id": group.id,
+        }
+        for n, group in enumerate(groups)
+        for week in range(56)
+    ]
+    db.execute(insert(TherapySession), rows)
+    db.commit()
+    analyze(db)
+    postgres = db.get_bind().dialect.name == "postgresql"
+    plan = plan_of(
+        db,
+        lambda: services.for_participant(
+            db, participant=sam, since=MONDAY_NY_9AM, until=MONDAY_NY_9AM + timedelta(days=60)
+        ),
+    )
+    if postgres:
+        assert "Seq Scan" not in plan, plan
+        assert "Index Scan using ix_therapy_session_participant_starts" in plan, plan
+        assert "Index Scan using ix_therapy_session_group_starts" in plan, plan
+    else:
+        assert not re.search(r"^SCAN therapy_session\b", plan, re.M), plan
+        assert "USING INDEX ix_therapy_session_participant_starts" in plan, plan
+        assert "USING INDEX ix_therapy_session_group_starts" in plan, plan

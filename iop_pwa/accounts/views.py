@@ -306,29 +306,26 @@ def change_password():
 @bp.post("/account/timezone")
 @login_required
 def change_timezone():
-    form = TimezoneForm()
-    if not form.validate_on_submit():
-        return _account_page(timezone_form=form, status=422)
-    db = get_db()
-    user = db.get(User, current_user.id)
-    user.timezone = form.timezone.data
-    db.add(user)
-    flash("Your time zone is saved.")
-    return redirect(url_for("accounts.account"), 303)
+    return _save_setting(TimezoneForm(), "timezone", "Your time zone is saved.")
 
 
 @bp.post("/account/clock")
 @login_required
 def change_clock():
     """12 or 24 hours on every page and in the page's scripts ("" follows the language)."""
-    form = ClockForm()
+    return _save_setting(ClockForm(), "clock", "Your clock is saved.")
+
+
+def _save_setting(form, name: str, saved: str):
+    """One of the person's display settings from its own small form on Account: the form's
+    field `name` is stored on the user of the same name; a bad value shows Account again (422)."""
     if not form.validate_on_submit():
-        return _account_page(clock_form=form, status=422)
+        return _account_page(**{f"{name}_form": form}, status=422)
     db = get_db()
     user = db.get(User, current_user.id)
-    user.clock = form.clock.data
+    setattr(user, name, getattr(form, name).data)
     db.add(user)
-    flash("Your clock is saved.")
+    flash(saved)
     return redirect(url_for("accounts.account"), 303)
 
 

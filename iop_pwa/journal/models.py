@@ -43,10 +43,14 @@ class JournalEntry(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("user_id", "client_id"),
         Index("ix_journalentry_user_written", "user_id", "written_at"),
+        # Today's check-in by the person's day; what they shared, newest first (the therapist's
+        # page): each from the person's own rows, however long their history.
+        Index("ix_journalentry_user_day", "user_id", "local_date"),
+        Index("ix_journalentry_user_shared", "user_id", "shared", "written_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user.id", ondelete="CASCADE")
     client_id: str = Field(max_length=36)
     kind: str = Field(default="entry", max_length=10)  # "entry" or "checkin"
     mood: int | None = Field(default=None, ge=1, le=5)
@@ -54,8 +58,8 @@ class JournalEntry(SQLModel, table=True):
     own_words: str = Field(default="", max_length=200)  # feelings in the participant's words
     prompt: str | None = Field(default=None, max_length=300)
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    shared: bool = Field(default=False, index=True)
-    local_date: date = Field(index=True)
+    shared: bool = Field(default=False)
+    local_date: date
     written_at: datetime = Field(sa_type=UTCDateTime)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

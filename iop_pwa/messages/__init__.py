@@ -6,10 +6,19 @@ from __future__ import annotations
 
 def register(app) -> None:
     """Hand the app the messages' pages, policies, navigation, Today section, data rights,
-    notification kinds and offline pages."""
-    from iop_pwa.features import DataRights, Feature, NavItem, NotificationKind, Section, add
-    from iop_pwa.messages import policies, sections, services, views
+    notification kinds, offline pages and the daily group digest."""
+    from iop_pwa.features import (
+        DataRights,
+        Feature,
+        NavItem,
+        NotificationKind,
+        ReminderSource,
+        Section,
+        add,
+    )
+    from iop_pwa.messages import policies, reminders, sections, services, views
     from iop_pwa.messages.models import (
+        Block,
         Conversation,
         GuidelineAgreement,
         Message,
@@ -43,10 +52,12 @@ def register(app) -> None:
                         GuidelineAgreement,
                         MessageReport,
                         Mute,
+                        Block,
                     ),
                     deleted=(
-                        "every message you wrote, in your groups and to your care team, and "
-                        "your care team's thread",
+                        "every message you wrote, in your groups and to your care team, your "
+                        "care team's thread, your direct conversations with other members and "
+                        "the blocks you set",
                     ),
                     export=services.export_records,
                     erase=services.erase_records,
@@ -77,5 +88,7 @@ def register(app) -> None:
                 NotificationKind("moderation", "messages.show", "conversation_id", "care_team"),
                 NotificationKind("group_removed", "messages.index", None, "care_team"),
             ),
+            # Group activity reaches no one at once: those who chose it get a daily digest.
+            reminder_sources=(ReminderSource("group_digest", reminders.due),),
         ),
     )

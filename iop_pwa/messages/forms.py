@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
 
 from iop_pwa.messages.models import MAX_MESSAGE, REPORT_REASONS
 from iop_pwa.messages.services import MUTE_CHOICES
@@ -57,3 +57,13 @@ class GuidelinesForm(FlaskForm):
         validators=[Optional(), Length(max=4000)],
         render_kw={"rows": 8, "maxlength": 4000},
     )
+
+
+class DirectMessagesForm(FlaskForm):
+    """A facilitator turns direct messages between a group's members on or off."""
+
+    turn = HiddenField(validators=[InputRequired(), AnyOf(["on", "off"])])
+
+
+class ButtonForm(FlaskForm):
+    """A button alone (block, unblock): the form is only its CSRF token."""

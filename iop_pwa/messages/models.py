@@ -24,6 +24,7 @@ MAX_MESSAGE = 2_000
 class ConversationKind(enum.StrEnum):
     care_team = "care_team"
     group = "group"
+    direct = "direct"  # two members of a group, when its facilitators turn direct messages on
 
 
 DEFAULT_GUIDELINES = """Be kind. Everyone here is working on something hard.
@@ -34,8 +35,10 @@ This room is not watched around the clock: in a crisis, use "Get help now"."""
 
 
 class Conversation(SQLModel, table=True):
-    """A care team's thread (`participant_id`) or a group's room (`group_id`). `key` ("care:12",
-    "group:5") makes each one unique, so two requests creating it at once make one."""
+    """A care team's thread (`participant_id`), a group's room (`group_id`), or a direct
+    conversation between two members of a group (`group_id` with `peer_a_id` < `peer_b_id`: the
+    group whose facilitators allowed it and moderate its reports). `key` ("care:12", "group:5",
+    "direct:5:12:14") makes each one unique, so two requests creating it at once make one."""
 
     __tablename__ = "conversation"
 
@@ -48,14 +51,30 @@ class Conversation(SQLModel, table=True):
     group_id: int | None = Field(
         default=None, foreign_key="therapy_group.id", index=True, ondelete="CASCADE"
     )
+    peer_a_id: int | None = Field(
+        default=None, foreign_key="user.id", index=True, ondelete="CASCADE"
+    )
+    peer_b_id: int | None = Field(
+        default=None, foreign_key="user.id", index=True, ondelete="CASCADE"
+    )
     # A group's guidelines as its facilitators wrote them ("" means the default ones).
     guidelines: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # A group's room: whether its members may start direct conversations with each other.
+    direct_messages: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_message_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     @property
     def is_group(self) -> bool:
         return self.kind == ConversationKind.group
+
+    @property
+    def is_direct(self) -> bool:
+        return self.kind == ConversationKind.direct
+
+    def other_peer(self, user_id: int) -> int | None:
+        """In a direct conversation, the other person's id."""
+        return self.peer_b_id if self.peer_a_id == user_id else self.peer_a_id
 
     @property
     def guideline_lines(self) -> list[str]:
@@ -149,4 +168,17 @@ class Mute(SQLModel, table=True):
     user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
     until: datetime = Field(sa_type=UTCDateTime)
     by_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Block(SQLModel, table=True):
+    """A participant stopped another from messaging them directly: neither can start or
+    continue a direct conversation with the other until the blocker unblocks."""
+
+    __tablename__ = "message_block"
+    __table_args__ = (UniqueConstraint("blocker_id", "blocked_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    blocker_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    blocked_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -2,10 +2,15 @@
 
 - A care team's thread: the participant, and every therapist with them on their caseload.
 - A group's room: its members and its facilitators.
-Changing (posting) needs more: a staff member may not post into the thread of a deactivated
-participant (`open_to_new_work`). Mutes are checked by the service (they answer with a reason,
-not a 404). Moderating (hiding a message, muting, removing a member, reports) is for the group's
-facilitators only.
+- A direct conversation: exactly its two participants (not the facilitators, not staff), also
+  after it became read-only (the facilitators turned direct messages off, someone left the group,
+  or blocked the other): the service says why it is read-only instead of a 404.
+Membership is what counts, never whether a participant is active: alumni keep their groups and
+their care team's thread (a deactivated account cannot sign in at all). Changing (posting) needs
+more: a staff member may not post into the thread of a deactivated participant
+(`open_to_new_work`). Mutes are checked by the service (they answer with a reason, not a 404).
+Moderating (hiding a message, muting, removing a member, reports) is for the group's facilitators
+only; reports in a direct conversation go to the facilitators of the group it was started in.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from iop_pwa.messages.models import Conversation, Message, MessageReport
 
 def reaches(db: Session, user: User, conversation: Conversation) -> bool:
     """Whether a person belongs to a conversation (reads it)."""
+    if conversation.is_direct:
+        return user.is_participant and user.id in (conversation.peer_a_id, conversation.peer_b_id)
     if conversation.is_group:
         if user.is_staff:
             return facilitates(db, user.id, conversation.group_id)
@@ -53,9 +60,13 @@ CONVERSATION = Policy(
 
 
 def moderates(db: Session, user: User, conversation: Conversation) -> bool:
-    """A group's facilitators moderate its room (no one moderates a care team's thread)."""
+    """A group's facilitators moderate its room and its members' direct conversations (hide a
+    reported message; they do not read the conversation). No one moderates a care team's
+    thread."""
     return (
-        conversation.is_group and user.is_staff and facilitates(db, user.id, conversation.group_id)
+        (conversation.is_group or conversation.is_direct)
+        and user.is_staff
+        and facilitates(db, user.id, conversation.group_id)
     )
 
 
@@ -71,7 +82,9 @@ def _message(db: Session, user: User, message: Message, action: Action) -> bool:
 GROUP_ROOM = Policy(
     "group_room",
     Conversation,
-    lambda db, user, conversation, _action: moderates(db, user, conversation),
+    lambda db, user, conversation, _action: (
+        conversation.is_group and moderates(db, user, conversation)
+    ),
 )
 """A group's room as its facilitators run it: guidelines, muting and removing members."""
 

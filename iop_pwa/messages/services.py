@@ -2,7 +2,9 @@
 
 Counting unread messages uses read cursors: a message is unread for a person when it is newer
 than their cursor in its conversation, someone else wrote it and it is not hidden. Every count
-here is one query, whatever the number of conversations.
+here is one query, whatever the number of conversations. A participant's history of a group's
+room starts when they joined the group (`GroupMembership.joined_at`): they neither see nor count
+what was posted before; facilitators see everything.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, literal, union_all
+from sqlalchemy import and_, case, exists, literal, union_all
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete, func, or_, select
 
 from iop_pwa import audit
@@ -23,12 +26,14 @@ from iop_pwa.access import (
     facilitated_group_ids,
     member_group_ids,
     member_of,
+    member_since,
 )
 from iop_pwa.accounts.models import CareTeamLink, Group, GroupMembership, Role, User
 from iop_pwa.db import utcnow
 from iop_pwa.messages.models import (
     MAX_MESSAGE,
     REPORT_REASONS,
+    Block,
     Conversation,
     ConversationKind,
     GuidelineAgreement,
@@ -37,7 +42,7 @@ from iop_pwa.messages.models import (
     Mute,
     ReadCursor,
 )
-from iop_pwa.messages.policies import CONVERSATION, MESSAGE, moderates
+from iop_pwa.messages.policies import CONVERSATION, GROUP_ROOM, MESSAGE, moderates
 from iop_pwa.notifications import Notification, notify
 from iop_pwa.safety import has_crisis_language, raise_flag
 
@@ -54,19 +59,54 @@ class MessageRefused(Exception):
 
 def _visible(user: User):
     """The condition on Conversation for the ones this person belongs to."""
+    rooms = Conversation.kind == ConversationKind.group
     if user.is_staff:
         return or_(
             col(Conversation.participant_id).in_(caseload_ids(user.id)),
-            col(Conversation.group_id).in_(facilitated_group_ids(user.id)),
+            and_(rooms, col(Conversation.group_id).in_(facilitated_group_ids(user.id))),
         )
     return or_(
         Conversation.participant_id == user.id,
-        col(Conversation.group_id).in_(member_group_ids(user.id)),
+        and_(rooms, col(Conversation.group_id).in_(member_group_ids(user.id))),
+        Conversation.peer_a_id == user.id,
+        Conversation.peer_b_id == user.id,
     )
+
+
+def _joined(user: User):
+    """For a participant: their own membership of each group room's group, to outer-join on
+    Conversation (the alias and the ON clause), so a room shows and counts only what was posted
+    since they joined. None for staff: facilitators see a room's whole history."""
+    if user.is_staff:
+        return None
+    joined = aliased(GroupMembership)
+    return joined, and_(
+        joined.group_id == Conversation.group_id,
+        joined.user_id == user.id,
+        Conversation.kind == ConversationKind.group,
+    )
+
+
+def _since_joined(joined) -> object:
+    """The condition on Message for a participant's history (see `_joined`)."""
+    return or_(col(joined.joined_at).is_(None), col(Message.received_at) >= joined.joined_at)
+
+
+def history_start(db: Session, *, conversation: Conversation, user: User) -> datetime | None:
+    """When a person's history of a conversation starts: for a participant in a group's room,
+    the moment they joined the group; otherwise None (everything)."""
+    if conversation.is_group and user.is_participant:
+        return member_since(db, user.id, conversation.group_id)
+    return None
 
 
 def _key(kind: ConversationKind, object_id: int) -> str:
     return f"{'care' if kind == ConversationKind.care_team else 'group'}:{object_id}"
+
+
+def _direct_key(group_id: int, a: int, b: int) -> str:
+    low, high = sorted((a, b))
+    return f"direct:{group_id}:{low}:{high}"
 
 
 def ensure_conversations(db: Session, *, user: User) -> int:
@@ -80,7 +120,10 @@ def ensure_conversations(db: Session, *, user: User) -> int:
         ~exists().where(Conversation.participant_id == User.id),
     )
     rooms = select(literal("group"), Group.id).where(
-        col(Group.id).in_(groups), ~exists().where(Conversation.group_id == Group.id)
+        col(Group.id).in_(groups),
+        ~exists().where(
+            Conversation.group_id == Group.id, Conversation.kind == ConversationKind.group
+        ),
     )
     missing = db.exec(union_all(care, rooms)).all()
     for kind_word, object_id in missing:
@@ -126,44 +169,65 @@ class ConversationRow:
     conversation: Conversation
     title: str
     unread: int
+    group_name: str | None = None
 
 
 def conversation_rows(db: Session, *, user: User) -> list[ConversationRow]:
     """The person's conversations, newest activity first, named for them ("Care team", the
-    group's name, or for staff the participant's name), with unread counts: one query."""
+    group's name, the other person's in a direct conversation, or for staff the participant's
+    name), with unread counts: one query."""
+    peer = aliased(User)
     query = _with_cursor(
-        select(Conversation, Group.name, User.name, func.count(Message.id)),
+        select(Conversation, Group.name, User.name, peer.name, func.count(Message.id)),
         user.id,
         Conversation.id,
     )
+    unread = [Message.conversation_id == Conversation.id, *_unread(user.id)]
+    joined = _joined(user)
+    if joined is not None:
+        query = query.outerjoin(joined[0], joined[1])
+        unread.append(_since_joined(joined[0]))
+    other = case(
+        (Conversation.peer_a_id == user.id, Conversation.peer_b_id), else_=Conversation.peer_a_id
+    )
     rows = db.exec(
-        query.outerjoin(
-            Message, and_(Message.conversation_id == Conversation.id, *_unread(user.id))
-        )
+        query.outerjoin(Message, and_(*unread))
         .outerjoin(Group, col(Group.id) == Conversation.group_id)
         .outerjoin(User, col(User.id) == Conversation.participant_id)
+        .outerjoin(peer, peer.id == other)
         .where(_visible(user))
-        .group_by(col(Conversation.id), Group.name, User.name)
+        .group_by(col(Conversation.id), Group.name, User.name, peer.name)
         .order_by(
             col(Conversation.last_message_at).desc().nulls_last(),
-            func.lower(func.coalesce(Group.name, User.name)),
+            func.lower(func.coalesce(peer.name, Group.name, User.name)),
         )
     ).all()
     return [
-        ConversationRow(c, title_for(c, user, group_name, person_name), count)
-        for c, group_name, person_name, count in rows
+        ConversationRow(
+            c, title_for(c, user, group_name, person_name, peer_name), count, group_name
+        )
+        for c, group_name, person_name, peer_name, count in rows
     ]
 
 
 def title_for(
-    conversation: Conversation, user: User, group_name: str | None, person_name: str | None
+    conversation: Conversation,
+    user: User,
+    group_name: str | None,
+    person_name: str | None,
+    peer_name: str | None = None,
 ) -> str:
+    if conversation.is_direct:
+        return peer_name or "Group member"
     if conversation.is_group:
         return group_name or "Group"
     return (person_name or "Participant") if user.is_staff else "Care team"
 
 
 def title_of(db: Session, *, conversation: Conversation, user: User) -> str:
+    if conversation.is_direct:
+        peer = db.get(User, conversation.other_peer(user.id))
+        return title_for(conversation, user, None, None, peer.name if peer else None)
     if conversation.is_group:
         group = db.get(Group, conversation.group_id)
         return title_for(conversation, user, group.name if group else None, None)
@@ -177,7 +241,12 @@ def unread_total(db: Session, user: User) -> int:
         Conversation, col(Conversation.id) == Message.conversation_id
     )
     query = _with_cursor(query, user.id, Message.conversation_id)
-    return db.exec(query.where(_visible(user), *_unread(user.id))).one()
+    conditions = [_visible(user), *_unread(user.id)]
+    joined = _joined(user)
+    if joined is not None:
+        query = query.outerjoin(joined[0], joined[1])
+        conditions.append(_since_joined(joined[0]))
+    return db.exec(query.where(*conditions)).one()
 
 
 def care_team_unread(db: Session, *, participant: User) -> int:
@@ -219,13 +288,21 @@ def _with_authors():
 
 
 def latest(
-    db: Session, *, conversation: Conversation, reader: User, before: int | None = None
+    db: Session,
+    *,
+    conversation: Conversation,
+    reader: User,
+    before: int | None = None,
+    since: datetime | None = None,
 ) -> tuple[list[Shown], bool]:
     """A page of messages, oldest first, ending with the newest (or the newest before id
-    `before`), and whether there are older ones: one query."""
+    `before`), and whether there are older ones: one query. `since` is where the reader's
+    history starts (`history_start`): nothing older is shown or offered."""
     query = _with_authors().where(Message.conversation_id == conversation.id)
     if before is not None:
         query = query.where(Message.id < before)
+    if since is not None:
+        query = query.where(col(Message.received_at) >= since)
     rows = db.exec(query.order_by(col(Message.id).desc()).limit(PAGE_SIZE + 1)).all()
     return _shown(list(reversed(rows[:PAGE_SIZE])), reader), len(rows) > PAGE_SIZE
 
@@ -235,10 +312,14 @@ def poll(db: Session, *, conversation_id: int, after_id: int, reader: User) -> l
     same rule as the policy, written as `_visible`), outer-joined to its messages after N on the
     (conversation_id, id) index. None when the reader does not belong (or it does not exist);
     an empty list when nothing is new, the usual answer."""
+    query = select(Conversation.id, Message, User.name, User.role).select_from(Conversation)
+    new = [Message.conversation_id == Conversation.id, Message.id > after_id]
+    joined = _joined(reader)
+    if joined is not None:  # a participant's history of a room starts when they joined
+        query = query.outerjoin(joined[0], joined[1])
+        new.append(_since_joined(joined[0]))
     rows = db.exec(
-        select(Conversation.id, Message, User.name, User.role)
-        .select_from(Conversation)
-        .outerjoin(Message, and_(Message.conversation_id == Conversation.id, Message.id > after_id))
+        query.outerjoin(Message, and_(*new))
         .outerjoin(User, col(User.id) == Message.author_id)
         .where(Conversation.id == conversation_id, _visible(reader))
         .order_by(col(Message.id))
@@ -302,9 +383,18 @@ def agree(db: Session, *, conversation: Conversation, user: User) -> None:
 
 
 def muted_until(db: Session, *, conversation: Conversation, user: User) -> datetime | None:
-    """Until when a person may not post here (None: they may)."""
+    """Until when a person may not post here (None: they may). A mute is set in a group's room
+    and holds in the direct conversations started in that group too."""
+    if conversation.group_id is None:
+        return None
     until = db.exec(
-        select(Mute.until).where(Mute.conversation_id == conversation.id, Mute.user_id == user.id)
+        select(Mute.until)
+        .join(Conversation, col(Conversation.id) == Mute.conversation_id)
+        .where(
+            Conversation.group_id == conversation.group_id,
+            Conversation.kind == ConversationKind.group,
+            Mute.user_id == user.id,
+        )
     ).first()
     return until if until is not None and until > utcnow() else None
 
@@ -335,7 +425,11 @@ def send(
     text = body.strip()
     if not text or len(text) > MAX_MESSAGE:
         raise MessageRefused(f"Write a message of up to {MAX_MESSAGE:,} characters.")
-    if conversation.is_group and author.is_participant:
+    if conversation.is_direct:
+        closed = direct_closed(db, conversation=conversation, user=author)
+        if closed is not None:
+            raise MessageRefused(closed)
+    if (conversation.is_group or conversation.is_direct) and author.is_participant:
         until = muted_until(db, conversation=conversation, user=author)
         if until is not None:
             raise MessageRefused(
@@ -383,10 +477,10 @@ def _by_client_id(db: Session, author: User, client_id: str) -> Message | None:
 
 
 def _notify(db: Session, *, conversation: Conversation, author: User) -> None:
-    """A care-team message tells the other side; group activity tells no one (a digest is
-    push's to add). The words never name the sender or quote the message, and one unread
-    notification per conversation is enough."""
-    if conversation.is_group:
+    """A care-team message tells the other side; group and direct conversations tell no one
+    (their unread counts show in the navigation; a digest is push's to add). The words never name
+    the sender or quote the message, and one unread notification per conversation is enough."""
+    if conversation.is_group or conversation.is_direct:
         return
     if author.is_staff:
         recipients = [conversation.participant_id]
@@ -419,10 +513,11 @@ def _notify(db: Session, *, conversation: Conversation, author: User) -> None:
 
 
 def report(db: Session, *, message: Message, reporter: User, reason: str, detail: str) -> None:
-    """Ask the group's facilitators to look at a message (once per person and message)."""
+    """Ask the group's facilitators to look at a message, in a group's room or a direct
+    conversation started in it (once per person and message)."""
     check(db, reporter, MESSAGE, message, Action.view)
     conversation = db.get(Conversation, message.conversation_id)
-    if not conversation.is_group or message.author_id == reporter.id:
+    if conversation.group_id is None or message.author_id == reporter.id:
         raise NotPermitted("message", message.id)
     if reason not in REPORT_REASONS:
         raise MessageRefused("Choose a reason.")
@@ -457,12 +552,17 @@ class QueueRow:
     group_name: str
     author_name: str
     conversation_id: int
+    kind: str
+
+    @property
+    def is_direct(self) -> bool:
+        return self.kind == ConversationKind.direct
 
 
 def open_reports(db: Session, *, staff: User) -> list[QueueRow]:
     """Reports on messages in the groups a staff member facilitates, oldest first: one query."""
     rows = db.exec(
-        select(MessageReport, Message, Group.name, User.name, Conversation.id)
+        select(MessageReport, Message, Group.name, User.name, Conversation.id, Conversation.kind)
         .join(Message, col(Message.id) == MessageReport.message_id)
         .join(Conversation, col(Conversation.id) == Message.conversation_id)
         .join(Group, col(Group.id) == Conversation.group_id)
@@ -498,6 +598,33 @@ def _resolve_reports(db: Session, *, message_id: int, by: User) -> None:
         db.add(row)
 
 
+def _tell_and_audit(
+    db: Session,
+    *,
+    by: User,
+    member_id: int,
+    kind: str,
+    text: str,
+    action: str,
+    object_type: str,
+    object_id: int,
+    notification_object_id: int | None = None,
+    detail: str | None = None,
+) -> None:
+    """A moderation action's two halves: the member is told (in generic words, never the
+    reason or the message) and the action is written to the audit log."""
+    notify(db, user_id=member_id, kind=kind, text=text, object_id=notification_object_id)
+    audit.record(
+        db,
+        action,
+        actor_id=by.id,
+        subject_id=member_id,
+        object_type=object_type,
+        object_id=object_id,
+        detail=detail,
+    )
+
+
 def hide(db: Session, *, message: Message, by: User) -> None:
     """A facilitator hides a message: others see "Removed by a moderator"; its reports close;
     the author is told; audited."""
@@ -505,18 +632,14 @@ def hide(db: Session, *, message: Message, by: User) -> None:
     if message.hidden_at is None:
         message.hidden_at, message.hidden_by_id = utcnow(), by.id
         db.add(message)
-        notify(
+        _tell_and_audit(
             db,
-            user_id=message.author_id,
+            by=by,
+            member_id=message.author_id,
             kind="moderation",
             text="A moderator removed one of your messages in a group.",
-            object_id=message.conversation_id,
-        )
-        audit.record(
-            db,
-            "message_hidden",
-            actor_id=by.id,
-            subject_id=message.author_id,
+            notification_object_id=message.conversation_id,
+            action="message_hidden",
             object_type="message",
             object_id=message.id,
         )
@@ -555,18 +678,14 @@ def mute(
     ).first() or Mute(conversation_id=conversation.id, user_id=member.id, until=utcnow())
     row.until, row.by_id, row.created_at = utcnow() + timedelta(hours=hours), by.id, utcnow()
     db.add(row)
-    notify(
+    _tell_and_audit(
         db,
-        user_id=member.id,
+        by=by,
+        member_id=member.id,
         kind="moderation",
         text="A facilitator paused your posting in a group for now.",
-        object_id=conversation.id,
-    )
-    audit.record(
-        db,
-        "group_member_muted",
-        actor_id=by.id,
-        subject_id=member.id,
+        notification_object_id=conversation.id,
+        action="group_member_muted",
         object_type="conversation",
         object_id=conversation.id,
         detail=f"hours={hours}",
@@ -574,9 +693,17 @@ def mute(
     return row
 
 
+def member_to_remove(
+    db: Session, *, conversation: Conversation, by: User, member_id: int | None
+) -> User:
+    """The member a facilitator is about to remove (for the confirmation step)."""
+    return _member(db, conversation=conversation, by=by, member_id=member_id)
+
+
 def remove_member(db: Session, *, conversation: Conversation, by: User, member_id: int | None):
     """A facilitator removes a member from the group: they no longer reach its room, sessions
-    or practice (audited; the member is told)."""
+    or practice, and their direct conversations there become read-only (audited; the member is
+    told)."""
     member = _member(db, conversation=conversation, by=by, member_id=member_id)
     db.exec(
         delete(GroupMembership).where(
@@ -586,17 +713,13 @@ def remove_member(db: Session, *, conversation: Conversation, by: User, member_i
         )
     )
     db.exec(delete(Mute).where(Mute.conversation_id == conversation.id, Mute.user_id == member.id))
-    notify(
+    _tell_and_audit(
         db,
-        user_id=member.id,
+        by=by,
+        member_id=member.id,
         kind="group_removed",
         text="A facilitator removed you from a group. Your care team can tell you more.",
-    )
-    audit.record(
-        db,
-        "group_member_removed",
-        actor_id=by.id,
-        subject_id=member.id,
+        action="group_member_removed",
         object_type="group",
         object_id=conversation.group_id,
     )
@@ -633,6 +756,167 @@ def set_guidelines(db: Session, *, conversation: Conversation, by: User, text: s
     )
 
 
+# --- Direct conversations between members ------------------------------------------------------
+
+
+def set_direct_messages(db: Session, *, room: Conversation, by: User, on: bool) -> None:
+    """A facilitator turns direct messages between the group's members on or off (audited).
+    Off makes the existing direct conversations read-only; they are not deleted."""
+    check(db, by, GROUP_ROOM, room, Action.change)
+    if room.direct_messages == on:
+        return
+    room.direct_messages = on
+    db.add(room)
+    audit.record(
+        db,
+        "group_direct_messages_on" if on else "group_direct_messages_off",
+        actor_id=by.id,
+        object_type="group",
+        object_id=room.group_id,
+    )
+
+
+def _blockers(db: Session, a: int, b: int) -> set[int]:
+    """Who, of two people, blocked the other (an empty set: neither)."""
+    return set(
+        db.exec(
+            select(Block.blocker_id).where(
+                or_(
+                    and_(Block.blocker_id == a, Block.blocked_id == b),
+                    and_(Block.blocker_id == b, Block.blocked_id == a),
+                )
+            )
+        )
+    )
+
+
+def blocked_by_me(db: Session, *, conversation: Conversation, user: User) -> bool:
+    if not conversation.is_direct:
+        return False
+    return user.id in _blockers(db, user.id, conversation.other_peer(user.id))
+
+
+def direct_closed(db: Session, *, conversation: Conversation, user: User) -> str | None:
+    """Why a participant may not write in a direct conversation now, in a plain sentence (None:
+    they may): the other's account is closed, a block, the facilitators turned direct messages
+    off, or one of them is no longer in the group."""
+    other = db.get(User, conversation.other_peer(user.id))
+    group = db.get(Group, conversation.group_id)
+    name = other.name if other is not None else "This person"
+    group_name = group.name if group is not None else "the group"
+    if other is None or not other.is_active:
+        return f"{name}'s account is closed, so this conversation is read-only."
+    blockers = _blockers(db, user.id, other.id)
+    if user.id in blockers:
+        return (
+            f"You blocked {name}, so this conversation is read-only. Unblock them to write again."
+        )
+    if blockers:
+        return f"{name} is not taking direct messages from you, so this conversation is read-only."
+    room = conversation_for(db, kind=ConversationKind.group, object_id=conversation.group_id)
+    if room is None or not room.direct_messages:
+        return (
+            f"The facilitators of {group_name} turned direct messages off, so this conversation "
+            "is read-only."
+        )
+    if not member_of(db, user.id, conversation.group_id):
+        return f"You are no longer in {group_name}, so this conversation is read-only."
+    if not member_of(db, other.id, conversation.group_id):
+        return f"{name} is no longer in {group_name}, so this conversation is read-only."
+    return None
+
+
+def start_direct(
+    db: Session, *, room: Conversation, by: User, member_id: int | None
+) -> Conversation:
+    """A member opens a direct conversation with another member of the group ("Message Alex"):
+    the one they already have, or a new one if the group's facilitators allow direct messages
+    and neither blocked the other. Raises NotPermitted for someone who is not a fellow member,
+    MessageRefused (with the reason) when it may not start."""
+    check(db, by, CONVERSATION, room, Action.view)
+    if not room.is_group or not by.is_participant:
+        raise NotPermitted("conversation", room.id)
+    other = db.get(User, member_id) if member_id else None
+    if (
+        other is None
+        or other.id == by.id
+        or not other.is_participant
+        or not member_of(db, other.id, room.group_id)
+    ):
+        raise NotPermitted("group_member", member_id)
+    key = _direct_key(room.group_id, by.id, other.id)
+    existing = db.exec(select(Conversation).where(Conversation.key == key)).first()
+    if existing is not None:
+        return existing  # it says itself if it is read-only now
+    if not room.direct_messages:
+        raise MessageRefused("Direct messages are turned off in this group.")
+    if not other.is_active:
+        raise MessageRefused(f"{other.name}'s account is closed.")
+    blockers = _blockers(db, by.id, other.id)
+    if by.id in blockers:
+        raise MessageRefused(f"You blocked {other.name}. Unblock them first.")
+    if blockers:
+        raise MessageRefused(f"{other.name} is not taking direct messages from you.")
+    low, high = sorted((by.id, other.id))
+    conversation = Conversation(
+        key=key,
+        kind=ConversationKind.direct,
+        group_id=room.group_id,
+        peer_a_id=low,
+        peer_b_id=high,
+    )
+    try:
+        with db.begin_nested():  # the other person may open it at the same moment
+            db.add(conversation)
+            db.flush()
+    except IntegrityError:
+        conversation = db.exec(select(Conversation).where(Conversation.key == key)).one()
+    return conversation
+
+
+def block(db: Session, *, conversation: Conversation, by: User) -> User:
+    """A participant stops the other person in a direct conversation from messaging them
+    (here and anywhere else; audited). Returns the person blocked."""
+    check(db, by, CONVERSATION, conversation, Action.view)
+    if not conversation.is_direct:
+        raise NotPermitted("conversation", conversation.id)
+    other_id = conversation.other_peer(by.id)
+    if other_id is not None and by.id not in _blockers(db, by.id, other_id):
+        try:
+            with db.begin_nested():
+                db.add(Block(blocker_id=by.id, blocked_id=other_id))
+                db.flush()
+        except IntegrityError:
+            pass
+        audit.record(
+            db,
+            "message_peer_blocked",
+            actor_id=by.id,
+            subject_id=other_id,
+            object_type="conversation",
+            object_id=conversation.id,
+        )
+    return db.get(User, other_id)
+
+
+def unblock(db: Session, *, conversation: Conversation, by: User) -> User:
+    """A participant lets the other person message them again (audited)."""
+    check(db, by, CONVERSATION, conversation, Action.view)
+    if not conversation.is_direct:
+        raise NotPermitted("conversation", conversation.id)
+    other_id = conversation.other_peer(by.id)
+    db.exec(delete(Block).where(Block.blocker_id == by.id, Block.blocked_id == other_id))
+    audit.record(
+        db,
+        "message_peer_unblocked",
+        actor_id=by.id,
+        subject_id=other_id,
+        object_type="conversation",
+        object_id=conversation.id,
+    )
+    return db.get(User, other_id)
+
+
 # --- My data -----------------------------------------------------------------------------------
 
 
@@ -647,7 +931,13 @@ def export_records(db: Session, *, user: User) -> list[dict]:
     ).all()
     return [
         {
-            "conversation": group_name if c.is_group else "Care team",
+            "conversation": (
+                group_name
+                if c.is_group
+                else f"Direct message ({group_name})"
+                if c.is_direct
+                else "Care team"
+            ),
             "written_at": m.written_at.isoformat(),
             "received_at": m.received_at.isoformat(),
             "text": m.body,
@@ -658,10 +948,20 @@ def export_records(db: Session, *, user: User) -> list[dict]:
 
 
 def erase_records(db: Session, *, user: User) -> None:
-    """Delete every message the person wrote and their care team's thread (account deletion);
-    their reports, cursors, agreements and mutes go with them."""
+    """Delete every message the person wrote, their care team's thread and their direct
+    conversations (account deletion); their reports, cursors, agreements, mutes and blocks go
+    with them."""
     db.exec(delete(Message).where(Message.author_id == user.id))
-    db.exec(delete(Conversation).where(Conversation.participant_id == user.id))
+    db.exec(
+        delete(Conversation).where(
+            or_(
+                Conversation.participant_id == user.id,
+                Conversation.peer_a_id == user.id,
+                Conversation.peer_b_id == user.id,
+            )
+        )
+    )
+    db.exec(delete(Block).where(or_(Block.blocker_id == user.id, Block.blocked_id == user.id)))
     for model in (MessageReport,):
         db.exec(delete(model).where(model.reporter_id == user.id))
     for model in (ReadCursor, GuidelineAgreement, Mute):

@@ -22,7 +22,15 @@ from iop_pwa.access import Action, deny, load_or_404, parse_id
 from iop_pwa.db import get_db
 from iop_pwa.extensions import limiter
 from iop_pwa.messages import services
-from iop_pwa.messages.forms import GuidelinesForm, MemberForm, MessageForm, MuteForm, ReportForm
+from iop_pwa.messages.forms import (
+    ButtonForm,
+    DirectMessagesForm,
+    GuidelinesForm,
+    MemberForm,
+    MessageForm,
+    MuteForm,
+    ReportForm,
+)
 from iop_pwa.messages.models import MAX_MESSAGE, Conversation
 from iop_pwa.messages.policies import (
     CONVERSATION,
@@ -63,12 +71,23 @@ def index():
 
 def _conversation_page(conversation, form: MessageForm | None = None, status: int = 200):
     db = get_db()
-    shown, more = services.latest(db, conversation=conversation, reader=current_user)
+    since = services.history_start(db, conversation=conversation, user=current_user)
+    shown, more = services.latest(db, conversation=conversation, reader=current_user, since=since)
     if shown:
         services.mark_read(
             db, conversation=conversation, user=current_user, up_to=shown[-1].message.id
         )
     moderator = moderates(db, current_user, conversation)
+    # Members are listed for the facilitators (moderation) and, when direct messages are on,
+    # for the members themselves ("Message Alex").
+    peers_listed = (
+        conversation.is_group and conversation.direct_messages and current_user.is_participant
+    )
+    closed = (
+        services.direct_closed(db, conversation=conversation, user=current_user)
+        if conversation.is_direct
+        else None
+    )
     response = make_response(
         render_page(
             "messages/conversation.html",
@@ -81,13 +100,17 @@ def _conversation_page(conversation, form: MessageForm | None = None, status: in
             may_post=CONVERSATION.allows(db, current_user, conversation, Action.change),
             agreed=services.has_agreed(db, conversation=conversation, user=current_user),
             muted_until=services.muted_until(db, conversation=conversation, user=current_user)
-            if conversation.is_group
+            if conversation.group_id is not None and current_user.is_participant
             else None,
             moderator=moderator,
-            members=services.members(db, conversation=conversation) if moderator else [],
+            members=services.members(db, conversation=conversation)
+            if moderator or peers_listed
+            else [],
+            closed=closed,
+            blocked=services.blocked_by_me(db, conversation=conversation, user=current_user),
             mute_form=MuteForm(),
             member_form=MemberForm(),
-            contact=get_contact(db) if not conversation.is_group else None,
+            contact=get_contact(db) if conversation.participant_id is not None else None,
             poll_seconds=POLL_SECONDS,
             max_length=MAX_MESSAGE,
             status=status,
@@ -181,7 +204,10 @@ def older(conversation_id: int):
     conversation = load_or_404(CONVERSATION, conversation_id)
     before = parse_id(request.args.get("before"))
     db = get_db()
-    shown, more = services.latest(db, conversation=conversation, reader=current_user, before=before)
+    since = services.history_start(db, conversation=conversation, user=current_user)
+    shown, more = services.latest(
+        db, conversation=conversation, reader=current_user, before=before, since=since
+    )
     return render_block(
         "messages/conversation.html",
         "older",
@@ -230,7 +256,7 @@ def mute(conversation_id: int):
     form = MuteForm()
     if not form.validate_on_submit():
         flash("Choose how long to pause their posting.")
-        return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
+        return _conversation_page(conversation, status=422)
     services.mute(
         get_db(),
         conversation=conversation,
@@ -242,17 +268,99 @@ def mute(conversation_id: int):
     return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
 
 
-@bp.post("/<int:conversation_id>/remove")
+@bp.route("/<int:conversation_id>/remove", methods=["GET", "POST"])
 @staff_required
 def remove(conversation_id: int):
+    """Removing a member: a page that says who is removed and what happens, then the removal
+    (a POST from that page)."""
     conversation = load_or_404(GROUP_ROOM, conversation_id, Action.change)
+    db = get_db()
+    back = url_for("messages.show", conversation_id=conversation.id)
+    if request.method == "GET":
+        member = services.member_to_remove(
+            db,
+            conversation=conversation,
+            by=current_user,
+            member_id=parse_id(request.args.get("member")),
+        )
+        return render_page(
+            "messages/remove.html",
+            conversation=conversation,
+            title=services.title_of(db, conversation=conversation, user=current_user),
+            member=member,
+            form=MemberForm(data={"member": member.id}),
+            back=back,
+        )
     form = MemberForm()
     if not form.validate_on_submit():
-        return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
+        flash("Choose who to remove from the group.")
+        return _conversation_page(conversation, status=422)
     member = services.remove_member(
-        get_db(), conversation=conversation, by=current_user, member_id=parse_id(form.member.data)
+        db, conversation=conversation, by=current_user, member_id=parse_id(form.member.data)
     )
-    flash(f"{member.name} is no longer in the group.")
+    flash(f"{member.name} is no longer in the group. They were told, without the reason.")
+    return redirect(back, 303)
+
+
+@bp.post("/<int:conversation_id>/direct-messages")
+@staff_required
+def direct_messages(conversation_id: int):
+    """A facilitator turns direct messages between the group's members on or off."""
+    conversation = load_or_404(GROUP_ROOM, conversation_id, Action.change)
+    form = DirectMessagesForm()
+    back = url_for("messages.show", conversation_id=conversation.id)
+    if not form.validate_on_submit():
+        flash("Choose whether direct messages are on or off.")
+        return _conversation_page(conversation, status=422)
+    on = form.turn.data == "on"
+    services.set_direct_messages(get_db(), room=conversation, by=current_user, on=on)
+    flash(
+        "Members can now message each other directly."
+        if on
+        else "Direct messages are off. Existing ones can still be read but not added to."
+    )
+    return redirect(back, 303)
+
+
+@bp.post("/<int:conversation_id>/direct")
+@login_required
+def start_direct(conversation_id: int):
+    """A member opens a direct conversation with another member of the group."""
+    room = load_or_404(CONVERSATION, conversation_id)
+    form = MemberForm()
+    if not form.validate_on_submit():
+        flash("Choose who to message.")
+        return _conversation_page(room, status=422)
+    try:
+        conversation = services.start_direct(
+            get_db(), room=room, by=current_user, member_id=parse_id(form.member.data)
+        )
+    except services.MessageRefused as refused:
+        flash(str(refused))
+        return _conversation_page(room, status=403)
+    return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
+
+
+@bp.post("/<int:conversation_id>/block")
+@login_required
+def block(conversation_id: int):
+    """Stop the other person in a direct conversation from messaging you."""
+    conversation = load_or_404(CONVERSATION, conversation_id)
+    if not ButtonForm().validate_on_submit():
+        return _conversation_page(conversation, status=400)
+    other = services.block(get_db(), conversation=conversation, by=current_user)
+    flash(f"You blocked {other.name}. They can no longer message you directly.")
+    return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
+
+
+@bp.post("/<int:conversation_id>/unblock")
+@login_required
+def unblock(conversation_id: int):
+    conversation = load_or_404(CONVERSATION, conversation_id)
+    if not ButtonForm().validate_on_submit():
+        return _conversation_page(conversation, status=400)
+    other = services.unblock(get_db(), conversation=conversation, by=current_user)
+    flash(f"You unblocked {other.name}.")
     return redirect(url_for("messages.show", conversation_id=conversation.id), 303)
 
 

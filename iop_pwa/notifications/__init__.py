@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Index, text
 from sqlmodel import Field, Session, SQLModel, col, func, select, update
 
 from iop_pwa.accounts.models import User
@@ -19,8 +20,20 @@ class Notification(SQLModel, table=True):
     """One thing to tell a person. Where it leads is built with url_for from its `kind` (which
     a feature registered with an endpoint) and `object_id`, never stored as a path."""
 
+    # A person's list is read newest first, and the bell counts their unread ones on every page:
+    # both from indexes that lead with the person, so neither grows with their history.
+    __table_args__ = (
+        Index("ix_notification_user_created", "user_id", "created_at"),
+        Index(
+            "ix_notification_unread",
+            "user_id",
+            sqlite_where=text("read_at IS NULL"),
+            postgresql_where=text("read_at IS NULL"),
+        ),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user.id", ondelete="CASCADE")
     kind: str = Field(max_length=40)  # e.g. "feedback", "assignment", "session_changed"
     text: str = Field(max_length=300)
     object_id: int | None = None

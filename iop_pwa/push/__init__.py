@@ -10,7 +10,7 @@ from datetime import timedelta
 def register(app) -> None:
     """Hand the app push's interface, sections, data rights and worker jobs."""
     from iop_pwa.features import DataRights, Feature, Job, Section, add
-    from iop_pwa.push import delivery, policies, sections, services, settings, views
+    from iop_pwa.push import by_email, delivery, policies, sections, services, settings, views
     from iop_pwa.push.models import Delivery, PushSubscription, ReminderPreference, SendResult
 
     settings.configure(app)
@@ -38,6 +38,7 @@ def register(app) -> None:
                 # reaches the phone within a minute.
                 Job("push_queue", timedelta(0), delivery.queue),
                 Job("push_send", timedelta(0), delivery.send),
+                Job("push_email", timedelta(0), by_email.send),
             ),
         ),
     )

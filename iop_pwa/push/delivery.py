@@ -13,6 +13,11 @@ Two worker jobs, run every round:
 Only the worker talks to push services; requests only write rows. The lock screen only ever
 reads "You have a new reminder" (or, for staff, "New alert in IOP Companion"): the payload is
 `{kind, url, tag, title, body}` with the category as kind and nothing a person wrote.
+
+Email is a second channel through the same pipeline (`push/by_email.py` sends it): where mail is
+set up and the person chose email, each reason gets a second delivery with `channel` "email"
+and the key "email:<the push key>", so it too is queued once, claimed with a lease, retried
+with backoff and recorded.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pywebpush import WebPushException, webpush
 from sqlalchemy import delete, exists, func, insert, or_, update
 from sqlmodel import Session, col, select
 
+from iop_pwa import mail
 from iop_pwa.accounts.models import ParticipantStatus, User
 from iop_pwa.db import utcnow
 from iop_pwa.features import Reminder, registry
@@ -92,7 +98,10 @@ def _row(
     urgent: bool = False,
     expires_at: datetime | None = None,
     notification_id: int | None = None,
+    channel: str = "push",
 ) -> dict:
+    if channel != "push":
+        key = f"{channel}:{key}"  # one delivery per (person, channel, reason, occurrence)
     return {
         "user_id": user_id,
         "key": key[:120],
@@ -100,7 +109,7 @@ def _row(
         "url": url[:300],
         "topic": topic,
         "urgent": urgent,
-        "channel": "push",
+        "channel": channel,
         "notification_id": notification_id,
         "created_at": now,
         "due_at": due_at,
@@ -125,7 +134,8 @@ def _notification_path(kind: str, object_id: int | None) -> str:
 
 
 def queue_notifications(db: Session, now: datetime) -> int:
-    """A delivery for every notification row of the last hour that has none yet."""
+    """A delivery for every notification row of the last hour that has none yet, on each way
+    the person chose (push, email), after their quiet hours."""
     found = registry()
     pending = db.exec(
         select(Notification.id, Notification.user_id, Notification.kind, Notification.object_id)
@@ -136,19 +146,26 @@ def queue_notifications(db: Session, now: datetime) -> int:
         .order_by(col(Notification.id))
         .limit(5000)
     ).all()
+    if not pending:
+        return 0
+    prefs = preferences.Cache(db, {user_id for _, user_id, _, _ in pending})
+    mail_on = mail.enabled()
     rows = []
     for note_id, user_id, kind, object_id in pending:
-        rows.append(
-            _row(
-                user_id=user_id,
-                key=f"n:{note_id}",
-                category=found.notification_category(kind),
-                url=_notification_path(kind, object_id),
-                due_at=now,
-                now=now,
-                notification_id=note_id,
+        due = prefs.after_quiet_hours(user_id, now)
+        for channel in prefs.channels(user_id, mail_on):
+            rows.append(
+                _row(
+                    user_id=user_id,
+                    key=f"n:{note_id}",
+                    category=found.notification_category(kind),
+                    url=_notification_path(kind, object_id),
+                    due_at=due,
+                    now=now,
+                    notification_id=note_id,
+                    channel=channel,
+                )
             )
-        )
     return _insert_new(db, rows)
 
 
@@ -156,6 +173,7 @@ def queue_reminders(db: Session, now: datetime) -> int:
     """A delivery for every reminder a feature has due now (within the grace period, so a round
     that came late still sends it, and a worker that was down for hours sends nothing stale)."""
     prefs = preferences.Cache(db)
+    mail_on = mail.enabled()
     rows = []
     for source in registry().reminder_sources:
         reminders: Iterable[Reminder] = source.due(
@@ -166,19 +184,21 @@ def queue_reminders(db: Session, now: datetime) -> int:
             expires = reminder.expires_at or reminder.at + DEFAULT_LIFETIME
             if due >= expires:
                 continue  # quiet hours last past the point of it (a session already started)
-            rows.append(
-                _row(
-                    user_id=reminder.user_id,
-                    key=f"{source.name}:{reminder.key}",
-                    category=reminder.category,
-                    url=reminder.url,
-                    due_at=due,
-                    now=now,
-                    topic=reminder.topic,
-                    urgent=reminder.urgent,
-                    expires_at=expires,
+            for channel in prefs.channels(reminder.user_id, mail_on):
+                rows.append(
+                    _row(
+                        user_id=reminder.user_id,
+                        key=f"{source.name}:{reminder.key}",
+                        category=reminder.category,
+                        url=reminder.url,
+                        due_at=due,
+                        now=now,
+                        topic=reminder.topic,
+                        urgent=reminder.urgent,
+                        expires_at=expires,
+                        channel=channel,
+                    )
                 )
-            )
     return _insert_new(db, rows)
 
 
@@ -210,16 +230,20 @@ def queue(db: Session, now: datetime) -> int:
 # --- Claiming ----------------------------------------------------------------------------------
 
 
-def claim(db: Session, now: datetime, *, limit: int = BATCH) -> tuple[str, list[int]]:
-    """Lease up to `limit` due deliveries to this caller; returns (lease token, ids). The caller
-    commits before sending, so other workers see the lease. On PostgreSQL rows another worker
-    is claiming are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite the claim is one UPDATE,
-    which runs under the database's single write lock."""
+def claim(
+    db: Session, now: datetime, *, limit: int = BATCH, channel: str = "push"
+) -> tuple[str, list[int]]:
+    """Lease up to `limit` due deliveries of a channel ("push" or "email") to this caller;
+    returns (lease token, ids). The caller commits before sending, so other workers see the
+    lease. On PostgreSQL rows another worker is claiming are skipped (`FOR UPDATE SKIP
+    LOCKED`); on SQLite the claim is one UPDATE, which runs under the database's single write
+    lock."""
     token = uuid.uuid4().hex
     due = (
         select(Delivery.id)
         .where(
             Delivery.status == "pending",
+            Delivery.channel == channel,
             col(Delivery.next_attempt_at) <= now,
             or_(col(Delivery.lease_until).is_(None), col(Delivery.lease_until) < now),
         )
@@ -250,7 +274,7 @@ class Task:
     """One send: a delivery to one device."""
 
     delivery_id: int
-    subscription_id: int
+    subscription_id: int | None
     endpoint: str
     p256dh: str
     auth: str
@@ -419,9 +443,11 @@ def _plan(db: Session, ids: list[int], now: datetime):
     user_ids = {d.user_id for d in deliveries}
     people = {u.id: u for u in db.exec(select(User).where(col(User.id).in_(user_ids))) if u}
     prefs = preferences.Cache(db, user_ids)
+    mail_on = mail.enabled()
     devices: dict[int, list[PushSubscription]] = {}
     for sub in db.exec(select(PushSubscription).where(col(PushSubscription.user_id).in_(user_ids))):
-        devices.setdefault(sub.user_id, []).append(sub)
+        if not settings.is_placeholder(sub.endpoint):  # the demo's phone: never sent to
+            devices.setdefault(sub.user_id, []).append(sub)
     already = set(
         db.exec(
             select(SendResult.delivery_id, SendResult.subscription_id).where(
@@ -439,7 +465,9 @@ def _plan(db: Session, ids: list[int], now: datetime):
             decided[delivery.id] = "expired"
         elif not prefs.wants(delivery.user_id, delivery.category):
             decided[delivery.id] = "off"
-        elif not prefs.by_push(delivery.user_id) or not devices.get(delivery.user_id):
+        elif "push" not in prefs.channels(delivery.user_id, mail_on):
+            decided[delivery.id] = "off"  # the person now has reminders by email only
+        elif not devices.get(delivery.user_id):
             decided[delivery.id] = "no_device"
         else:
             body, headers, ttl = payload(delivery), _headers(delivery), _ttl(delivery, now)
@@ -451,7 +479,7 @@ def _plan(db: Session, ids: list[int], now: datetime):
     return deliveries, decided, tasks
 
 
-def _record(
+def record(
     db: Session,
     *,
     ids: list[int],
@@ -459,6 +487,7 @@ def _record(
     results: list[Result],
     token: str,
     now: datetime,
+    channel: str = "push",
 ) -> int:
     """Write every result, update each device and delivery; returns how many pushes went.
     Statements are per outcome, not per row, so recording keeps pace with sending. The
@@ -481,7 +510,7 @@ def _record(
                     "user_id": current[r.task.delivery_id][1],
                     "subscription_id": r.task.subscription_id,
                     "at": now,
-                    "channel": "push",
+                    "channel": channel,
                     "status_code": r.status_code,
                     "outcome": r.outcome,
                 }
@@ -493,6 +522,7 @@ def _record(
     gone = {r.task.subscription_id for r in tried if r.outcome == "gone"}
     failing = {r.task.subscription_id for r in tried if r.outcome not in {"sent", "gone"}}
     failing -= worked | gone
+    worked.discard(None), gone.discard(None), failing.discard(None)  # email: no device
     subs = PushSubscription
     if worked:
         db.exec(
@@ -570,7 +600,7 @@ def send(db: Session, now: datetime, *, limit: int = BATCH) -> int:
     db.commit()  # end the read: no transaction stays open while we wait on push services
     deadline = started + (LEASE.total_seconds() - 10)
     results = Sender.from_app().send_all(tasks, now, deadline)
-    return _record(db, ids=ids, decided=decided, results=results, token=token, now=now)
+    return record(db, ids=ids, decided=decided, results=results, token=token, now=now)
 
 
 def last_success(db: Session, user_ids: list[int]) -> dict[int, datetime]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectMultipleField, TimeField
+from wtforms import BooleanField, RadioField, SelectMultipleField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -31,12 +31,30 @@ class PreferencesForm(FlaskForm):
         option_widget=CheckboxInput(),
     )
     care_team = BooleanField("Messages and feedback from my care team")
-    group_activity = BooleanField("Group activity")
+    group_activity = RadioField(
+        "Group activity",
+        choices=[
+            SelectChoice("off", "Off"),
+            SelectChoice(
+                "digest", "A daily digest at my daily reminder time, when there is something new"
+            ),
+        ],
+        default="off",  # left out of the page for staff: off
+    )
     alerts = BooleanField("Alerts about people on my caseload (a new safety flag)")
     quiet_start = TimeField("Quiet from", validators=[Optional()])
     quiet_end = TimeField("Quiet until", validators=[Optional()])
-    by_push = BooleanField("On my devices (push)")
-    by_email = BooleanField("By email")
+    # Shown only where the program set up mail (otherwise the page says reminders come to
+    # devices only, and the stored choice is left as it is).
+    channel = RadioField(
+        "How reminders reach me",
+        choices=[
+            SelectChoice("push", "On my devices (push)"),
+            SelectChoice("email", "By email"),
+            SelectChoice("both", "Both"),
+        ],
+        default="push",
+    )
 
     def validate_quiet_end(self, field) -> None:
         if bool(self.quiet_start.data) != bool(field.data):

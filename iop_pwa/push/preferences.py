@@ -21,6 +21,24 @@ CATEGORY_FIELD = {
     "alerts": "alerts",
 }
 SESSION_MINUTE_CHOICES = (10, 15, 30, 60, 120, 1440)
+# How reminders reach a person (Account → Reminders, "How"): stored as by_push / by_email.
+CHANNEL_CHOICES = {"push": (True, False), "email": (False, True), "both": (True, True)}
+
+
+def channels(pref: ReminderPreference, mail_enabled: bool) -> tuple[str, ...]:
+    """The ways reminders reach the person: email only where the program set up mail, and push
+    whenever email does not (someone who chose email where mail went away is not left with
+    nothing)."""
+    email = bool(pref.by_email) and mail_enabled
+    push = bool(pref.by_push) or not email
+    return ("push",) * push + ("email",) * email
+
+
+def channel_choice(pref: ReminderPreference) -> str:
+    """The form's answer for the stored pair ("push" when neither is set)."""
+    if pref.by_email:
+        return "both" if pref.by_push else "email"
+    return "push"
 
 
 def load(db: Session, user_id: int) -> ReminderPreference:
@@ -89,14 +107,17 @@ class Cache:
         return ReminderSettings(
             daily_time=pref.daily_time if pref.daily_practice else None,
             session_minutes=session_minutes(pref) if pref.session_reminders else (),
+            # The group digest comes at the daily reminder time, whether or not the daily
+            # practice reminder is on.
+            digest_time=pref.daily_time if pref.group_activity else None,
         )
 
     def wants(self, user_id: int, category: str) -> bool:
         field = CATEGORY_FIELD.get(category)
         return True if field is None else bool(getattr(self.get(user_id), field))
 
-    def by_push(self, user_id: int) -> bool:
-        return bool(self.get(user_id).by_push)
+    def channels(self, user_id: int, mail_enabled: bool) -> tuple[str, ...]:
+        return channels(self.get(user_id), mail_enabled)
 
     def after_quiet_hours(self, user_id: int, at: datetime) -> datetime:
         pref = self.get(user_id)

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from iop_pwa import mail
 from iop_pwa.accounts.models import User
-from iop_pwa.push import preferences, services
+from iop_pwa.push import by_email, preferences, services
 from iop_pwa.push.forms import PreferencesForm
 
 
@@ -22,12 +22,11 @@ def _form(db: Session, person: User) -> PreferencesForm:
         session_reminders=pref.session_reminders,
         session_minutes=[str(m) for m in preferences.session_minutes(pref)],
         care_team=pref.care_team,
-        group_activity=pref.group_activity,
+        group_activity="digest" if pref.group_activity else "off",
         alerts=pref.alerts,
         quiet_start=pref.quiet_start,
         quiet_end=pref.quiet_end,
-        by_push=pref.by_push,
-        by_email=pref.by_email,
+        channel=preferences.channel_choice(pref),
     )
 
 
@@ -38,6 +37,7 @@ def account(*, db: Session, person: User) -> dict:
         "found": services.reliability(db, person.id),
         "form": g.get("reminder_form") or _form(db, person),
         "mail_enabled": mail.enabled(),
+        "email_subject": by_email.subject("alerts" if person.is_staff else "practice"),
     }
 
 
@@ -51,4 +51,8 @@ def participant_page(*, db: Session, person: User) -> dict | None:
     arrive (no device, or every device failing)."""
     if not person.is_participant:
         return None
-    return {"person": person, "found": services.reliability(db, person.id)}
+    return {
+        "person": person,
+        "found": services.reliability(db, person.id),
+        "mail_enabled": mail.enabled(),
+    }

@@ -7,12 +7,13 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, func, select
 
+from iop_pwa import mail
 from iop_pwa.accounts.models import User
 from iop_pwa.accounts.sessions import describe_device
 from iop_pwa.db import utcnow
-from iop_pwa.push import settings
+from iop_pwa.push import preferences, settings
 from iop_pwa.push.models import Delivery, PushSubscription, ReminderPreference, SendResult
 
 
@@ -95,15 +96,31 @@ def devices(db: Session, user_id: int) -> list[PushSubscription]:
 
 @dataclass(frozen=True)
 class Reliability:
-    """What the person and their therapist see: are reminders on, and do they arrive?"""
+    """What the person and their therapist see: are reminders on, and do they arrive? Email
+    counts as a way reminders reach the person (where mail is set up and they chose it)."""
 
     devices: list[PushSubscription]
-    last_received: datetime | None
-    by_email: bool
+    last_received: datetime | None  # the last push to a device or email that went
+    email_on: bool = False
+    last_email: datetime | None = None
+    email_failing: bool = False  # the latest email could not be sent
+
+    @property
+    def by_email(self) -> bool:
+        return self.email_on
 
     @property
     def on(self) -> bool:
-        return bool(self.devices)
+        """Whether any way reaches the person: a device or email."""
+        return bool(self.devices) or self.email_on
+
+    @property
+    def reaching(self) -> bool:
+        """False when nothing can reach the person: no device and no email, or every way
+        they have is failing."""
+        device_ok = bool(self.devices) and not self.all_failing
+        email_ok = self.email_on and not self.email_failing
+        return device_ok or email_ok
 
     @property
     def all_failing(self) -> bool:
@@ -117,13 +134,40 @@ class Reliability:
 
 
 def reliability(db: Session, user_id: int) -> Reliability:
+    """At most four queries: the devices, the preferences (with the person's address), and,
+    when email is on, its latest result and its last success."""
     found = devices(db, user_id)
     received = [d.last_success_at for d in found if d.last_success_at]
-    pref = db.get(ReminderPreference, user_id)
+    row = db.exec(
+        select(User.email, ReminderPreference)
+        .outerjoin(ReminderPreference, col(ReminderPreference.user_id) == User.id)
+        .where(User.id == user_id)
+    ).first()
+    address, pref = row if row else (None, None)
+    email_on = bool(address and pref and "email" in preferences.channels(pref, mail.enabled()))
+    last_email = email_failing = None
+    if email_on:
+        latest = db.exec(
+            select(SendResult.at, SendResult.outcome)
+            .where(SendResult.user_id == user_id, SendResult.channel == "email")
+            .order_by(col(SendResult.at).desc(), col(SendResult.id).desc())
+            .limit(1)
+        ).first()
+        last_email = db.exec(
+            select(func.max(SendResult.at)).where(
+                SendResult.user_id == user_id,
+                SendResult.channel == "email",
+                SendResult.outcome == "sent",
+            )
+        ).one()
+        email_failing = latest is not None and latest[1] != "sent"
+    received += [last_email] if last_email else []
     return Reliability(
         devices=found,
         last_received=max(received) if received else None,
-        by_email=bool(pref and pref.by_email),
+        email_on=email_on,
+        last_email=last_email,
+        email_failing=bool(email_failing),
     )
 
 

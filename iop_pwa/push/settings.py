@@ -115,6 +115,21 @@ def public_key() -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+PLACEHOLDER_DOMAIN = ".invalid"
+
+
+def is_placeholder(endpoint: str) -> bool:
+    """An endpoint on the reserved `.invalid` domain (RFC 2606: it never resolves) stands for a
+    device that is not real, such as the demo's phone: the worker never sends to it and records
+    nothing for it, so its history stays as it was made, and no worker retries an address that
+    cannot answer."""
+    try:
+        host = urlsplit(endpoint).hostname or ""
+    except ValueError:
+        return False
+    return host == PLACEHOLDER_DOMAIN[1:] or host.endswith(PLACEHOLDER_DOMAIN)
+
+
 def endpoint_allowed(endpoint: str, allowed: tuple[str, ...] | None = None) -> bool:
     """Whether we may post to this endpoint: it must start with an allowed prefix, compared
     part by part (scheme, host, port, path), so `https://fcm.googleapis.com.evil.example/` or

@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, jsonify, redirect, request, url_for
 from flask_login import current_user, login_required
 
+from iop_pwa import mail
 from iop_pwa.access import Action, load_or_404
 from iop_pwa.db import get_db
 from iop_pwa.push import delivery, preferences, services, settings
@@ -96,6 +97,10 @@ def save_preferences():
     form = PreferencesForm()
     if not form.validate_on_submit():
         return _invalid(form)
+    how = {}
+    if mail.enabled():  # otherwise the page offers no choice: keep the stored one
+        by_push, by_email = preferences.CHANNEL_CHOICES[form.channel.data or "push"]
+        how = {"by_push": by_push, "by_email": by_email}
     preferences.save(
         get_db(),
         user=current_user,
@@ -104,12 +109,11 @@ def save_preferences():
         session_reminders=form.session_reminders.data,
         session_minutes=",".join(form.session_minutes.data or []) or "60,10",
         care_team=form.care_team.data,
-        group_activity=form.group_activity.data,
+        group_activity=form.group_activity.data == "digest",
         alerts=form.alerts.data,
         quiet_start=form.quiet_start.data,
         quiet_end=form.quiet_end.data,
-        by_push=form.by_push.data,
-        by_email=form.by_email.data,
+        **how,
     )
     flash("Your reminder choices are saved.")
     return _back()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Column, String, UniqueConstraint
+from sqlalchemy import Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from iop_pwa.db import UTCDateTime, enum_type, utcnow
@@ -50,6 +50,11 @@ class TherapySession(SQLModel, table=True):
     each occurrence can be moved or cancelled on its own."""
 
     __tablename__ = "therapy_session"
+    # A participant's sessions are read by source and time (`services._theirs`).
+    __table_args__ = (
+        Index("ix_therapy_session_participant_starts", "participant_id", "starts_at"),
+        Index("ix_therapy_session_group_starts", "group_id", "starts_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     therapist_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
@@ -60,12 +65,8 @@ class TherapySession(SQLModel, table=True):
     starts_at: datetime = Field(sa_type=UTCDateTime, index=True)
     duration_minutes: int = Field(default=60, ge=5, le=480)
     video_url: str = Field(max_length=500)
-    participant_id: int | None = Field(
-        default=None, foreign_key="user.id", index=True, ondelete="CASCADE"
-    )
-    group_id: int | None = Field(
-        default=None, foreign_key="therapy_group.id", index=True, ondelete="CASCADE"
-    )
+    participant_id: int | None = Field(default=None, foreign_key="user.id", ondelete="CASCADE")
+    group_id: int | None = Field(default=None, foreign_key="therapy_group.id", ondelete="CASCADE")
     series_id: str | None = Field(default=None, max_length=36, index=True)
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

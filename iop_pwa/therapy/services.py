@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from icalendar import Calendar, Event
-from sqlmodel import Session, and_, col, or_, select
+from sqlalchemy import union_all
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
 
 from iop_pwa import access, audit, dates
 from iop_pwa.access import first_moment
@@ -50,6 +52,11 @@ class SessionError(ValueError):
 # Video services a session link may point to: the host is the domain or one of its subdomains
 # (us02web.zoom.us). VIDEO_DOMAINS_EXTRA adds a clinic's own; anything else is refused, so a link
 # can't pass as Zoom from zoom.us.evil.example.
+# The longest a session can last (the form's limit): one that started longer ago is over.
+MAX_SESSION = timedelta(minutes=480)
+# How many past sessions the participant's Sessions page lists.
+PAST_SHOWN = 20
+
 PROVIDERS = {
     "zoom.us": "Zoom",
     "zoomgov.com": "Zoom",
@@ -362,35 +369,64 @@ def cancel(db: Session, *, session: TherapySession, by: User) -> None:
 
 
 def _theirs(db: Session, participant: User):
-    """The condition for the sessions a participant is part of: their own individual and family
-    sessions, and each of their groups' sessions from the day they joined (one query)."""
+    """The sessions a participant is part of, as an entity to select from: their own individual
+    and family sessions, and each of their groups' sessions from the day they joined (one query,
+    for the memberships).
+
+    A UNION ALL with one branch per source, each served by an index on (source, starts_at), and
+    not one `participant_id = ? OR group_id IN (...)`: PostgreSQL answers that OR by reading every
+    session of the program. Conditions on the result (`starts_at` ranges) reach each branch."""
     memberships = db.exec(
         select(GroupMembership.group_id, GroupMembership.joined_at).where(
             GroupMembership.user_id == participant.id
         )
     ).all()
-    return or_(
-        TherapySession.participant_id == participant.id,
-        *(
-            and_(
-                TherapySession.group_id == group_id,
-                TherapySession.starts_at >= first_moment(joined, participant.timezone),
-            )
-            for group_id, joined in memberships
-        ),
-    )
+    branches = [select(TherapySession).where(TherapySession.participant_id == participant.id)]
+    branches += [
+        select(TherapySession).where(
+            TherapySession.group_id == group_id,
+            TherapySession.starts_at >= first_moment(joined, participant.timezone),
+        )
+        for group_id, joined in memberships
+    ]
+    found = union_all(*branches) if len(branches) > 1 else branches[0]
+    return aliased(TherapySession, found.subquery("theirs"))
 
 
 def for_participant(
     db: Session, *, participant: User, since: datetime | None = None, until: datetime | None = None
 ) -> list[TherapySession]:
     """Sessions the participant is part of (see `_theirs`): two queries."""
-    query = select(TherapySession).where(_theirs(db, participant))
+    theirs = _theirs(db, participant)
+    query = select(theirs)
     if since:
-        query = query.where(TherapySession.starts_at >= since - timedelta(hours=8))
+        query = query.where(theirs.starts_at >= since - MAX_SESSION)
     if until:
-        query = query.where(TherapySession.starts_at < until)
-    return list(db.exec(query.order_by(col(TherapySession.starts_at))))
+        query = query.where(theirs.starts_at < until)
+    return list(db.exec(query.order_by(theirs.starts_at, theirs.id)))
+
+
+def upcoming_and_past(
+    db: Session, *, participant: User, now: datetime, past: int = PAST_SHOWN
+) -> tuple[list[TherapySession], list[TherapySession]]:
+    """The participant's sessions still to come or under way (soonest first) and their latest
+    `past` ones (latest first), limited in SQL: the Sessions page costs the same after a year.
+    Cancelled ones are included (the page says so). Three queries."""
+    theirs = _theirs(db, participant)
+    candidates = db.exec(
+        select(theirs)
+        .where(theirs.starts_at > now - MAX_SESSION)
+        .order_by(theirs.starts_at, theirs.id)
+    ).all()
+    done = db.exec(
+        select(theirs)
+        .where(theirs.starts_at <= now)
+        .order_by(theirs.starts_at.desc(), theirs.id.desc())
+        .limit(past + len(candidates))
+    ).all()
+    upcoming = [s for s in candidates if s.ends_at > now]
+    ahead = {s.id for s in upcoming}
+    return upcoming, [s for s in done if s.id not in ahead][:past]
 
 
 def next_session(sessions: list[TherapySession], now: datetime) -> TherapySession | None:
@@ -508,17 +544,18 @@ def overview(
     """The participant's next few sessions and their latest past ones with attendance, for the
     therapist: limited in SQL, four queries however long the history. A session counts as past
     once it has started (attendance can be marked then); cancelled ones are left out."""
-    theirs = and_(_theirs(db, participant), col(TherapySession.cancelled_at).is_(None))
+    theirs = _theirs(db, participant)
+    kept = theirs.cancelled_at.is_(None)
     ahead = db.exec(
-        select(TherapySession)
-        .where(theirs, TherapySession.starts_at > now)
-        .order_by(col(TherapySession.starts_at), col(TherapySession.id))
+        select(theirs)
+        .where(kept, theirs.starts_at > now)
+        .order_by(theirs.starts_at, theirs.id)
         .limit(upcoming)
     ).all()
     done = db.exec(
-        select(TherapySession)
-        .where(theirs, TherapySession.starts_at <= now)
-        .order_by(col(TherapySession.starts_at).desc(), col(TherapySession.id).desc())
+        select(theirs)
+        .where(kept, theirs.starts_at <= now)
+        .order_by(theirs.starts_at.desc(), theirs.id.desc())
         .limit(past)
     ).all()
     marks = {

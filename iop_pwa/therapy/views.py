@@ -56,11 +56,11 @@ def _my_session(session_id: int) -> TherapySession:
 @outbox.keep_offline
 def index():
     now = utcnow()
-    sessions = services.for_participant(get_db(), participant=current_user)
+    upcoming, past = services.upcoming_and_past(get_db(), participant=current_user, now=now)
     return render_page(
         "therapy/index.html",
-        upcoming=[s for s in sessions if s.ends_at > now],
-        past=[s for s in reversed(sessions) if s.ends_at <= now][:20],
+        upcoming=upcoming,
+        past=past,
         now=now,
         provider=services.provider_name,
     )

@@ -234,3 +234,78 @@ def test_unread_counts_fit_a_small_phone(new_context, live_server, people, app, 
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     expect(main_nav(page).get_by_role("link", name="Messages", exact=True)).to_be_visible()
     assert_no_axe_violations(page)
+
+
+def test_direct_messages_between_two_members_once_a_facilitator_turns_them_on(
+    page, new_context, live_server, people
+):
+    therapist, sam, jo = people
+    laptop = new_context(phone=False).new_page()
+    open_conversation(laptop, live_server, therapist.email, "Evening")
+    laptop.get_by_role("button", name="Turn on direct messages").click()
+    expect(laptop.get_by_role("status").filter(has_text="message each other")).to_be_visible()
+    expect(laptop.get_by_role("button", name="Turn off direct messages")).to_be_visible()
+    assert_no_axe_violations(laptop)
+
+    phone = new_context(viewport={"width": 320, "height": 640}).new_page()
+    open_conversation(phone, live_server, sam.email, "Evening")
+    members = phone.get_by_role("region", name="Members")
+    expect(members.get_by_role("button", name="Message Jo Park")).to_be_visible()
+    expect(members.get_by_role("button", name="Message Sam Rivera")).to_have_count(0)
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert_no_axe_violations(phone)
+    members.get_by_role("button", name="Message Jo Park").click()
+    expect(phone.get_by_role("heading", name="Jo Park", level=1)).to_be_visible()
+    expect(phone.get_by_text("Only you and Jo Park see this conversation")).to_be_visible()
+    phone.get_by_label("Message", exact=True).fill("Want to practise before Thursday?")
+    phone.get_by_role("button", name="Send").click()
+    expect(messages_list(phone).get_by_text("Want to practise before Thursday?")).to_be_visible(
+        timeout=LIVE
+    )
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert_no_axe_violations(phone)
+
+    sign_in(page, live_server, jo.email)
+    main_nav(page).get_by_role("link", name="Messages, 1 unread").click()
+    page.get_by_role("link", name="Sam Rivera, 1 unread").click()
+    expect(page.get_by_role("heading", name="Sam Rivera", level=1)).to_be_visible()
+    expect(messages_list(page).get_by_text("Want to practise before Thursday?")).to_be_visible()
+    page.get_by_label("Message", exact=True).fill("Yes, Wednesday evening?")
+    page.get_by_role("button", name="Send").click()
+    reply = messages_list(phone).get_by_role("listitem").filter(has_text="Wednesday evening")
+    expect(reply).to_be_visible(timeout=LIVE)  # live, without a reload
+    expect(reply).to_contain_text("Jo Park")
+
+    phone.get_by_role("button", name="Block Jo Park").click()
+    expect(phone.get_by_role("status").filter(has_text="can no longer message you")).to_be_visible()
+    expect(
+        phone.get_by_text("You blocked Jo Park, so this conversation is read-only")
+    ).to_be_visible()
+    expect(phone.get_by_role("button", name="Unblock Jo Park")).to_be_visible()
+    expect(phone.get_by_label("Message", exact=True)).to_have_count(0)
+    page.reload()
+    expect(page.get_by_text("Sam Rivera is not taking direct messages from you")).to_be_visible()
+    expect(page.get_by_label("Message", exact=True)).to_have_count(0)
+    assert_no_axe_violations(page)
+
+
+def test_removing_a_member_asks_first_then_tells_the_facilitator_it_is_done(
+    page, live_server, people
+):
+    therapist, _, _ = people
+    open_conversation(page, live_server, therapist.email, "Evening")
+    page.get_by_role("link", name="Remove Jo Park from the group").click()
+    expect(
+        page.get_by_role("heading", name="Remove Jo Park from Evening?", level=1)
+    ).to_be_visible()
+    expect(page.get_by_text("no longer sees the group's room")).to_be_visible()
+    assert_no_axe_violations(page)
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.get_by_role("heading", name="Evening", level=1)).to_be_visible()
+
+    page.get_by_role("link", name="Remove Jo Park from the group").click()
+    page.get_by_role("button", name="Remove Jo Park from the group").click()
+    expect(
+        page.get_by_role("status").filter(has_text="Jo Park is no longer in the group")
+    ).to_be_visible()
+    expect(page.get_by_role("link", name="Remove Jo Park from the group")).to_have_count(0)

@@ -11,6 +11,7 @@ import re
 import time
 
 import pytest
+from flask import url_for
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 from sqlmodel import col, delete, select
@@ -218,7 +219,11 @@ def test_service_worker_controls_the_page_and_precaches_a_versioned_shell(
             .map((r) => new URL(r.url).pathname)""",
         shells[0],
     )
-    assert set(kept) == {f"/static/{name}" for name in SHELL} | {"/offline", "/help"}
+    # Static files under their content-hashed names (iop_pwa.static_assets), as pages ask for them.
+    with app.test_request_context("/"):
+        shell = {url_for("static", filename=name) for name in SHELL}
+    assert all(re.fullmatch(r"/static/.+\.[0-9a-f]{10}\.\w+", path) for path in shell), shell
+    assert set(kept) == shell | {"/offline", "/help"}
 
     # Never cached long, whoever asks: signed in (this context) and signed out.
     for who, request in (("signed in", page.request), ("signed out", new_context().request)):

@@ -1,7 +1,7 @@
 """checkins: questionnaires (PHQ-9, GAD-7, a team's own), schedules, answers
 
-Revision ID: 0015_checkins
-Revises: 0014_discharge_date
+Revision ID: 0018_checkins
+Revises: 0017_peer_messages
 Create Date: 2026-11-29 10:00:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import iop_pwa.db
 
-revision: str = "0015_checkins"
-down_revision: str | None = "0014_discharge_date"
+revision: str = "0018_checkins"
+down_revision: str | None = "0017_peer_messages"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,74 @@
+"""Small steps many tests take: signing someone in, scheduling a session through its form,
+reading the database's plan for a query."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+
+from iop_pwa.accounts.models import User
+from tests.conftest import PASSWORD
+
+
+def signed_in(app, who: str | User, headers: dict[str, str] | None = None):
+    """A test client signed in as `who` (an email or a user), sending `headers` on every request."""
+    client = app.test_client()
+    client.environ_base.update(
+        {"HTTP_" + k.upper().replace("-", "_"): v for k, v in (headers or {}).items()}
+    )
+    email = who.email if isinstance(who, User) else who
+    response = client.post_form("/sign-in", {"email": email, "password": PASSWORD})
+    assert response.status_code == 303
+    return client
+
+
+def schedule_session(client, expect: int | None = 303, **fields):
+    """Post the therapist's "Schedule a session" form: an individual weekly check-in on Thursday
+    5 March 2026 at 18:00 unless `fields` say otherwise. Checks the answer is `expect` (None:
+    the caller checks)."""
+    data = {
+        "kind": "individual",
+        "title": "Check-in",
+        "day": "2026-03-05",
+        "at": "18:00",
+        "duration_minutes": "50",
+        "video_url": "https://zoom.us/j/123",
+        "participant": "",
+        "group": "",
+        "repeat_weeks": "1",
+    }
+    data.update(fields)
+    response = client.post_form("/dashboard/sessions/new", data)
+    if expect is not None:
+        assert response.status_code == expect, response.get_data(as_text=True)[:300]
+    return response
+
+
+def plan_of(db, run) -> str:
+    """The database's plan (EXPLAIN on PostgreSQL, EXPLAIN QUERY PLAN on SQLite) for the last
+    query `run()` sends, with the parameters it sent."""
+    sent = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    statement, parameters = sent[-1]
+    postgres = engine.dialect.name == "postgresql"
+    prefix = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+    rows = db.connection().exec_driver_sql(prefix + statement, parameters).all()
+    return "\n".join(str(row[0] if postgres else row[-1]) for row in rows)
+
+
+def analyze(db) -> None:
+    """Fresh planner statistics, as a live database has after autovacuum (PostgreSQL) or after
+    `ANALYZE` (SQLite): without them a plan on a just-filled table proves nothing."""
+    db.commit()
+    postgres = db.get_bind().dialect.name == "postgresql"
+    db.connection().exec_driver_sql("ANALYZE")
+    if postgres:
+        db.commit()
