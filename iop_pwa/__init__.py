@@ -145,7 +145,7 @@ def _init_login(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     """Core's blueprints, then every feature: this composition root is the one place in core
     that names the features (see `iop_pwa.features`)."""
-    from iop_pwa import journal, messages, practice, push, therapy
+    from iop_pwa import checkins, journal, messages, practice, push, therapy
     from iop_pwa.accounts.views import bp as accounts_bp
     from iop_pwa.admin.views import bp as admin_bp
     from iop_pwa.dashboard.views import bp as dashboard_bp
@@ -164,7 +164,8 @@ def _register_blueprints(app: Flask) -> None:
         pwa_bp,
     ):
         app.register_blueprint(bp)
-    for feature in (therapy, practice, journal, messages, push):  # Today: sections by their order
+    # Today: sections by their order
+    for feature in (therapy, practice, journal, messages, push, checkins):
         feature.register(app)
 
 

@@ -176,6 +176,18 @@ def mail_settings(smtp_url: str, mail_from: str, public_url: str) -> dict:
     }
 
 
+def alumni_months(text: str) -> tuple[int, ...]:
+    """ALUMNI_CHECKIN_MONTHS ("1,3,6"): the months after discharge at which alumni are asked
+    their check-ins, checked at start-up so a typo cannot switch them off."""
+    try:
+        months = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError as exc:
+        raise ConfigError(f"ALUMNI_CHECKIN_MONTHS: {text!r} is not a list like '1,3,6'.") from exc
+    if not months or any(m < 1 or m > 60 for m in months):
+        raise ConfigError("ALUMNI_CHECKIN_MONTHS: give months from 1 to 60, like '1,3,6'.")
+    return months
+
+
 def load_settings(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
@@ -234,6 +246,7 @@ def load_settings(instance_path: str) -> dict:
         "PUBLIC_URL": public_url,
         "PROXY_HOPS": int(os.environ.get("PROXY_HOPS", 0)),
         "CRISIS_RESOURCES": _crisis_resources(),
+        "ALUMNI_CHECKIN_MONTHS": alumni_months(os.environ.get("ALUMNI_CHECKIN_MONTHS", "1,3,6")),
         "VIDEO_DOMAINS_EXTRA": _domains("VIDEO_DOMAINS_EXTRA"),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "HSTS": production,

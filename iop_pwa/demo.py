@@ -1,5 +1,5 @@
 """The demo program `make run` shows: a therapist, an admin, a group in session, an alumni group
-with Morgan (discharged three weeks ago), and an audit log with some history.
+with Morgan (discharged about three months ago), and an audit log with some history.
 
 Idempotent: running it again changes nothing that exists. Every later feature adds its part here so
 the demo looks like a program that is alive.
@@ -17,6 +17,9 @@ from iop_pwa import audit
 from iop_pwa.accounts import services
 from iop_pwa.accounts.models import GroupKind, GroupMembership, ParticipantStatus, Role, User
 from iop_pwa.audit import AuditEvent
+from iop_pwa.checkins import questionnaires as checkin_forms
+from iop_pwa.checkins import services as checkins
+from iop_pwa.checkins.models import CheckinAnswer, CheckinSchedule
 from iop_pwa.db import utcnow
 from iop_pwa.journal import services as journal
 from iop_pwa.messages import services as messages
@@ -28,6 +31,7 @@ from iop_pwa.push.models import Delivery, PushSubscription, ReminderPreference, 
 from iop_pwa.safety import program
 from iop_pwa.therapy import services as therapy
 from iop_pwa.therapy.models import AttendanceStatus, SessionKind, TherapySession
+from iop_pwa.web import local_today
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed for the local demo only
 THERAPIST_EMAIL = "therapist@demo.test"
@@ -535,6 +539,84 @@ def _demo_reminders(db: Session, now) -> None:
     db.add(phone)
 
 
+# Check-in scores by weeks ago: Sam's PHQ-9 falls as the program helps (this week's is due on
+# Today); Jordan's rises into moderate (the dashboard's "rising"); the group answers GAD-7 every
+# two weeks and the team's own relationship check-in weekly.
+SAM_PHQ9 = [(7, 15), (6, 14), (5, 12), (4, 11), (3, 9), (2, 8), (1, 6)]
+JORDAN_PHQ9 = [(6, 6), (4, 7), (2, 13)]
+GAD7 = {"sam@demo.test": [(6, 12), (4, 10), (2, 7)], "jordan@demo.test": [(6, 5), (4, 6), (2, 9)]}
+CONNECTED = {"sam@demo.test": [(3, 2), (2, 3), (1, 4)], "jordan@demo.test": [(2, 3), (1, 2)]}
+MORGAN_DISCHARGED_DAYS = 100  # Morgan answered at one month; the three-month check-in is due
+
+
+def _demo_checkins(db: Session, therapist: User, now) -> None:
+    """Schedules and a few months of scores (once: skipped when the demo has schedules)."""
+    if db.exec(select(CheckinSchedule).where(CheckinSchedule.therapist_id == therapist.id)).first():
+        return
+    built = checkins.builtins(db)
+    own = checkins.save_questionnaire(
+        db,
+        staff=therapist,
+        questionnaire=None,
+        title="Connection this week",
+        questions="How connected did you feel to the people close to you this week?",
+    )
+    evening = services.get_or_create_group(db, EVENING_GROUP)
+
+    def answer(person: User, questionnaire, day, score: int) -> None:
+        form = checkin_forms.form_for(questionnaire)
+        top = max(v for v, _ in form.choices)
+        values, rest = [], score
+        for _ in form.items:  # a plausible spread adding up to the score (item 9 stays 0)
+            values.append(min(top, rest) if len(values) != checkin_forms.SAFETY_ITEM else 0)
+            rest -= values[-1]
+        at = datetime.combine(day, time(19, 30), tzinfo=ZoneInfo(person.timezone))
+        db.add(
+            CheckinAnswer(
+                participant_id=person.id,
+                questionnaire_id=questionnaire.id,
+                client_id=str(uuid.uuid4()),
+                due_on=day,
+                answers=",".join(str(v) for v in values),
+                score=score,
+                band=form.band(score),
+                local_date=day,
+                answered_at=at.astimezone(UTC),
+            )
+        )
+
+    sam = services.find_user_by_email(db, "sam@demo.test")
+    jordan = services.find_user_by_email(db, "jordan@demo.test")
+    morgan = services.find_user_by_email(db, "morgan@demo.test")
+    this_week = local_today(sam.timezone)
+    for person, every, scores in ((sam, 1, SAM_PHQ9), (jordan, 2, JORDAN_PHQ9)):
+        start = this_week - timedelta(weeks=max(w for w, _ in scores))
+        checkins.schedule(
+            db, therapist=therapist, questionnaire=built["phq9"], participant=person,
+            group=None, every_weeks=every, start_date=start,
+        )  # fmt: skip
+        for weeks_ago, score in scores:
+            answer(person, built["phq9"], this_week - timedelta(weeks=weeks_ago), score)
+    for questionnaire, every, weeks, table in (
+        (built["gad7"], 2, 6, GAD7),
+        (own, 1, 3, CONNECTED),
+    ):
+        checkins.schedule(
+            db, therapist=therapist, questionnaire=questionnaire, participant=None,
+            group=evening, every_weeks=every, start_date=this_week - timedelta(weeks=weeks),
+        )  # fmt: skip
+        for person in (sam, jordan):
+            for weeks_ago, score in table[person.email]:
+                answer(person, questionnaire, this_week - timedelta(weeks=weeks_ago), score)
+    if morgan.discharged_on is None:
+        morgan.discharged_on = this_week - timedelta(days=MORGAN_DISCHARGED_DAYS)
+        db.add(morgan)
+    one_month = checkins.add_months(morgan.discharged_on, 1)
+    for questionnaire, score in ((built["phq9"], 5), (built["gad7"], 4)):
+        answer(morgan, questionnaire, one_month, score)
+    db.flush()
+
+
 def _demo_reminder_choices(db: Session) -> None:
     """Alex chose the daily digest of group activity at 19:00, and reminders by push and email
     (email applies where mail is set up: SMTP_URL and MAIL_FROM)."""
@@ -549,23 +631,24 @@ def _demo_reminder_choices(db: Session) -> None:
 
 
 ALUMNI_HOURS = "Tuesdays and Thursdays, 9 am to 5 pm Eastern; we answer within two working days"
-DISCHARGED_DAYS_AGO = 21
 
 
 def _demo_alumni_and_audit(db: Session, therapist: User, admin: User, now) -> None:
-    """Morgan finished the program three weeks ago (in the Alumni Circle, with the discharge in
-    the audit log), and the log has a morning's ordinary rows: sign-ins, reads, a refusal."""
+    """Morgan finished the program about three months ago (in the Alumni Circle, with the
+    discharge in the audit log), and the log has a morning's ordinary rows: sign-ins, reads, a
+    refusal."""
     morgan = services.find_user_by_email(db, "morgan@demo.test")
     if morgan.discharged_on is None and morgan.status == ParticipantStatus.alumni:
-        morgan.discharged_on = (now - timedelta(days=DISCHARGED_DAYS_AGO)).date()
+        morgan.discharged_on = (now - timedelta(days=MORGAN_DISCHARGED_DAYS)).date()
         db.add(morgan)
+    discharged_days_ago = (now.date() - morgan.discharged_on).days
     if db.exec(select(AuditEvent.id).where(AuditEvent.action == "participant_discharged")).first():
         return
     sam = services.find_user_by_email(db, "sam@demo.test")
     jordan = services.find_user_by_email(db, "jordan@demo.test")
     rows = [
-        (DISCHARGED_DAYS_AGO * 24 * 60, "participant_discharged", therapist, morgan, "participant"),
-        (DISCHARGED_DAYS_AGO * 24 * 60 - 1, "staff_read", therapist, morgan, "participant"),
+        (discharged_days_ago * 24 * 60, "participant_discharged", therapist, morgan, "participant"),
+        (discharged_days_ago * 24 * 60 - 1, "staff_read", therapist, morgan, "participant"),
         (26 * 60, "sign_in", admin, None, None),
         (26 * 60 - 5, "program_contact_changed", admin, None, "program_contact"),
         (3 * 60, "sign_in", therapist, None, None),
@@ -651,6 +734,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
     _demo_sessions(db, therapist, now)
     _demo_messages(db, therapist, now)
     _demo_reminders(db, now)
+    _demo_checkins(db, therapist, now)
     _demo_reminder_choices(db)
     _demo_alumni_and_audit(db, therapist, admin, now)
 

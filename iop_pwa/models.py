@@ -13,6 +13,11 @@ from iop_pwa.accounts.models import (  # noqa: F401
     User,
 )
 from iop_pwa.audit import AuditEvent  # noqa: F401
+from iop_pwa.checkins.models import (  # noqa: F401
+    CheckinAnswer,
+    CheckinSchedule,
+    Questionnaire,
+)
 from iop_pwa.journal.models import JournalEntry  # noqa: F401
 from iop_pwa.mail import QueuedMail  # noqa: F401
 from iop_pwa.messages.models import (  # noqa: F401

@@ -35,6 +35,8 @@ class World:
     message_id: int  # the owner's message in it
     report_id: int  # the participant's report of that message
     device_id: int | None = None  # the participant's device that gets reminders
+    questionnaire_id: int | None = None  # the owner's own check-in, asked of the participant
+    schedule_id: int | None = None  # that check-in's weekly schedule for the participant
 
     def owner_of(self, role: str):
         return self.owner if role == "therapist" else self.participant
@@ -163,7 +165,31 @@ def world(app, make_user):
         db.add(device)
         db.flush()
         device_id = device.id
-    return World(owner, participant, invitation_id, entry_id, flag_id, *ids, device_id=device_id)
+    with app.app_context(), session_scope() as db:
+        from iop_pwa.checkins import services as checkins
+        from iop_pwa.checkins.models import Questionnaire
+
+        own = checkins.save_questionnaire(
+            db,
+            staff=db.get(User, owner.id),
+            questionnaire=None,
+            title="Connected",
+            questions="How connected did you feel to the people close to you this week?",
+        )
+        checkin_schedule = checkins.schedule(
+            db,
+            therapist=db.get(User, owner.id),
+            questionnaire=db.get(Questionnaire, own.id),
+            participant=db.get(User, participant.id),
+            group=None,
+            every_weeks=1,
+            start_date=datetime.now(ZoneInfo("America/New_York")).date(),
+        )
+        checkin_ids = {"questionnaire_id": own.id, "schedule_id": checkin_schedule.id}
+    return World(
+        owner, participant, invitation_id, entry_id, flag_id, *ids, device_id=device_id,
+        **checkin_ids,
+    )  # fmt: skip
 
 
 # (method, url template, the role that owns it, expected status for the owner)
@@ -211,6 +237,15 @@ ROUTES = [
     ("POST", "/dashboard/sessions/{session}/guests", "therapist", 303),
     ("POST", "/dashboard/sessions/guests/{guest}/revoke", "therapist", 303),
     ("POST", "/dashboard/sessions/{session}/attendance", "therapist", 303),
+    ("GET", "/checkins/{questionnaire}", "participant", 200),
+    ("POST", "/checkins/{questionnaire}", "participant", 303),
+    ("GET", "/dashboard/checkins/{questionnaire}", "therapist", 200),
+    ("GET", "/dashboard/checkins/{questionnaire}/edit", "therapist", 200),
+    ("POST", "/dashboard/checkins/{questionnaire}/edit", "therapist", 303),
+    ("POST", "/dashboard/participants/{participant}/checkins", "therapist", 303),
+    ("GET", "/dashboard/groups/{group}/checkins", "therapist", 200),
+    ("POST", "/dashboard/groups/{group}/checkins", "therapist", 303),
+    ("POST", "/dashboard/checkins/schedules/{schedule}/stop", "therapist", 303),
 ]
 PLACEHOLDERS = {
     "participant": "participant_id",
@@ -222,6 +257,9 @@ PLACEHOLDERS = {
     "completion": "completion_id",
     "session": "session_id",
     "guest": "guest_id",
+    "questionnaire": "questionnaire_id",
+    "group": "group_id",
+    "schedule": "schedule_id",
 }
 
 
@@ -236,6 +274,9 @@ def url(template: str, world: World) -> str:
         completion=world.completion_id,
         session=world.session_id,
         guest=world.guest_id,
+        questionnaire=world.questionnaire_id,
+        group=world.group_id,
+        schedule=world.schedule_id,
     )
 
 
@@ -272,6 +313,11 @@ def call(client, method: str, path: str, world: World | None = None):
             "at": "09:00",
             "duration_minutes": "60",
             "video_url": "https://zoom.us/j/2",
+            "questionnaire": str(world.questionnaire_id) if world else "",
+            "questions": "How?",
+            "every_weeks": "1",
+            "item_0": "3",
+            "due_on": _day_for(path).isoformat(),
         },
     )
 

@@ -45,7 +45,7 @@ def test_every_feature_package_is_forbidden_to_core_by_the_import_contract():
 
 def test_every_feature_is_registered_once_by_the_app(app):
     names = [f.name for f in registry(app).features]
-    assert sorted(names) == ["journal", "messages", "practice", "push", "sessions"]
+    assert sorted(names) == ["checkins", "journal", "messages", "practice", "push", "sessions"]
     assert len(_feature_packages()) == len(names)
 
 

@@ -37,6 +37,8 @@ IDS = {
     "report_id": lambda w: w.report_id,
     "subscription_id": lambda w: w.device_id,
     "position": lambda w: 1,  # a crisis line, by its place in the list (Admin → Crisis resources)
+    "questionnaire_id": lambda w: w.questionnaire_id,
+    "schedule_id": lambda w: w.schedule_id,
 }
 
 
@@ -126,6 +128,7 @@ def _form_field_names() -> list[str]:
             importlib.import_module(module.name)
     names = {"status", "next", "day", "answers-0", "answers-1", "attendance-PARTICIPANT"}
     names |= {"direction", "group-1-name", "group-1-kind"}  # read raw, or a prefixed form
+    names |= {"item_0", "item_1"}  # a check-in's answers (fields made per check-in)
     pending = list(FlaskForm.__subclasses__())
     while pending:
         form = pending.pop()
@@ -228,6 +231,10 @@ def _valid_form(w: World) -> dict[str, str]:
         "session_minutes": "10",
         "quiet_start": "22:00",
         "quiet_end": "07:00",
+        "questionnaire": str(w.questionnaire_id),
+        "every_weeks": "1",
+        "item_0": "3",
+        "due_on": today,
     }
 
 

@@ -64,13 +64,13 @@ class CaseloadRow:
 
 
 def flag_words(flag: CareFlag, *, timeline: bool = False) -> str:
-    """What a flag is about, without the words: "Crisis language in a message" (on the
-    timeline "Safety flag: crisis language in a message"); a flag raised for another reason (a
-    risk answer in a check-in) reads "Safety flag: <its source>"."""
-    if flag.reason == "crisis_language":
-        words = f"crisis language in {flag.source_words}"
-        return f"Safety flag: {words}" if timeline else words[0].upper() + words[1:]
-    return f"Safety flag: {flag.source_words}"
+    """What a flag is about, without the words (`CareFlag.words`): "Crisis language in a
+    message", "PHQ-9 item 9 (...) above 0 in a check-in answer"; on the timeline after "Safety
+    flag: "."""
+    words = flag.words
+    if not timeline:
+        return words
+    return "Safety flag: " + (words[0].lower() + words[1:] if words.startswith("Crisis") else words)
 
 
 def _safety_needs(*, db: Session, participants: list[User], now: datetime) -> list[Need]:

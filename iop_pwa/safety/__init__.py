@@ -76,9 +76,26 @@ class CareFlag(SQLModel, table=True):
         """Where the words were, for the therapist ("a message"), never the words."""
         return SOURCE_WORDS.get(self.source_type, "something they wrote")
 
+    @property
+    def words(self) -> str:
+        """Why the flag is there, for the therapist ("Crisis language in a message"), never the
+        words themselves."""
+        template = REASON_WORDS.get(self.reason, REASON_WORDS["crisis_language"])
+        return template.format(source=self.source_words)
+
+
+# How the dashboard names a flag's reason ("crisis_language" when not listed).
+REASON_WORDS = {
+    "crisis_language": "Crisis language in {source}",
+    "risk_answer": "PHQ-9 item 9 (thoughts of death or self-harm) above 0 in {source}",
+}
 
 # How the dashboard names a flag's source; a feature raising flags uses one of these types.
-SOURCE_WORDS = {"journal_entry": "a shared journal entry", "message": "a message"}
+SOURCE_WORDS = {
+    "journal_entry": "a shared journal entry",
+    "message": "a message",
+    "checkin_answer": "a check-in answer",
+}
 
 
 def raise_flag(

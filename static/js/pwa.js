@@ -280,6 +280,7 @@
     fields.forEach(function (pair) {
       if (pair[0] === "body" && pair[1]) text = pair[1];
     });
+    if (!text && form.dataset.outboxSummary) text = form.dataset.outboxSummary; // "PHQ-9 answers"
     if (!text) {
       var mood = form.querySelector('input[name="mood"]:checked');
       if (mood) text = "Mood: " + (mood.labels[0] ? mood.labels[0].textContent.trim() : mood.value);
