@@ -5,6 +5,7 @@ number of SQL queries however large the caseload and its history."""
 from __future__ import annotations
 
 import html
+import json
 import re
 import uuid
 from datetime import date, datetime, timedelta
@@ -135,7 +136,10 @@ def _complete(db, assignment, person, days_ago: int, reflection: str = "") -> No
             participant_id=person.id,
             client_id=str(uuid.uuid4()),
             local_date=day,
-            reflection=reflection,
+            # Stored as the practice form stores it: each question with its answer.
+            reflection=json.dumps([{"question": "What did you notice?", "answer": reflection}])
+            if reflection
+            else "",
             done_at=datetime.combine(day, datetime.min.time(), ZONE).replace(hour=19),
         )
     )
@@ -368,7 +372,8 @@ def test_the_timeline_shows_everything_newest_first_with_mark_seen(client, make_
     assert "Crisis language in a shared journal entry" in why
     assert "Has not signed in yet" in why
     assert "Talked to my sister today." in timeline
-    assert "I listened without interrupting." in timeline
+    assert "What did you notice? I listened without interrupting." in timeline
+    assert "&quot;question&quot;" not in timeline and "\"question\"" not in timeline
     assert "Can we talk before group?" in timeline
     assert "A private entry" not in page and "Very low" not in timeline
     assert "Show older" not in timeline

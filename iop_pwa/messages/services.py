@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import and_, case, exists, literal, union_all
+from sqlalchemy import Integer, and_, bindparam, case, exists, literal, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete, func, or_, select
@@ -59,17 +60,23 @@ class MessageRefused(Exception):
 
 def _visible(user: User):
     """The condition on Conversation for the ones this person belongs to."""
+    return _visible_to(user.is_staff, user.id)
+
+
+def _visible_to(staff: bool, user_id):
+    """`_visible` for a staff member or a participant whose id is `user_id` (a value, or a bound
+    parameter in a statement built once: see `_poll_statement`)."""
     rooms = Conversation.kind == ConversationKind.group
-    if user.is_staff:
+    if staff:
         return or_(
-            col(Conversation.participant_id).in_(caseload_ids(user.id)),
-            and_(rooms, col(Conversation.group_id).in_(facilitated_group_ids(user.id))),
+            col(Conversation.participant_id).in_(caseload_ids(user_id)),
+            and_(rooms, col(Conversation.group_id).in_(facilitated_group_ids(user_id))),
         )
     return or_(
-        Conversation.participant_id == user.id,
-        and_(rooms, col(Conversation.group_id).in_(member_group_ids(user.id))),
-        Conversation.peer_a_id == user.id,
-        Conversation.peer_b_id == user.id,
+        Conversation.participant_id == user_id,
+        and_(rooms, col(Conversation.group_id).in_(member_group_ids(user_id))),
+        Conversation.peer_a_id == user_id,
+        Conversation.peer_b_id == user_id,
     )
 
 
@@ -77,12 +84,16 @@ def _joined(user: User):
     """For a participant: their own membership of each group room's group, to outer-join on
     Conversation (the alias and the ON clause), so a room shows and counts only what was posted
     since they joined. None for staff: facilitators see a room's whole history."""
-    if user.is_staff:
+    return _joined_for(user.is_staff, user.id)
+
+
+def _joined_for(staff: bool, user_id):
+    if staff:
         return None
     joined = aliased(GroupMembership)
     return joined, and_(
         joined.group_id == Conversation.group_id,
-        joined.user_id == user.id,
+        joined.user_id == user_id,
         Conversation.kind == ConversationKind.group,
     )
 
@@ -312,22 +323,40 @@ def poll(db: Session, *, conversation_id: int, after_id: int, reader: User) -> l
     same rule as the policy, written as `_visible`), outer-joined to its messages after N on the
     (conversation_id, id) index. None when the reader does not belong (or it does not exist);
     an empty list when nothing is new, the usual answer."""
-    query = select(Conversation.id, Message, User.name, User.role).select_from(Conversation)
-    new = [Message.conversation_id == Conversation.id, Message.id > after_id]
-    joined = _joined(reader)
-    if joined is not None:  # a participant's history of a room starts when they joined
-        query = query.outerjoin(joined[0], joined[1])
-        new.append(_since_joined(joined[0]))
     rows = db.exec(
-        query.outerjoin(Message, and_(*new))
-        .outerjoin(User, col(User.id) == Message.author_id)
-        .where(Conversation.id == conversation_id, _visible(reader))
-        .order_by(col(Message.id))
-        .limit(200)
+        _poll_statement(reader.is_staff),
+        params={"reader": reader.id, "conversation": conversation_id, "after": after_id},
     ).all()
     if not rows:
         return None
     return _shown([(m, name, role) for _, m, name, role in rows if m is not None], reader)
+
+
+@cache
+def _poll_statement(staff: bool):
+    """The poll's query, built once for staff and once for participants with bound parameters
+    (reader, conversation, after): every open phone asks it every few seconds, and building a
+    query of this shape costs more Python than running it."""
+    reader = bindparam("reader", type_=Integer)
+    query = select(Conversation.id, Message, User.name, User.role).select_from(Conversation)
+    new = [
+        Message.conversation_id == Conversation.id,
+        Message.id > bindparam("after", type_=Integer),
+    ]
+    joined = _joined_for(staff, reader)
+    if joined is not None:  # a participant's history of a room starts when they joined
+        query = query.outerjoin(joined[0], joined[1])
+        new.append(_since_joined(joined[0]))
+    return (
+        query.outerjoin(Message, and_(*new))
+        .outerjoin(User, col(User.id) == Message.author_id)
+        .where(
+            Conversation.id == bindparam("conversation", type_=Integer),
+            _visible_to(staff, reader),
+        )
+        .order_by(col(Message.id))
+        .limit(200)
+    )
 
 
 def mark_read(db: Session, *, conversation: Conversation, user: User, up_to: int) -> None:

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from iop_pwa.accounts.models import ParticipantStatus, User
 from iop_pwa.features import Fact, TimelineEntry
 from iop_pwa.practice.models import Assignment, Completion, Exercise
+from iop_pwa.practice.services import reflection_answers
 from iop_pwa.web import local_today
 
 WEEK = 7
@@ -51,11 +52,23 @@ def timeline(*, db: Session, person: User, before: datetime, limit: int) -> list
             kind="practice",
             key=f"completion:{c.id}",
             title=f"Practised {title}" + (" (filled in later)" if c.late else ""),
-            detail=c.reflection,
+            detail=_reflection_words(c),
             url=url_for("library.manage_assignment", assignment_id=c.assignment_id),
         )
         for c, title in rows
     ]
+
+
+def _reflection_words(completion: Completion) -> str:
+    """The reflection as the participant answered it, a question and its answer a line (it is
+    stored as JSON: [{"question": ..., "answer": ...}])."""
+    lines = []
+    for item in reflection_answers(completion):
+        if isinstance(item, dict) and str(item.get("answer", "")).strip():
+            question = str(item.get("question", "")).strip()
+            answer = str(item["answer"]).strip()
+            lines.append(f"{question} {answer}" if question else answer)
+    return "\n".join(lines)
 
 
 def assign_url(*, db: Session, person: User) -> str | None:

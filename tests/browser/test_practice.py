@@ -68,7 +68,13 @@ def test_assign_do_reflect_and_get_feedback(app, live_server, make_user, new_con
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
     desk.reload()
-    completion = desk.get_by_role("listitem").filter(has_text="I feel left out when plans change")
+    said = desk.get_by_role("listitem").filter(has_text="I feel left out when plans change")
+    # On the timeline, in the participant's words (not the stored JSON) ...
+    practised = said.filter(has_text="Practised")
+    expect(practised).to_be_visible()
+    assert '"question"' not in practised.inner_text()
+    # ... and in the practice section, where the feedback is left.
+    completion = said.filter(has_text="Leave feedback")
     expect(completion).to_be_visible()
     completion.get_by_text("Leave feedback").click()
     completion.get_by_label("Feedback on this practice").fill("Clear and kind. Well done.")
