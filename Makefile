@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# Test processes (pytest-xdist), each with its own database; a file's tests stay together.
+TEST_WORKERS ?= 2
 FLASK := $(BIN)/flask --app app
 
 .PHONY: setup run test lint bench clean
@@ -36,7 +38,7 @@ run: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -62,10 +62,28 @@ def _reset_schema(url: str) -> None:
     app.extensions["db_engine"].dispose()
 
 
+def _own_database(url: str) -> str:
+    """Under pytest-xdist (`make test` runs two workers), each worker gets its own PostgreSQL
+    database, `<name>_<worker>`, made here if missing; SQLite files are per process already."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not url.startswith("postgresql"):
+        return url
+    base, name = url.rsplit("/", 1)
+    own = f"{name}_{worker}"
+    server = make_engine(f"{base}/postgres").execution_options(isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own})
+        if found.first() is None:
+            conn.execute(text(f'CREATE DATABASE "{own}"'))
+    server.dispose()
+    return f"{base}/{own}"
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    _reset_schema(TEST_DATABASE_URL)
-    return TEST_DATABASE_URL
+    url = _own_database(TEST_DATABASE_URL)
+    _reset_schema(url)
+    return url
 
 
 def _empty_tables(engine) -> None:

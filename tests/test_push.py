@@ -133,6 +133,35 @@ def test_turning_on_stores_the_device_and_an_app_open_refreshes_it(
     assert row.user_id == person.id and row.endpoint == body["endpoint"]
 
 
+def test_two_pages_sending_one_new_subscription_at_once_store_it_once(app, make_user, fakepush, db):
+    """Two tabs of one browser open at once both send the subscription: the second to store it
+    meets the first's row (a unique endpoint) and updates it, never a 500."""
+    person = make_user()
+    body = fakepush.subscription("phone")
+    with app.app_context(), session_scope() as first:
+        row, created = services.subscribe(
+            first, user=first.get(User, person.id), body=body, user_agent=UA_ANDROID
+        )  # flushed, not yet committed: the second request cannot see it
+        assert created
+        answers = []
+
+        def second_page():
+            with app.app_context(), session_scope() as second:
+                answers.append(
+                    services.subscribe(
+                        second, user=second.get(User, person.id), body=body, user_agent=UA_ANDROID
+                    )[1]
+                )
+
+        thread = threading.Thread(target=second_page)
+        thread.start()
+        thread.join(0.5)  # it is waiting for the first request's write
+    thread.join(20)
+    assert answers == [False]  # stored once, by the first; the second updated it
+    [stored] = db.exec(select(PushSubscription)).all()
+    assert stored.user_id == person.id and stored.endpoint == body["endpoint"]
+
+
 def test_turning_on_needs_the_csrf_header(client, make_user, sign_in, fakepush, db):
     sign_in(make_user())
     response = client.post("/push/subscriptions", json=fakepush.subscription("phone"))

@@ -7,6 +7,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, select
 
 from iop_pwa import mail
@@ -55,6 +56,17 @@ def subscribe(
     the reminders of whoever signed in last."""
     endpoint, p256dh, auth = parse_subscription(body)
     now = now or utcnow()
+    try:
+        return _store(db, user, endpoint, p256dh, auth, user_agent, now)
+    except IntegrityError:
+        # Two pages of one browser sent the same new subscription at once and the other
+        # request stored it first: the whole transaction is rolled back (a savepoint's RELEASE
+        # would commit on SQLite) and the row, now there, is updated instead.
+        db.rollback()
+        return _store(db, user, endpoint, p256dh, auth, user_agent, now)
+
+
+def _store(db, user, endpoint, p256dh, auth, user_agent, now) -> tuple[PushSubscription, bool]:
     row = db.exec(select(PushSubscription).where(PushSubscription.endpoint == endpoint)).first()
     created = row is None or row.user_id != user.id
     if row is None:
