@@ -54,7 +54,7 @@ def test_participant_signs_in_on_a_phone_and_sees_today(page, live_server, make_
     page.get_by_role("main").get_by_role("button", name="Sign out", exact=True).click()
     expect(page).to_have_url(re.compile(r"/sign-in$"))
     expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
-    expect(page.get_by_role("status")).to_contain_text("You are signed out.")
+    expect(page.get_by_role("status").filter(has_text="You are signed out.")).to_be_visible()
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
 
     # The session really ended on the server: the browser's Back button and typing the address
