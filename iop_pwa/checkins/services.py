@@ -279,6 +279,10 @@ def save_answer(
             with db.begin_nested():  # the same answer may arrive twice at once (page and worker)
                 db.add(answer)
                 db.flush()
+                # The flag goes in with the answer: on SQLite this savepoint's release commits,
+                # and an answer stored without its flag would never flag (a replay doesn't).
+                if crisis:
+                    _flag(db, participant, answer)
             created = True
         except IntegrityError:
             answer, created = _existing(db, participant, questionnaire, client_id, due_on), False
@@ -287,15 +291,19 @@ def save_answer(
     # The answer that was stored flagged when it arrived; a replay of it (the same client id,
     # perhaps at the same moment from the page and the service worker) must not flag twice. A
     # different answer to the same occurrence (another phone) is not stored but still flags.
-    if crisis and (created or answer.client_id != client_id):
-        raise_flag(
-            db,
-            participant_id=participant.id,
-            reason="risk_answer",
-            source_type="checkin_answer",
-            source_id=answer.id,
-        )
+    if crisis and not created and answer.client_id != client_id:
+        _flag(db, participant, answer)
     return SaveResult(answer, created, crisis, form.words(answer.score, answer.band))
+
+
+def _flag(db: Session, participant: User, answer: CheckinAnswer) -> None:
+    raise_flag(
+        db,
+        participant_id=participant.id,
+        reason="risk_answer",
+        source_type="checkin_answer",
+        source_id=answer.id,
+    )
 
 
 def _existing(db, participant, questionnaire, client_id, due_on) -> CheckinAnswer | None:
