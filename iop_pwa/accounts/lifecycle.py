@@ -105,15 +105,7 @@ def discharge(
     for hook in registry().lifecycle:
         if hook.on_discharge is not None:
             hook.on_discharge(db, person=person, day=day, by=by)
-    audit.record(
-        db,
-        "participant_discharged",
-        actor_id=by.id,
-        subject_id=person.id,
-        object_type="participant",
-        object_id=person.id,
-        detail=_groups_detail(left, alumni_group),
-    )
+    _audit(db, "participant_discharged", person, by, _groups_detail(left, alumni_group))
     notify(db, user_id=person.id, kind="program_status", text=DISCHARGED_TEXT)
     return left
 
@@ -134,16 +126,21 @@ def readmit(db: Session, *, person: User, group: Group, by: User) -> None:
     for hook in registry().lifecycle:
         if hook.on_readmit is not None:
             hook.on_readmit(db, person=person, by=by)
+    _audit(db, "participant_readmitted", person, by, _groups_detail(left, group))
+    notify(db, user_id=person.id, kind="program_status", text=READMITTED_TEXT)
+
+
+def _audit(db: Session, action: str, person: User, by: User, detail: str | None = None) -> None:
+    """One audit row for a change of the participant's place in the program."""
     audit.record(
         db,
-        "participant_readmitted",
+        action,
         actor_id=by.id,
         subject_id=person.id,
         object_type="participant",
         object_id=person.id,
-        detail=_groups_detail(left, group),
+        detail=detail,
     )
-    notify(db, user_id=person.id, kind="program_status", text=READMITTED_TEXT)
 
 
 def _groups_detail(left: list[Group], joined: Group | None) -> str:
@@ -157,14 +154,7 @@ def deactivate(db: Session, *, person: User, by: User) -> None:
     access.check(db, by, access.PARTICIPANT, person, access.Action.change)
     person.status = ParticipantStatus.deactivated
     db.add(person)
-    audit.record(
-        db,
-        "participant_deactivated",
-        actor_id=by.id,
-        subject_id=person.id,
-        object_type="participant",
-        object_id=person.id,
-    )
+    _audit(db, "participant_deactivated", person, by)
 
 
 def reactivate(db: Session, *, person: User, by: User) -> None:
@@ -174,11 +164,4 @@ def reactivate(db: Session, *, person: User, by: User) -> None:
         return
     person.status = ParticipantStatus.alumni if person.discharged_on else ParticipantStatus.active
     db.add(person)
-    audit.record(
-        db,
-        "participant_reactivated",
-        actor_id=by.id,
-        subject_id=person.id,
-        object_type="participant",
-        object_id=person.id,
-    )
+    _audit(db, "participant_reactivated", person, by)
