@@ -403,3 +403,32 @@ def test_two_copies_of_a_write_arriving_at_once_store_one_entry(app, participant
         )
         assert result.created is False and result.entry.body == "Sent twice"
     assert len(entries(db, participant)) == 1
+
+
+class _Crash(Exception):
+    """Stands for the process dying after the entry's savepoint and before the commit."""
+
+
+def test_a_crash_after_a_shared_crisis_entry_keeps_it_and_its_flag_together(app, participant, db):
+    """On SQLite the release of a first savepoint commits it: if the flag were raised after the
+    savepoint, a crash in between would keep the entry without its flag, and the replay from the
+    phone (same client id) would find the entry and never flag. Entry and flag stand or fall
+    together, on either database."""
+    from iop_pwa.db import session_scope
+    from iop_pwa.journal import services
+
+    with pytest.raises(_Crash), app.app_context(), session_scope() as crashing:
+        services.save_entry(
+            crashing,
+            user=crashing.get(User, participant.id),
+            client_id=str(uuid.uuid4()),
+            mood=1,
+            body="I keep thinking about ending my life.",
+            shared=True,
+            written_at=datetime.now(UTC),
+        )
+        raise _Crash
+    db.expire_all()
+    stored = len(entries(db, participant))
+    flags = db.exec(select(CareFlag).where(CareFlag.participant_id == participant.id)).all()
+    assert (stored, len(flags)) in {(0, 0), (1, 1)}

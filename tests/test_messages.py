@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlmodel import select
+from sqlmodel import func, select
 
 from iop_pwa.accounts.models import Group, GroupMembership, User
 from iop_pwa.audit import AuditEvent
@@ -921,3 +921,35 @@ def test_odd_moderation_and_direct_message_forms_get_a_clear_4xx(app, room, db):
     no_one = sam.post_form(f"/messages/{room.room_id}/direct", {"member": ""})
     assert no_one.status_code == 422 and "Choose who to message." in no_one.get_data(True)
     assert sam.post_form(f"/messages/{room.care_id}/block").status_code == 404
+
+
+class _Crash(Exception):
+    """Stands for the process dying after the message's savepoint and before the commit."""
+
+
+def test_a_crash_after_a_crisis_message_keeps_it_and_its_flag_together(app, room, db):
+    """On SQLite the release of a first savepoint commits it: a flag raised after the savepoint
+    would be lost in a crash in between, and the replay (same client id) finds the message and
+    never flags. Message and flag stand or fall together, on either database."""
+    with app.app_context(), session_scope() as setup:
+        services.agree(
+            setup,
+            conversation=setup.get(Conversation, room.care_id),
+            user=setup.get(User, room.sam.id),
+        )
+    with pytest.raises(_Crash), app.app_context(), session_scope() as crashing:
+        services.send(
+            crashing,
+            conversation=crashing.get(Conversation, room.care_id),
+            author=crashing.get(User, room.sam.id),
+            client_id=str(uuid.uuid4()),
+            body="Some nights I want to die",
+            written_at=utcnow(),
+        )
+        raise _Crash
+    db.expire_all()
+    stored = db.exec(
+        select(func.count()).select_from(Message).where(Message.conversation_id == room.care_id)
+    ).one()
+    flags = db.exec(select(CareFlag).where(CareFlag.source_type == "message")).all()
+    assert (stored, len(flags)) in {(0, 0), (1, 1)}

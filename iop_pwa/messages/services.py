@@ -476,25 +476,27 @@ def send(
         written_at=min(written_at, now),
         received_at=now,
     )
+    crisis = author.is_participant and has_crisis_language(text)
     try:
         with db.begin_nested():  # the same message may arrive twice at once (page and worker)
             db.add(message)
             db.flush()
+            # The flag goes in with the message: on SQLite this savepoint's release commits, and
+            # a message stored without its flag would never flag (a replay doesn't).
+            if crisis:
+                raise_flag(
+                    db,
+                    participant_id=author.id,
+                    reason="crisis_language",
+                    source_type="message",
+                    source_id=message.id,
+                )
     except IntegrityError:
         existing = _by_client_id(db, author, client_id)
         return SendResult(existing, created=False, crisis=has_crisis_language(existing.body))
     conversation.last_message_at = now
     db.add(conversation)
     mark_read(db, conversation=conversation, user=author, up_to=message.id)
-    crisis = author.is_participant and has_crisis_language(text)
-    if crisis:
-        raise_flag(
-            db,
-            participant_id=author.id,
-            reason="crisis_language",
-            source_type="message",
-            source_id=message.id,
-        )
     _notify(db, conversation=conversation, author=author)
     return SendResult(message, created=True, crisis=crisis)
 
