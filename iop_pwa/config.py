@@ -226,6 +226,9 @@ def load_settings(instance_path: str) -> dict:
         # it read, which would drop the post's flash. Expiry is the server's (login_sessions).
         "SESSION_REFRESH_EACH_REQUEST": False,
         "REMEMBER_COOKIE_DURATION": timedelta(0),
+        # The app speaks English: without this Flask-WTF loads WTForms' message catalogue from
+        # disk for every form it builds (a file read and parse per request).
+        "WTF_I18N_ENABLED": False,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the (revocable) session
         "WTF_CSRF_SSL_STRICT": secure_cookies,
         "STAFF_IDLE_TIMEOUT": staff_idle,

@@ -138,6 +138,17 @@ def _default_zone() -> str:
     return "UTC"
 
 
+def _signed_in():
+    """The signed-in person, or None (also outside a request): one look at flask-login's proxy
+    for each date on a page, which shows dozens."""
+    if not has_request_context():
+        return None
+    from flask_login import current_user
+
+    person = current_user._get_current_object()
+    return person if person is not None and person.is_authenticated else None
+
+
 def _format(
     value: date | datetime | None,
     date_name: str | None,
@@ -149,7 +160,12 @@ def _format(
     if value is None:
         return ""
     loc = _locale(locale) if isinstance(locale, str) else (locale or current_locale())
-    clock = current_clock() if clock is None else clock
+    if clock is None or timezone is None:
+        person = _signed_in()
+        if clock is None:
+            clock = (person.clock or "") if person is not None else ""
+        if timezone is None:
+            timezone = person.timezone if person is not None else "UTC"
     utc_note = ""
     if isinstance(value, datetime):
         value, in_zone = _in_zone(value, timezone)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from flask import Flask, current_app, render_template, url_for
+from flask import Flask, current_app, url_for
 from markupsafe import Markup
 
 EXTENSION_KEY = "iop_features"
@@ -390,10 +390,19 @@ def registry(app: Flask | None = None) -> Registry:
 
 def render_sections(where: str, **arguments) -> list[Markup]:
     """Each registered section of a page, rendered in order, for the page to place. A section
-    whose context function answers None has nothing to show this person and is left out."""
+    whose context function answers None has nothing to show this person and is left out.
+
+    The context processors run once for all the sections, not once each (`render_template`
+    would run every one of them again for each section of a page)."""
     rendered = []
+    shared: dict[str, Any] | None = None
     for section in registry().sections(where):
         values = section.context(**arguments)
-        if values is not None:
-            rendered.append(Markup(render_template(section.template, **values)))  # noqa: S704
+        if values is None:
+            continue
+        if shared is None:
+            shared = {}
+            current_app.update_template_context(shared)
+        template = current_app.jinja_env.get_template(section.template)
+        rendered.append(Markup(template.render({**shared, **values})))  # noqa: S704
     return rendered

@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import posixpath
 import re
+import time
 from pathlib import Path
 
 import brotli
@@ -44,11 +45,16 @@ compress = Compress()
 
 class Digests:
     """The content hash of each static file, read again only when the file changes, and the
-    files' compressed bodies, made once per version at the strongest level."""
+    files' compressed bodies, made once per version at the strongest level. A file is looked at
+    (stat) at most once a second: a page names a dozen of them, and a deploy or an edit in
+    development shows within the second."""
+
+    RECHECK_SECONDS = 1.0
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
         self._known: dict[str, tuple[tuple[int, int], str]] = {}
+        self._checked: dict[str, tuple[float, str]] = {}
         self._packed: dict[tuple[str, str, str], bytes] = {}
 
     def packed(self, filename: str, digest: str, encoding: str, data: bytes) -> bytes:
@@ -62,6 +68,10 @@ class Digests:
 
     def of(self, filename: str) -> str | None:
         """The file's digest, or None if there is no such file under the static folder."""
+        now = time.monotonic()
+        recent = self._checked.get(filename)
+        if recent is not None and now - recent[0] < self.RECHECK_SECONDS:
+            return recent[1]
         path = safe_join(self.folder, filename)
         if path is None:
             return None
@@ -74,6 +84,7 @@ class Digests:
         if known is None or known[0] != stamp:
             digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:DIGEST_LENGTH]
             known = self._known[filename] = (stamp, digest)
+        self._checked[filename] = (now, known[1])
         return known[1]
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app
+from sqlalchemy import String, bindparam
 from sqlmodel import Session, col, delete, select
 
 from iop_pwa.accounts.models import LoginSession, User
@@ -33,6 +35,17 @@ def timeouts_for(user: User) -> tuple[timedelta, timedelta]:
     return cfg["PARTICIPANT_IDLE_TIMEOUT"], cfg["PARTICIPANT_ABSOLUTE_TIMEOUT"]
 
 
+@cache
+def _session_statement():
+    """The session-and-user query every signed-in request asks, built once with a bound
+    parameter: building it cost more Python than running it."""
+    return (
+        select(LoginSession, User)
+        .join(User, col(User.id) == LoginSession.user_id)
+        .where(LoginSession.token_hash == bindparam("token_hash", type_=String))
+    )
+
+
 def start_session(db: Session, user: User, device: str) -> str:
     """Create a session row for a new sign-in and return the token for the cookie."""
     token = secrets.token_urlsafe(32)
@@ -49,11 +62,7 @@ def find_session(db: Session, token: str | None) -> tuple[LoginSession, User] | 
     """
     if not token:
         return None
-    found = db.exec(
-        select(LoginSession, User)
-        .join(User, col(User.id) == LoginSession.user_id)
-        .where(LoginSession.token_hash == token_hash(token))
-    ).first()
+    found = db.exec(_session_statement(), params={"token_hash": token_hash(token)}).first()
     if found is None:
         return None
     login, user = found

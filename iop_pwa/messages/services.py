@@ -248,27 +248,39 @@ def title_of(db: Session, *, conversation: Conversation, user: User) -> str:
 
 def unread_total(db: Session, user: User) -> int:
     """Unread messages in all of a person's conversations (the navigation's count): one query."""
+    return db.exec(_unread_total_statement(user.is_staff), params={"reader": user.id}).one()
+
+
+@cache
+def _unread_total_statement(staff: bool):
+    """`unread_total`'s query, built once for staff and once for participants (every page's
+    navigation asks it; see `_poll_statement`)."""
+    reader = bindparam("reader", type_=Integer)
     query = select(func.count(Message.id)).join(
         Conversation, col(Conversation.id) == Message.conversation_id
     )
-    query = _with_cursor(query, user.id, Message.conversation_id)
-    conditions = [_visible(user), *_unread(user.id)]
-    joined = _joined(user)
+    query = _with_cursor(query, reader, Message.conversation_id)
+    conditions = [_visible_to(staff, reader), *_unread(reader)]
+    joined = _joined_for(staff, reader)
     if joined is not None:
         query = query.outerjoin(joined[0], joined[1])
         conditions.append(_since_joined(joined[0]))
-    return db.exec(query.where(*conditions)).one()
+    return query.where(*conditions)
 
 
 def care_team_unread(db: Session, *, participant: User) -> int:
     """Unread messages from the participant's care team (Today): one query."""
+    return db.exec(_care_team_unread_statement(), params={"reader": participant.id}).one()
+
+
+@cache
+def _care_team_unread_statement():
+    reader = bindparam("reader", type_=Integer)
     query = select(func.count(Message.id)).join(
         Conversation, col(Conversation.id) == Message.conversation_id
     )
-    query = _with_cursor(query, participant.id, Message.conversation_id)
-    return db.exec(
-        query.where(Conversation.participant_id == participant.id, *_unread(participant.id))
-    ).one()
+    query = _with_cursor(query, reader, Message.conversation_id)
+    return query.where(Conversation.participant_id == reader, *_unread(reader))
 
 
 # --- Reading -----------------------------------------------------------------------------------

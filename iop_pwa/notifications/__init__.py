@@ -8,8 +8,9 @@ here is shown inside the app only, and the push issue sends a generic line for t
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import Index, text
+from sqlalchemy import Index, Integer, bindparam, text
 from sqlmodel import Field, Session, SQLModel, col, func, select, update
 
 from iop_pwa.accounts.models import User
@@ -64,11 +65,20 @@ def export_records(db: Session, *, user: User) -> list[dict]:
 
 
 def unread_count(db: Session, user_id: int) -> int:
-    return db.exec(
+    return db.exec(_unread_statement(), params={"user_id": user_id}).one()
+
+
+@cache
+def _unread_statement():
+    """The bell's count, asked on every participant page: built once, with a bound parameter."""
+    return (
         select(func.count())
         .select_from(Notification)
-        .where(Notification.user_id == user_id, col(Notification.read_at).is_(None))
-    ).one()
+        .where(
+            Notification.user_id == bindparam("user_id", type_=Integer),
+            col(Notification.read_at).is_(None),
+        )
+    )
 
 
 def recent(db: Session, user_id: int, limit: int = 50) -> list[Notification]:
