@@ -11,10 +11,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import DateTime, Enum, TypeDecorator, event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
+
+# A request with one of these methods writes only bookkeeping (the audit row of a staff read, a
+# session's last-seen time), never a person's words: see `_bookkeeping_durability`.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL (SQLite's is larger)
 
@@ -64,6 +68,19 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_durability(conn):
+            """Every write that can carry a person's words is synced to disk at commit (FULL);
+            a page read's bookkeeping is not (NORMAL: in WAL mode it survives the app crashing,
+            and is synced with the next write or checkpoint). The level is per connection and
+            cannot change inside a transaction, so it is set here, before SQLite's BEGIN, and
+            only when it differs from what the pooled connection has."""
+            level = "NORMAL" if _bookkeeping_only() else "FULL"
+            if conn.info.get("synchronous") != level:
+                # On the driver's connection: a setting, not one of the page's queries.
+                conn.connection.driver_connection.execute(f"PRAGMA synchronous={level}")
+                conn.info["synchronous"] = level
+
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
@@ -80,6 +97,7 @@ def init_app(app: Flask) -> None:
         session = g.get("db")
         if session is not None:
             if response.status_code < 400:
+                _bookkeeping_durability(session)
                 session.commit()
             else:
                 session.rollback()
@@ -94,6 +112,28 @@ def init_app(app: Flask) -> None:
             session.close()
 
 
+def _bookkeeping_only() -> bool:
+    return has_request_context() and request.method in SAFE_METHODS
+
+
+def _bookkeeping_durability(session: Session) -> None:
+    """On PostgreSQL, a page read's commit (its audit row, a session's last-seen time) does not
+    wait for the WAL flush (`synchronous_commit = off` for that transaction only): nothing is lost
+    if the app dies, and the database stays consistent; a crash of the database server itself
+    could lose the last fraction of a second of such rows. Writes of people's words (POST) wait
+    as always. SQLite's equivalent is set where its transactions begin (`make_engine`)."""
+    if (
+        _bookkeeping_only()
+        and session.in_transaction()
+        and (session.new or session.dirty or session.deleted or session.info.get("wrote"))
+        and session.get_bind().dialect.name == "postgresql"
+    ):
+        # On the driver's connection: a setting, not one of the page's queries.
+        session.connection().connection.driver_connection.execute(
+            "SET LOCAL synchronous_commit TO OFF"
+        )
+
+
 def engine() -> Engine:
     return current_app.extensions["db_engine"]
 
@@ -102,7 +142,12 @@ def get_db() -> Session:
     """The request's database session (created on first use)."""
     if "db" not in g:
         g.db = Session(engine(), expire_on_commit=False)
+        event.listen(g.db, "after_flush", _note_write)
     return g.db
+
+
+def _note_write(session: Session, _context) -> None:
+    session.info["wrote"] = True
 
 
 def purge_deleted() -> None:
