@@ -15,9 +15,11 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
+from sqlalchemy import Integer, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, or_, select
 
@@ -141,18 +143,34 @@ class Plan:
         return self.current is not None and (self.answered is None or self.answered < self.current)
 
 
-def _applying(person: User):
-    """The live schedules that ask something of a participant (their own and their groups')."""
+@cache
+def _applying():
+    """The live schedules that ask something of a participant (their own and their groups'),
+    built once with a bound parameter, `person` (Today asks it on every load)."""
+    person = bindparam("person", type_=Integer)
     return (
         select(CheckinSchedule, Questionnaire)
         .join(Questionnaire)
         .where(
             or_(
-                CheckinSchedule.participant_id == person.id,
-                col(CheckinSchedule.group_id).in_(access.member_group_ids(person.id)),
+                CheckinSchedule.participant_id == person,
+                col(CheckinSchedule.group_id).in_(access.member_group_ids(person)),
             ),
             col(CheckinSchedule.stopped_at).is_(None),
         )
+    )
+
+
+@cache
+def _last_answered():
+    """The latest occurrence answered of each of some check-ins (`person`, `ids`)."""
+    return (
+        select(CheckinAnswer.questionnaire_id, func.max(CheckinAnswer.due_on))
+        .where(
+            CheckinAnswer.participant_id == bindparam("person", type_=Integer),
+            col(CheckinAnswer.questionnaire_id).in_(bindparam("ids", expanding=True)),
+        )
+        .group_by(CheckinAnswer.questionnaire_id)
     )
 
 
@@ -173,7 +191,7 @@ def plans_for(db: Session, person: User, today: date) -> list[Plan]:
         for q in builtins(db).values():
             plans[q.id] = Plan(q, current, next_on)
     else:
-        for schedule, q in db.exec(_applying(person)):
+        for schedule, q in db.exec(_applying(), params={"person": person.id}):
             plan = plans.setdefault(q.id, Plan(q))
             current = occurrence_on(schedule, today)
             if current is not None and (plan.current is None or current > plan.current):
@@ -187,12 +205,7 @@ def plans_for(db: Session, person: User, today: date) -> list[Plan]:
                 plan.next_on = upcoming
     if plans:
         for qid, last in db.exec(
-            select(CheckinAnswer.questionnaire_id, func.max(CheckinAnswer.due_on))
-            .where(
-                CheckinAnswer.participant_id == person.id,
-                col(CheckinAnswer.questionnaire_id).in_(plans),
-            )
-            .group_by(CheckinAnswer.questionnaire_id)
+            _last_answered(), params={"person": person.id, "ids": list(plans)}
         ):
             plans[qid].answered = last
     return sorted(plans.values(), key=lambda p: (not p.due, p.questionnaire.title.lower()))
@@ -204,8 +217,8 @@ def is_asked_of(db: Session, person: User, questionnaire: Questionnaire) -> bool
         return False
     if is_alumnus(person):
         return questionnaire.slug in forms.BUILTIN
-    query = _applying(person).where(CheckinSchedule.questionnaire_id == questionnaire.id).limit(1)
-    return db.exec(query).first() is not None
+    query = _applying().where(CheckinSchedule.questionnaire_id == questionnaire.id).limit(1)
+    return db.exec(query, params={"person": person.id}).first() is not None
 
 
 def _valid_occurrence(

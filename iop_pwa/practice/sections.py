@@ -16,9 +16,7 @@ from iop_pwa.web import local_today
 def today(*, db: Session, person: User, now: datetime) -> dict:
     day = now.date()
     pairs = services.assignments_for(db, participant=person)
-    done = services.completions_for(
-        db, participant_id=person.id, start=day - timedelta(days=90), end=day
-    )
+    done = services.done_days(db, participant_id=person.id, start=day - timedelta(days=90), end=day)
     return {
         "due": services.due_on(pairs, done, day),
         "streak": services.streak(pairs, done, day),

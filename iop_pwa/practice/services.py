@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Date, Integer, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, and_, col, or_, select
 
@@ -86,9 +88,21 @@ def assignments_for(
 ) -> list[Assigned]:
     """The participant's own assignments and their groups' (joining later included), each with
     the participant's first day of it: one query."""
+    query = _assignments_statement(include_ended, access.group_practice_reaches(participant))
+    return [
+        Assigned(a, e, own_start(a, joined, participant.timezone))
+        for a, e, joined in db.exec(query, params={"participant": participant.id}).all()
+    ]
+
+
+@cache
+def _assignments_statement(include_ended: bool, with_groups: bool):
+    """`assignments_for`'s query for each of its four shapes, built once with a bound
+    parameter (Today and the therapist's page ask it on every load)."""
+    participant = bindparam("participant", type_=Integer)
     membership = and_(
         GroupMembership.group_id == Assignment.group_id,
-        GroupMembership.user_id == participant.id,
+        GroupMembership.user_id == participant,
     )
     query = (
         select(Assignment, Exercise, GroupMembership.joined_at)
@@ -96,7 +110,7 @@ def assignments_for(
         .outerjoin(GroupMembership, membership)
         .where(
             or_(
-                Assignment.participant_id == participant.id,
+                Assignment.participant_id == participant,
                 col(GroupMembership.id).is_not(None),
             )
         )
@@ -104,12 +118,9 @@ def assignments_for(
     )
     if not include_ended:
         query = query.where(Assignment.status != AssignmentStatus.ended)
-    if not access.group_practice_reaches(participant):
-        query = query.where(Assignment.participant_id == participant.id)
-    return [
-        Assigned(a, e, own_start(a, joined, participant.timezone))
-        for a, e, joined in db.exec(query).all()
-    ]
+    if not with_groups:
+        query = query.where(Assignment.participant_id == participant)
+    return query
 
 
 def completions_for(
@@ -126,12 +137,32 @@ def completions_for(
     return {(c.assignment_id, c.local_date): c for c in rows}
 
 
+def done_days(
+    db: Session, *, participant_id: int, start: date, end: date
+) -> dict[tuple[int, date], bool]:
+    """Which (assignment, local date) pairs are done between two dates, without loading the
+    completions themselves (Today's streak and week need only that): two columns per row."""
+    rows = db.exec(
+        _done_days_statement(), params={"participant": participant_id, "start": start, "end": end}
+    ).all()
+    return {(assignment_id, day): True for assignment_id, day in rows}
+
+
+@cache
+def _done_days_statement():
+    return select(Completion.assignment_id, Completion.local_date).where(
+        Completion.participant_id == bindparam("participant", type_=Integer),
+        Completion.local_date >= bindparam("start", type_=Date),
+        Completion.local_date <= bindparam("end", type_=Date),
+    )
+
+
 @dataclass
 class DueItem:
     assignment: Assignment
     exercise: Exercise
     day: date
-    completion: Completion | None
+    completion: Completion | bool | None  # True where only whether it is done was asked
 
     @property
     def done(self) -> bool:

@@ -3,7 +3,7 @@ Account, and upcoming sessions and past ones with attendance on the therapist's 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import session, url_for
 from flask_login import current_user
@@ -21,11 +21,8 @@ SHOWN_FEED = "feed_link"  # the raw feed token, kept only in the person's own si
 
 def today(*, db: Session, person: User, now: datetime) -> dict:
     moment = utcnow()
-    upcoming = services.for_participant(
-        db, participant=person, since=moment, until=moment + timedelta(days=60)
-    )
     return {
-        "next_session": services.next_session(upcoming, moment),
+        "next_session": services.next_for_participant(db, participant=person, now=moment),
         "utcnow": moment,
         "provider": services.provider_name,
     }

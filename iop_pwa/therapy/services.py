@@ -11,12 +11,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from icalendar import Calendar, Event
-from sqlalchemy import union_all
+from sqlalchemy import Integer, bindparam, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -24,7 +25,7 @@ from iop_pwa import access, audit, dates
 from iop_pwa.access import first_moment
 from iop_pwa.accounts.models import Group, GroupMembership, User
 from iop_pwa.accounts.sessions import token_hash
-from iop_pwa.db import utcnow
+from iop_pwa.db import UTCDateTime, utcnow
 from iop_pwa.notifications import notify
 from iop_pwa.therapy.models import (
     Attendance,
@@ -54,6 +55,9 @@ class SessionError(ValueError):
 # can't pass as Zoom from zoom.us.evil.example.
 # The longest a session can last (the form's limit): one that started longer ago is over.
 MAX_SESSION = timedelta(minutes=480)
+# Today shows the next session within this horizon, from the first few rows that could be it.
+NEXT_SESSION_HORIZON = timedelta(days=60)
+NEXT_CANDIDATES = 8
 # How many past sessions the participant's Sessions page lists.
 PAST_SHOWN = 20
 
@@ -369,9 +373,9 @@ def cancel(db: Session, *, session: TherapySession, by: User) -> None:
 
 
 def _theirs(db: Session, participant: User):
-    """The sessions a participant is part of, as an entity to select from: their own individual
-    and family sessions, and each of their groups' sessions from the day they joined (one query,
-    for the memberships).
+    """The sessions a participant is part of, as an entity to select from, and the values of its
+    bound parameters: their own individual and family sessions, and each of their groups'
+    sessions from the day they joined (one query, for the memberships).
 
     A UNION ALL with one branch per source, each served by an index on (source, starts_at), and
     not one `participant_id = ? OR group_id IN (...)`: PostgreSQL answers that OR by reading every
@@ -381,29 +385,70 @@ def _theirs(db: Session, participant: User):
             GroupMembership.user_id == participant.id
         )
     ).all()
-    branches = [select(TherapySession).where(TherapySession.participant_id == participant.id)]
+    params: dict[str, object] = {"theirs_participant": participant.id}
+    for n, (group_id, joined) in enumerate(memberships):
+        params[f"theirs_group_{n}"] = group_id
+        params[f"theirs_since_{n}"] = first_moment(joined, participant.timezone)
+    return _theirs_shape(len(memberships)), params
+
+
+@cache
+def _theirs_shape(groups: int):
+    """`_theirs`'s entity for a participant in `groups` groups, built once per count with bound
+    parameters: building a UNION of ORM selects costs more Python than running it."""
+    branches = [
+        select(TherapySession).where(
+            TherapySession.participant_id == bindparam("theirs_participant", type_=Integer)
+        )
+    ]
     branches += [
         select(TherapySession).where(
-            TherapySession.group_id == group_id,
-            TherapySession.starts_at >= first_moment(joined, participant.timezone),
+            TherapySession.group_id == bindparam(f"theirs_group_{n}", type_=Integer),
+            TherapySession.starts_at >= bindparam(f"theirs_since_{n}", type_=UTCDateTime),
         )
-        for group_id, joined in memberships
+        for n in range(groups)
     ]
     found = union_all(*branches) if len(branches) > 1 else branches[0]
     return aliased(TherapySession, found.subquery("theirs"))
+
+
+def next_for_participant(db: Session, *, participant: User, now: datetime) -> TherapySession | None:
+    """The participant's next session that is not cancelled and not over (Today): a few rows,
+    not every session of the coming weeks. Two queries."""
+    theirs, params = _theirs(db, participant)
+    query = _next_statement(theirs)
+    params |= {"next_from": now - MAX_SESSION, "next_until": now + NEXT_SESSION_HORIZON}
+    found = next_session(db.exec(query, params=params).all(), now)
+    if found is None:  # more sessions began in the last hours than the first rows hold
+        found = next_session(db.exec(query.limit(None), params=params).all(), now)
+    return found
+
+
+@cache
+def _next_statement(theirs):
+    return (
+        select(theirs)
+        .where(
+            col(theirs.cancelled_at).is_(None),
+            theirs.starts_at > bindparam("next_from", type_=UTCDateTime),
+            theirs.starts_at < bindparam("next_until", type_=UTCDateTime),
+        )
+        .order_by(theirs.starts_at, theirs.id)
+        .limit(NEXT_CANDIDATES)
+    )
 
 
 def for_participant(
     db: Session, *, participant: User, since: datetime | None = None, until: datetime | None = None
 ) -> list[TherapySession]:
     """Sessions the participant is part of (see `_theirs`): two queries."""
-    theirs = _theirs(db, participant)
+    theirs, params = _theirs(db, participant)
     query = select(theirs)
     if since:
         query = query.where(theirs.starts_at >= since - MAX_SESSION)
     if until:
         query = query.where(theirs.starts_at < until)
-    return list(db.exec(query.order_by(theirs.starts_at, theirs.id)))
+    return list(db.exec(query.order_by(theirs.starts_at, theirs.id), params=params))
 
 
 def upcoming_and_past(
@@ -412,17 +457,19 @@ def upcoming_and_past(
     """The participant's sessions still to come or under way (soonest first) and their latest
     `past` ones (latest first), limited in SQL: the Sessions page costs the same after a year.
     Cancelled ones are included (the page says so). Three queries."""
-    theirs = _theirs(db, participant)
+    theirs, params = _theirs(db, participant)
     candidates = db.exec(
         select(theirs)
         .where(theirs.starts_at > now - MAX_SESSION)
-        .order_by(theirs.starts_at, theirs.id)
+        .order_by(theirs.starts_at, theirs.id),
+        params=params,
     ).all()
     done = db.exec(
         select(theirs)
         .where(theirs.starts_at <= now)
         .order_by(theirs.starts_at.desc(), theirs.id.desc())
-        .limit(past + len(candidates))
+        .limit(past + len(candidates)),
+        params=params,
     ).all()
     upcoming = [s for s in candidates if s.ends_at > now]
     ahead = {s.id for s in upcoming}
@@ -544,19 +591,21 @@ def overview(
     """The participant's next few sessions and their latest past ones with attendance, for the
     therapist: limited in SQL, four queries however long the history. A session counts as past
     once it has started (attendance can be marked then); cancelled ones are left out."""
-    theirs = _theirs(db, participant)
+    theirs, params = _theirs(db, participant)
     kept = theirs.cancelled_at.is_(None)
     ahead = db.exec(
         select(theirs)
         .where(kept, theirs.starts_at > now)
         .order_by(theirs.starts_at, theirs.id)
-        .limit(upcoming)
+        .limit(upcoming),
+        params=params,
     ).all()
     done = db.exec(
         select(theirs)
         .where(kept, theirs.starts_at <= now)
         .order_by(theirs.starts_at.desc(), theirs.id.desc())
-        .limit(past)
+        .limit(past),
+        params=params,
     ).all()
     marks = {
         a.session_id: a.status
