@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
+from sqlalchemy import Integer, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, or_, select, update
 
@@ -254,13 +256,17 @@ def groups_for(db: Session, therapist_id: int) -> list[GroupRow]:
 
 
 def groups_of(db: Session, user: User) -> list[Group]:
-    return list(
-        db.exec(
-            select(Group)
-            .join(GroupMembership, col(GroupMembership.group_id) == Group.id)
-            .where(GroupMembership.user_id == user.id)
-            .order_by(Group.name)
-        )
+    return list(db.exec(_groups_statement(), params={"user_id": user.id}))
+
+
+@cache
+def _groups_statement():
+    """A person's groups by name (Today asks on every load), built once."""
+    return (
+        select(Group)
+        .join(GroupMembership, col(GroupMembership.group_id) == Group.id)
+        .where(GroupMembership.user_id == bindparam("user_id", type_=Integer))
+        .order_by(Group.name)
     )
 
 

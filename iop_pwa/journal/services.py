@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Date, Integer, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, or_, select
 
@@ -179,15 +180,22 @@ def list_entries(
 
 def latest_checkin(db: Session, *, user: User, day: date) -> JournalEntry | None:
     """The participant's most recent mood check-in on their local `day`, if any."""
-    return db.exec(
+    return db.exec(_latest_checkin_statement(), params={"user_id": user.id, "day": day}).first()
+
+
+@cache
+def _latest_checkin_statement():
+    """`latest_checkin`'s query (Today asks it on every load), built once."""
+    return (
         select(JournalEntry)
         .where(
-            JournalEntry.user_id == user.id,
+            JournalEntry.user_id == bindparam("user_id", type_=Integer),
             JournalEntry.kind == "checkin",
-            JournalEntry.local_date == day,
+            JournalEntry.local_date == bindparam("day", type_=Date),
         )
         .order_by(col(JournalEntry.written_at).desc())
-    ).first()
+        .limit(1)
+    )
 
 
 def shared_entries(db: Session, *, participant_id: int, limit: int = 20) -> list[JournalEntry]:

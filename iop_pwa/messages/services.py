@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Integer, and_, bindparam, case, exists, literal, union_all
+from sqlalchemy import Integer, String, and_, bindparam, case, exists, literal, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete, func, or_, select
@@ -155,7 +155,12 @@ def ensure_conversations(db: Session, *, user: User) -> int:
 
 
 def conversation_for(db: Session, *, kind: ConversationKind, object_id: int) -> Conversation | None:
-    return db.exec(select(Conversation).where(Conversation.key == _key(kind, object_id))).first()
+    return db.exec(_conversation_statement(), params={"key": _key(kind, object_id)}).first()
+
+
+@cache
+def _conversation_statement():
+    return select(Conversation).where(Conversation.key == bindparam("key", type_=String))
 
 
 def _with_cursor(query, user_id: int, conversation_id):

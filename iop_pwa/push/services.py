@@ -6,7 +6,9 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
+from sqlalchemy import Integer, bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, select
 
@@ -97,12 +99,26 @@ def unsubscribe(db: Session, *, user: User, endpoint: object) -> bool:
 
 
 def devices(db: Session, user_id: int) -> list[PushSubscription]:
-    return list(
-        db.exec(
-            select(PushSubscription)
-            .where(PushSubscription.user_id == user_id)
-            .order_by(col(PushSubscription.created_at), col(PushSubscription.id))
-        )
+    return list(db.exec(_devices_statement(), params={"user_id": user_id}))
+
+
+@cache
+def _devices_statement():
+    """A person's devices (Today, Account and the therapist's page ask on every load)."""
+    return (
+        select(PushSubscription)
+        .where(PushSubscription.user_id == bindparam("user_id", type_=Integer))
+        .order_by(col(PushSubscription.created_at), col(PushSubscription.id))
+    )
+
+
+@cache
+def _preferences_statement():
+    """A person's address and reminder preferences (None where never saved)."""
+    return (
+        select(User.email, ReminderPreference)
+        .outerjoin(ReminderPreference, col(ReminderPreference.user_id) == User.id)
+        .where(User.id == bindparam("user_id", type_=Integer))
     )
 
 
@@ -150,11 +166,7 @@ def reliability(db: Session, user_id: int) -> Reliability:
     when email is on, its latest result and its last success."""
     found = devices(db, user_id)
     received = [d.last_success_at for d in found if d.last_success_at]
-    row = db.exec(
-        select(User.email, ReminderPreference)
-        .outerjoin(ReminderPreference, col(ReminderPreference.user_id) == User.id)
-        .where(User.id == user_id)
-    ).first()
+    row = db.exec(_preferences_statement(), params={"user_id": user_id}).first()
     address, pref = row if row else (None, None)
     email_on = bool(address and pref and "email" in preferences.channels(pref, mail.enabled()))
     last_email = email_failing = None
