@@ -9,7 +9,7 @@ from datetime import date, datetime
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from flask import abort, render_template, request, url_for
+from flask import abort, g, has_request_context, render_template, request, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 
@@ -17,6 +17,18 @@ from iop_pwa.accounts.models import Role
 from iop_pwa.db import utcnow
 from iop_pwa.extensions import htmx
 from iop_pwa.features import NavItem, registry
+
+
+def once_per_request(key: tuple, compute: Callable):
+    """`compute()`, worked out once per request for `key`: for what two parts of one page ask
+    alike (the dashboard's needs and its columns read the same moods). Nothing outlives the
+    request, so nothing needs invalidating."""
+    if not has_request_context():
+        return compute()
+    memo = g.setdefault("_once_per_request", {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 def render_page(template: str, *, status: int = 200, block: str = "content", **context):

@@ -445,8 +445,10 @@ def history(db: Session, *, participant_id: int, since: date | None = None) -> l
     )
 
 
-def _ranked(participant_ids, *, slug: str | None = None):
-    """Answers of these participants numbered newest first per participant (and check-in)."""
+@cache
+def _ranked(slug: str | None = None):
+    """Answers of the participants `ids` (an expanding bound parameter) numbered newest first
+    per participant (and check-in): built once per shape, the dashboard asks on every load."""
     partition = [CheckinAnswer.participant_id] + (
         [] if slug is None else [CheckinAnswer.questionnaire_id]
     )
@@ -468,16 +470,29 @@ def _ranked(participant_ids, *, slug: str | None = None):
             rank,
         )
         .join(Questionnaire)
-        .where(col(CheckinAnswer.participant_id).in_(list(participant_ids)))
+        .where(col(CheckinAnswer.participant_id).in_(bindparam("ids", expanding=True)))
     )
     if slug is not None:
         query = query.where(Questionnaire.slug == slug)
     return query.subquery()
 
 
-def _columns(ranked):
+@cache
+def _latest_statement():
+    ranked = _ranked()
     c = ranked.c
-    return select(c.participant_id, c.title, c.score, c.band, c.answered_at, c.rank)
+    return select(c.participant_id, c.title, c.score, c.band, c.answered_at).where(c.rank == 1)
+
+
+@cache
+def _last_two_phq9_statement():
+    ranked = _ranked("phq9")
+    c = ranked.c
+    return (
+        select(c.participant_id, c.title, c.score, c.band, c.answered_at, c.rank)
+        .where(c.rank <= 2)
+        .order_by(c.rank)
+    )
 
 
 def latest_for(db: Session, participant_ids) -> dict[int, tuple[str, int, str, datetime]]:
@@ -486,8 +501,7 @@ def latest_for(db: Session, participant_ids) -> dict[int, tuple[str, int, str, d
     ids = list(participant_ids)
     if not ids:
         return {}
-    ranked = _ranked(ids)
-    rows = db.exec(_columns(ranked).where(ranked.c.rank == 1))
+    rows = db.exec(_latest_statement(), params={"ids": ids})
     return {r.participant_id: (r.title, r.score, r.band, r.answered_at) for r in rows}
 
 
@@ -501,9 +515,8 @@ def rising(db: Session, participant_ids) -> dict[int, str]:
     ids = list(participant_ids)
     if not ids:
         return {}
-    ranked = _ranked(ids, slug="phq9")
     found: dict[int, list] = {}
-    for r in db.exec(_columns(ranked).where(ranked.c.rank <= 2).order_by(ranked.c.rank)):
+    for r in db.exec(_last_two_phq9_statement(), params={"ids": ids}):
         found.setdefault(r.participant_id, []).append(r)
     why = {}
     for pid, rows in found.items():

@@ -5,14 +5,16 @@ the care team may see counts: mood check-ins and shared entries, never a private
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import cache
 
 from markupsafe import Markup, escape
+from sqlalchemy import Date, bindparam
 from sqlmodel import Session, col, or_, select
 
 from iop_pwa.accounts.models import User
 from iop_pwa.features import RANK_MOOD, Fact, Need, TimelineEntry
 from iop_pwa.journal.models import MOODS, JournalEntry
-from iop_pwa.web import local_today
+from iop_pwa.web import local_today, once_per_request
 
 SPARK_DAYS = 14
 LOW = 2  # "Low" or "Very low"
@@ -23,7 +25,12 @@ DROP = 1.0  # the last 3 days' average this far below the 11 days before: fallin
 def _care_team_moods(db: Session, ids: list[int], since: date):
     """(user_id, local_date, written_at, mood) of check-ins and shared entries with a mood since
     a date, oldest first: one query for the whole caseload."""
-    return db.exec(
+    return db.exec(_moods_statement(), params={"ids": ids, "since": since}).all()
+
+
+@cache
+def _moods_statement():
+    return (
         select(
             JournalEntry.user_id,
             JournalEntry.local_date,
@@ -31,18 +38,24 @@ def _care_team_moods(db: Session, ids: list[int], since: date):
             JournalEntry.mood,
         )
         .where(
-            col(JournalEntry.user_id).in_(ids),
+            col(JournalEntry.user_id).in_(bindparam("ids", expanding=True)),
             col(JournalEntry.mood).is_not(None),
-            JournalEntry.local_date >= since,
+            JournalEntry.local_date >= bindparam("since", type_=Date),
             or_(JournalEntry.kind == "checkin", col(JournalEntry.shared)),
         )
         .order_by(col(JournalEntry.user_id), col(JournalEntry.written_at))
-    ).all()
+    )
 
 
 def _by_person(db: Session, participants: list[User], now: datetime):
     """Each participant's moods in their own last 14 days (their local dates): {id: [(local_date,
-    written_at, mood)]}, and their local today."""
+    written_at, mood)]}, and their local today. Asked by the needs and by the sparkline column
+    of one dashboard: read once per request."""
+    key = ("journal.moods", tuple(p.id for p in participants), now.date())
+    return once_per_request(key, lambda: _read_by_person(db, participants, now))
+
+
+def _read_by_person(db: Session, participants: list[User], now: datetime):
     # A day earlier than anyone's first day, whatever their zone; each person's window below.
     since = now.date() - timedelta(days=SPARK_DAYS + 1)
     people = {p.id: (p, local_today(p.timezone)) for p in participants}
