@@ -142,11 +142,12 @@ def get_db() -> Session:
     """The request's database session (created on first use)."""
     if "db" not in g:
         g.db = Session(engine(), expire_on_commit=False)
-        event.listen(g.db, "after_flush", _note_write)
     return g.db
 
 
+@event.listens_for(Session, "after_flush")
 def _note_write(session: Session, _context) -> None:
+    """Whether a session has written anything (a flush empties `new` and `dirty`)."""
     session.info["wrote"] = True
 
 
