@@ -4,8 +4,12 @@ counts, sending exactly once (offline too), guidelines, moderation, the crisis f
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 import uuid
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -890,6 +894,22 @@ def test_my_data_has_my_messages_only_and_deletion_removes_them(app, room, db):
     assert db.exec(select(Message).where(Message.body == "My own words")).first() is None
     assert db.get(Conversation, room.care_id) is None
     assert db.exec(select(Message).where(Message.body == "Hello group")).first() is not None
+
+
+def _blocks_exported(client) -> list[str]:
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/account/my-data.zip").data))
+    found = json.loads(archive.read("my-data.json"))["message_blocks"]
+    rows = list(csv.DictReader(io.StringIO(archive.read("message_blocks.csv").decode())))
+    assert [row["blocked"] for row in rows] == [b["blocked"] for b in found]
+    return [b["blocked"] for b in found]
+
+
+def test_my_data_lists_the_members_i_blocked(app, room):
+    sam = signed_in(app, room.sam)
+    assert _blocks_exported(sam) == []
+    assert sam.post_form(f"/messages/{room.direct_id}/block").status_code == 303
+    assert _blocks_exported(sam) == [room.jo.name]
+    assert _blocks_exported(signed_in(app, room.jo)) == []  # being blocked is not Jo's record
 
 
 def test_deleting_an_account_removes_its_direct_conversations_and_blocks(app, room, db):

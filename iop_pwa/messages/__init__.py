@@ -54,15 +54,20 @@ def register(app) -> None:
                         GuidelineAgreement,
                         MessageReport,
                         Mute,
-                        Block,
                     ),
                     deleted=(
                         "every message you wrote, in your groups and to your care team, your "
-                        "care team's thread, your direct conversations with other members and "
-                        "the blocks you set",
+                        "care team's thread and your direct conversations with other members",
                     ),
                     export=services.export_records,
                     erase=services.erase_records,
+                ),
+                DataRights(
+                    name="message_blocks",
+                    tables=(Block,),
+                    deleted=("the members you blocked",),
+                    export=services.export_blocks,
+                    # (erase_records above removes them with the direct conversations)
                 ),
             ),
             today=(Section("messages", "messages/_today.html", sections.today, order=5),),

@@ -995,6 +995,17 @@ def export_records(db: Session, *, user: User) -> list[dict]:
     ]
 
 
+def export_blocks(db: Session, *, user: User) -> list[dict]:
+    """The members the person blocked, and since when, for "My data" (None blocked: nothing)."""
+    rows = db.exec(
+        select(User.name, Block.created_at)
+        .join(Block, col(Block.blocked_id) == User.id)
+        .where(Block.blocker_id == user.id)
+        .order_by(col(Block.created_at))
+    ).all()
+    return [{"blocked": name, "since": since.isoformat()} for name, since in rows]
+
+
 def erase_records(db: Session, *, user: User) -> None:
     """Delete every message the person wrote, their care team's thread and their direct
     conversations (account deletion); their reports, cursors, agreements, mutes and blocks go
