@@ -31,9 +31,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date as babel_format_date
-from babel.dates import format_datetime as babel_format_datetime
-from babel.dates import format_timedelta
+from babel.dates import DateTimeFormat, format_timedelta, parse_pattern
 from flask import Flask, has_request_context, request
 
 # Babel's names, the browser's best match among them; the first is the default.
@@ -174,16 +172,60 @@ def _format(
         raise TypeError("a calendar day has no time")
     parts = []
     if date_name:
-        parts.append(babel_format_date(value, _date_pattern(loc, date_name), locale=loc))
+        parts.append(_apply(_date_pattern(loc, date_name), value, loc))
     if with_time:
-        parts.append(
-            babel_format_datetime(value, _time_pattern(loc, clock), tzinfo=value.tzinfo, locale=loc)
-        )
+        parts.append(_apply(_time_pattern(loc, clock), value, loc))
     if len(parts) == 2:
         text = str(loc.datetime_formats["medium"]).replace("'", "").format(parts[1], parts[0])
     else:
         text = parts[0]
     return text + utc_note
+
+
+# What each CLDR field's text depends on, for the fields our patterns use: its text for a locale
+# is worked out by Babel once and kept (a page of the therapist's shows about 95 dates, and
+# Babel looks every name up again in the locale's data each time). Any other field goes to
+# Babel every time.
+_FIELD_PARTS = {
+    "y": lambda v: v.year,
+    "M": lambda v: v.month,
+    "L": lambda v: v.month,
+    "d": lambda v: v.day,
+    "E": lambda v: v.weekday(),
+    "h": lambda v: v.hour,
+    "H": lambda v: v.hour,
+    "K": lambda v: v.hour,
+    "k": lambda v: v.hour,
+    "m": lambda v: v.minute,
+    "a": lambda v: v.hour < 12,
+}
+_field_texts: dict[tuple, str] = {}
+
+
+class _Fields:
+    """The `%(field)s` values of a Babel pattern for one date or time, as Babel's
+    `DateTimeFormat` gives them, from `_field_texts` where it can."""
+
+    __slots__ = ("value", "locale", "key")
+
+    def __init__(self, value: date | datetime, locale: Locale) -> None:
+        self.value, self.locale = value, locale
+        self.key = (locale.language, locale.territory, locale.script, locale.variant)
+
+    def __getitem__(self, name: str) -> str:
+        part = _FIELD_PARTS.get(name[0])
+        if part is None:
+            return DateTimeFormat(self.value, self.locale)[name]
+        key = (self.key, name, part(self.value))
+        text = _field_texts.get(key)
+        if text is None:
+            text = _field_texts[key] = DateTimeFormat(self.value, self.locale)[name]
+        return text
+
+
+def _apply(pattern: str, value: date | datetime, locale: Locale) -> str:
+    """Babel's `format_date`/`format_datetime` with a pattern, for a value already in its zone."""
+    return parse_pattern(pattern).format % _Fields(value, locale)
 
 
 def _named(date_name: str | None, with_time: bool):
