@@ -247,17 +247,24 @@ def title_of(db: Session, *, conversation: Conversation, user: User) -> str:
 
 
 def unread_total(db: Session, user: User) -> int:
-    """Unread messages in all of a person's conversations (the navigation's count): one query."""
-    query = select(func.count(Message.id)).join(
-        Conversation, col(Conversation.id) == Message.conversation_id
-    )
-    query = _with_cursor(query, user.id, Message.conversation_id)
-    conditions = [_visible(user), *_unread(user.id)]
+    """Unread messages in all of a person's conversations (the navigation's count): one query.
+
+    Counted conversation by conversation from the reader's cursor on, so each count is a range
+    of the (conversation_id, id) index: joined the other way round, PostgreSQL read every
+    message of the program on every page, and SQLite every message of the person's rooms."""
+    after_cursor = [Message.conversation_id == Conversation.id, *_unread(user.id)]
     joined = _joined(user)
     if joined is not None:
+        after_cursor.append(_since_joined(joined[0]))
+    unread = select(func.count(Message.id)).where(*after_cursor).scalar_subquery()
+    query = _with_cursor(
+        select(func.coalesce(func.sum(unread), 0)).select_from(Conversation),
+        user.id,
+        Conversation.id,
+    )
+    if joined is not None:
         query = query.outerjoin(joined[0], joined[1])
-        conditions.append(_since_joined(joined[0]))
-    return db.exec(query.where(*conditions)).one()
+    return db.exec(query.where(_visible(user))).one()
 
 
 def care_team_unread(db: Session, *, participant: User) -> int:
