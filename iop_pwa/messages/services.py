@@ -259,18 +259,25 @@ def unread_total(db: Session, user: User) -> int:
 @cache
 def _unread_total_statement(staff: bool):
     """`unread_total`'s query, built once for staff and once for participants (every page's
-    navigation asks it; see `_poll_statement`)."""
+    navigation asks it; see `_poll_statement`).
+
+    Counted conversation by conversation from the reader's cursor on, so each count is a range
+    of the (conversation_id, id) index: joined the other way round, PostgreSQL read every
+    message of the program on every page, and SQLite every message of the person's rooms."""
     reader = bindparam("reader", type_=Integer)
-    query = select(func.count(Message.id)).join(
-        Conversation, col(Conversation.id) == Message.conversation_id
-    )
-    query = _with_cursor(query, reader, Message.conversation_id)
-    conditions = [_visible_to(staff, reader), *_unread(reader)]
+    after_cursor = [Message.conversation_id == Conversation.id, *_unread(reader)]
     joined = _joined_for(staff, reader)
     if joined is not None:
+        after_cursor.append(_since_joined(joined[0]))
+    unread = select(func.count(Message.id)).where(*after_cursor).scalar_subquery()
+    query = _with_cursor(
+        select(func.coalesce(func.sum(unread), 0)).select_from(Conversation),
+        reader,
+        Conversation.id,
+    )
+    if joined is not None:
         query = query.outerjoin(joined[0], joined[1])
-        conditions.append(_since_joined(joined[0]))
-    return query.where(*conditions)
+    return query.where(_visible_to(staff, reader))
 
 
 def care_team_unread(db: Session, *, participant: User) -> int:

@@ -102,11 +102,16 @@ class FamilyGuest(SQLModel, table=True):
 
 
 class Attendance(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("session_id", "participant_id"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "participant_id"),
+        # "Missed a session lately" (the dashboard, for the whole caseload) reads each person's
+        # missed ones only, not their year of attendance.
+        Index("ix_attendance_participant_status", "participant_id", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     session_id: int = Field(foreign_key="therapy_session.id", index=True, ondelete="CASCADE")
-    participant_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    participant_id: int = Field(foreign_key="user.id", ondelete="CASCADE")
     status: AttendanceStatus = Field(
         sa_column=Column(enum_type(AttendanceStatus, "attendance_status", 10), nullable=False)
     )
