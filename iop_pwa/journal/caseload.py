@@ -49,22 +49,27 @@ def _moods_statement():
 
 def _by_person(db: Session, participants: list[User], now: datetime):
     """Each participant's moods in their own last 14 days (their local dates): {id: [(local_date,
-    written_at, mood)]}, and their local today. Asked by the needs and by the sparkline column
-    of one dashboard: read once per request."""
-    key = ("journal.moods", tuple(p.id for p in participants), now.date())
-    return once_per_request(key, lambda: _read_by_person(db, participants, now))
+    written_at, mood)]}, and their local today. The needs (the whole caseload) and the sparkline
+    column (those still in the program) of one dashboard both ask: each person's moods are read
+    once per request, and a second ask reads only the people the first did not."""
+    known = once_per_request(("journal.moods", now.date()), dict)
+    missing = [p for p in participants if p.id not in known]
+    if missing:
+        known.update(_read_by_person(db, missing, now))
+    found = {p.id: known[p.id][0] for p in participants}
+    return found, {p.id: known[p.id][1] for p in participants}
 
 
 def _read_by_person(db: Session, participants: list[User], now: datetime):
+    """{id: ([(local_date, written_at, mood)], local today)}: one query."""
     # A day earlier than anyone's first day, whatever their zone; each person's window below.
     since = now.date() - timedelta(days=SPARK_DAYS + 1)
-    people = {p.id: (p, local_today(p.timezone)) for p in participants}
-    found: dict[int, list[tuple[date, datetime, int]]] = {p.id: [] for p in participants}
-    for user_id, day, written_at, mood in _care_team_moods(db, list(people), since):
-        today = people[user_id][1]
+    found = {p.id: ([], local_today(p.timezone)) for p in participants}
+    for user_id, day, written_at, mood in _care_team_moods(db, list(found), since):
+        moods, today = found[user_id]
         if today - timedelta(days=SPARK_DAYS - 1) <= day <= today:
-            found[user_id].append((day, written_at, mood))
-    return found, {pid: today for pid, (_, today) in people.items()}
+            moods.append((day, written_at, mood))
+    return found
 
 
 def _average(values: list[float]) -> float | None:
