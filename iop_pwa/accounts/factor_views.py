@@ -438,7 +438,7 @@ def add_passkey():
         return jsonify(error=str(exc)), 400
     audit_event("passkey_added", object_type="passkey", object_id=passkey.id)
     flash(f"Passkey added: {passkey.name}. Next time, sign in with your phone's lock.")
-    return jsonify(redirect=url_for("accounts.account") + "#passkeys-heading")
+    return jsonify(redirect=url_for("accounts.account"))
 
 
 @bp.post("/account/passkeys/<int:passkey_id>/remove")

@@ -24,7 +24,7 @@ from webauthn import (
     verify_registration_response,
 )
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
@@ -113,7 +113,7 @@ def add(db: Session, *, user: User, credential: dict | str, name: str) -> Passke
             expected_origin=origin,
             require_user_verification=True,
         )
-    except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise PasskeyError("This passkey could not be added. Please try again.") from exc
     credential_id = bytes_to_base64url(verified.credential_id)
     if db.exec(select(Passkey).where(Passkey.credential_id == credential_id)).first():
@@ -174,7 +174,7 @@ def verify(db: Session, *, credential: dict | str, user: User | None = None) -> 
             credential_current_sign_count=passkey.sign_count,
             require_user_verification=True,
         )
-    except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise PasskeyError("This passkey could not be used. Please try again.") from exc
     passkey.sign_count = verified.new_sign_count
     passkey.last_used_at = utcnow()
