@@ -393,3 +393,18 @@ def test_the_second_factor_migration_downgrades_and_upgrades_again(tmp_path):
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         assert version == "0020_second_factor"
     app.extensions["db_engine"].dispose()
+
+
+def test_failed_passkey_sign_ins_wait_like_failed_passwords(app, client, db):
+    with time_machine.travel(NOON, tick=False):
+        for _ in range(5):
+            answer = client.post(
+                "/sign-in/passkey", headers=_json_headers(client), json={"credential": {}}
+            )
+            assert answer.status_code == 400
+        held = client.post(
+            "/sign-in/passkey", headers=_json_headers(client), json={"credential": {}}
+        )
+        assert held.status_code == 429 and "Too many tries" in held.get_json()["error"]
+    failed = actions(db, "sign_in_failed")
+    assert len(failed) == 5 and {e.detail for e in failed} == {"passkey"}

@@ -388,7 +388,9 @@ def passkey_sign_in():
     if current_user.is_authenticated:
         return jsonify(error="already_signed_in", redirect=home_for(current_user)), 409
     db = get_db()
-    tried = {"email": "passkey", "address": request.remote_addr}
+    # No account is known before the passkey is checked: the counters are this address's (one
+    # shared "passkey" account key would let anyone hold up everyone's passkey sign-ins).
+    tried = {"email": f"passkey:{request.remote_addr}", "address": request.remote_addr}
     refusal = throttle.check(db, **tried)
     if refusal is not None:
         return jsonify(error=refusal.message), 429
