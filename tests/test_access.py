@@ -35,6 +35,7 @@ class World:
     message_id: int  # the owner's message in it
     report_id: int  # the participant's report of that message
     device_id: int | None = None  # the participant's device that gets reminders
+    passkey_id: int | None = None  # the participant's passkey
     questionnaire_id: int | None = None  # the owner's own check-in, asked of the participant
     schedule_id: int | None = None  # that check-in's weekly schedule for the participant
 
@@ -163,8 +164,12 @@ def world(app, make_user):
             auth="a",
         )
         db.add(device)
+        from iop_pwa.accounts.models import Passkey
+
+        passkey = Passkey(user_id=participant.id, credential_id="d29ybGQ", public_key=b"k")
+        db.add(passkey)
         db.flush()
-        device_id = device.id
+        device_id, passkey_id = device.id, passkey.id
     with app.app_context(), session_scope() as db:
         from iop_pwa.checkins import services as checkins
         from iop_pwa.checkins.models import Questionnaire
@@ -188,7 +193,7 @@ def world(app, make_user):
         checkin_ids = {"questionnaire_id": own.id, "schedule_id": checkin_schedule.id}
     return World(
         owner, participant, invitation_id, entry_id, flag_id, *ids, device_id=device_id,
-        **checkin_ids,
+        passkey_id=passkey_id, **checkin_ids,
     )  # fmt: skip
 
 
