@@ -408,3 +408,22 @@ def test_failed_passkey_sign_ins_wait_like_failed_passwords(app, client, db):
         assert held.status_code == 429 and "Too many tries" in held.get_json()["error"]
     failed = actions(db, "sign_in_failed")
     assert len(failed) == 5 and {e.detail for e in failed} == {"passkey"}
+
+
+def test_a_sign_in_link_can_lead_a_participant_straight_to_adding_a_passkey(app, raw, make_user):
+    from iop_pwa.accounts import links
+    from iop_pwa.db import session_scope
+
+    person = make_user("participant")
+    with app.app_context(), session_scope() as s:
+        _, token = links.create_link(s, user=s.get(User, person.id), created_by=None)
+    page = raw.get(f"/sign-in/link/{token}")
+    assert "Then add a passkey" in page.text
+    new = "a brand new password"
+    used = raw.post_form(
+        f"/sign-in/link/{token}", {"new_password": new, "confirm": new, "add_passkey": "y"}
+    )
+    assert used.status_code == 303 and used.headers["Location"] == "/account#passkeys-heading"
+    # Just signed in: adding a passkey needs no further confirmation.
+    options = raw.post("/account/passkeys/options", headers=_json_headers(raw))
+    assert options.status_code == 200 and options.get_json()["challenge"]

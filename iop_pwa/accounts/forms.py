@@ -247,3 +247,9 @@ class PasskeyNameForm(FlaskForm):
         validators=[Optional(), Length(max=60, message="Use at most 60 characters.")],
         render_kw={"placeholder": "My phone"},
     )
+
+
+class SignInLinkForm(ChoosePasswordForm):
+    """A sign-in link's page: a new password, and (participants) a passkey right after."""
+
+    add_passkey = BooleanField("Then add a passkey, to sign in with this phone's lock next time")

@@ -28,6 +28,7 @@ from iop_pwa.accounts.forms import (
     ForgotPasswordForm,
     PasskeyNameForm,
     SignInForm,
+    SignInLinkForm,
     TimezoneForm,
 )
 from iop_pwa.accounts.models import User
@@ -149,7 +150,7 @@ def use_sign_in_link(token: str):
                 "Sign-in link", url_for("accounts.sign_out_for_sign_in_link", token=token)
             )
         )
-    form = ChoosePasswordForm()
+    form = SignInLinkForm()
     if form.validate_on_submit():
         if not links.use_link(db, link=link, user=person, password=form.new_password.data):
             db.rollback()  # another request used the link a moment ago
@@ -173,10 +174,10 @@ def use_sign_in_link(token: str):
                 url_for("factors.second_factor_step" if enrolled else "factors.set_up"), 303
             )
         sign_in_user(person)
-        flash(
-            "Your new password is saved. You are signed out on your other devices. "
-            "To sign in with your phone's lock next time, add a passkey on Account."
-        )
+        flash("Your new password is saved. You are signed out on your other devices.")
+        if form.add_passkey.data:
+            # Signing in just now counts as "Confirm it's you": the passkey can be added at once.
+            return redirect(url_for("accounts.account") + "#passkeys-heading", 303)
         return redirect(home_for(person), 303)
     return _no_store(
         render_page("accounts/sign_in_link.html", form=form, person=person, status=form_status())
