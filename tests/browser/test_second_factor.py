@@ -103,7 +103,7 @@ def test_a_participant_adds_a_passkey_and_signs_in_with_it(page, site, make_user
     # A passkey this site no longer knows is refused with words, not an error page.
     sign_out(page, site)
     page.get_by_role("button", name="Sign in with a passkey").click()
-    expect(page.get_by_role("alert").filter(has_text="not known here")).to_be_visible()
+    expect(page.get_by_text("This passkey is not known here")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/sign-in"))
 
 
