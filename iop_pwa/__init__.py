@@ -146,6 +146,7 @@ def _register_blueprints(app: Flask) -> None:
     """Core's blueprints, then every feature: this composition root is the one place in core
     that names the features (see `iop_pwa.features`)."""
     from iop_pwa import checkins, journal, messages, practice, push, therapy
+    from iop_pwa.accounts.factor_views import bp as factors_bp
     from iop_pwa.accounts.views import bp as accounts_bp
     from iop_pwa.admin.views import bp as admin_bp
     from iop_pwa.dashboard.views import bp as dashboard_bp
@@ -156,6 +157,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (
         accounts_bp,
+        factors_bp,
         participant_bp,
         dashboard_bp,
         notifications_bp,

@@ -123,7 +123,8 @@ def users_create(role, email, password, name, timezone, therapist_email, group_n
 @with_appcontext
 def demo_command():
     """Load the demo program (idempotent) and print the demo logins."""
-    from iop_pwa.demo import DEMO_PASSWORD, load_demo
+    from iop_pwa.accounts import second_factor
+    from iop_pwa.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, load_demo
 
     if current_app.config["APP_ENV"] == "production":
         raise click.ClickException("The demo program is never loaded in production.")
@@ -132,6 +133,24 @@ def demo_command():
     click.echo("\nDemo program ready. Demo logins:")
     for role, email in logins:
         click.echo(f"  {role:<12} {email:<28} password: {DEMO_PASSWORD}")
+    click.echo(
+        "\nStaff sign in with a second factor. Add this key to an authenticator app (time-based):"
+        f"\n  {second_factor.grouped_secret(DEMO_TOTP_SECRET)}"
+        "\nor print the current code with: .venv/bin/flask --app app demo-code"
+    )
+
+
+@click.command("demo-code")
+@with_appcontext
+def demo_code_command():
+    """Print the demo staff's current second-factor code (never in production)."""
+    import pyotp
+
+    from iop_pwa.demo import DEMO_TOTP_SECRET
+
+    if current_app.config["APP_ENV"] == "production":
+        raise click.ClickException("The demo program is never loaded in production.")
+    click.echo(pyotp.TOTP(DEMO_TOTP_SECRET).now())
 
 
 @click.command("worker")
@@ -168,4 +187,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_command)
+    app.cli.add_command(demo_code_command)
     app.cli.add_command(worker_command)

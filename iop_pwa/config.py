@@ -246,6 +246,13 @@ def load_settings(instance_path: str) -> dict:
         "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), default=True),
         "INVITATION_DAYS": int(os.environ.get("INVITATION_DAYS", 7)),
         "SIGN_IN_LINK_HOURS": int(os.environ.get("SIGN_IN_LINK_HOURS", 24)),
+        # Codes from an authenticator app: this many 30-second steps either side of now are
+        # accepted (a phone's clock drifts); each code works once.
+        "TOTP_VALID_WINDOW": int(os.environ.get("TOTP_VALID_WINDOW", 1)),
+        # "Confirm it's you" holds this long for the most sensitive actions; the step between
+        # a staff member's password and their second factor expires after SECOND_FACTOR_PENDING.
+        "RECENT_AUTH_WINDOW": _minutes("RECENT_AUTH_MINUTES", 5),
+        "SECOND_FACTOR_PENDING": _minutes("SECOND_FACTOR_PENDING_MINUTES", 5),
         "PUBLIC_URL": public_url,
         "PROXY_HOPS": int(os.environ.get("PROXY_HOPS", 0)),
         "CRISIS_RESOURCES": _crisis_resources(),

@@ -14,8 +14,15 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from iop_pwa import audit
-from iop_pwa.accounts import services
-from iop_pwa.accounts.models import GroupKind, GroupMembership, ParticipantStatus, Role, User
+from iop_pwa.accounts import second_factor, services
+from iop_pwa.accounts.models import (
+    GroupKind,
+    GroupMembership,
+    ParticipantStatus,
+    Role,
+    TotpFactor,
+    User,
+)
 from iop_pwa.audit import AuditEvent
 from iop_pwa.checkins import questionnaires as checkin_forms
 from iop_pwa.checkins import services as checkins
@@ -34,6 +41,9 @@ from iop_pwa.therapy.models import AttendanceStatus, SessionKind, TherapySession
 from iop_pwa.web import local_today
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed for the local demo only
+# The demo's staff have an authenticator app with this key (printed by `flask demo`; the current
+# code by `flask demo-code`), so a newcomer can sign in as the demo therapist.
+DEMO_TOTP_SECRET = "DEMOIOPCOMPANIONDEMOIOPCOMPANION"  # noqa: S105 - the local demo only
 THERAPIST_EMAIL = "therapist@demo.test"
 ADMIN_EMAIL = "admin@demo.test"
 EVENING_GROUP = "Tuesday & Thursday Evening Group"
@@ -101,6 +111,9 @@ def _user(
         )
         user.clock = clock  # "12", "24", or "" for the browser language's habit
         db.add(user)
+    if user.is_staff and not second_factor.is_enrolled(db, user):
+        db.flush()
+        db.add(TotpFactor(user_id=user.id, secret=DEMO_TOTP_SECRET, confirmed_at=utcnow()))
     return user
 
 

@@ -8,8 +8,11 @@ from iop_pwa.accounts.models import (  # noqa: F401
     GroupMembership,
     Invitation,
     LoginSession,
+    Passkey,
+    RecoveryCode,
     SignInFailure,
     SignInLink,
+    TotpFactor,
     User,
 )
 from iop_pwa.audit import AuditEvent  # noqa: F401

@@ -118,6 +118,8 @@ async function handleNavigation(event) {
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
+  // Writes (forms, the outbox, the passkey (WebAuthn) JSON endpoints) go straight to the network
+  // and are never cached: only GETs are handled below.
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   if (request.headers.get("HX-Request")) return; // htmx fragments: straight to the network
 

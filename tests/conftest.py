@@ -13,12 +13,14 @@ import os
 import re
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
 import argon2.profiles
+import pyotp
 import pytest
 from alembic import command
 from flask.testing import FlaskClient
@@ -33,11 +35,30 @@ os.environ.pop("REDIS_URL", None)
 
 from iop_pwa import create_app  # noqa: E402
 from iop_pwa.accounts import passwords, services  # noqa: E402
-from iop_pwa.accounts.models import Role, User  # noqa: E402
-from iop_pwa.db import make_engine, session_scope  # noqa: E402
+from iop_pwa.accounts.models import Role, TotpFactor, User  # noqa: E402
+from iop_pwa.db import make_engine, session_scope, utcnow  # noqa: E402
 from iop_pwa.models import metadata  # noqa: E402
 
 PASSWORD = "correct horse battery"
+# Staff made by `make_user` already have an authenticator app with this secret; signing in
+# through the form (`Client.post`, the browser tests' `sign_in`) types its code, as a person does.
+STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+# The app's code is accepted this many 30-second steps either side of now in tests, so that one
+# test can sign the same therapist in several times: each code works once, so each sign-in takes
+# the next step's code (`totp_code`).
+TEST_TOTP_WINDOW = 10
+_used_steps: dict[str, int] = {}
+
+
+def totp_code(key: str, secret: str = STAFF_TOTP_SECRET) -> str:
+    """The authenticator app's code for the person `key` names (an email, or "user:<id>"),
+    never one already typed for them in this test."""
+    now = int(time.time()) // 30
+    step = max(now, _used_steps.get(key, now - 1) + 1)
+    _used_steps[key] = step
+    return pyotp.TOTP(secret).at(step * 30)
+
+
 # Argon2id still, at its cheapest cost: hundreds of sign-ins in the suite stay fast.
 passwords.use_parameters(argon2.profiles.CHEAPEST)
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.sqlite3'}"
@@ -144,11 +165,13 @@ def app(database_url, request, monkeypatch):
         monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{box.port}")
         monkeypatch.setenv("MAIL_FROM", MAIL_FROM)
         monkeypatch.setenv("PUBLIC_URL", PUBLIC_URL)
+    _used_steps.clear()
     app = create_app(
         {
             "TESTING": True,
             "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret-key-that-is-long-enough-for-tests",
+            "TOTP_VALID_WINDOW": TEST_TOTP_WINDOW,
         }
     )
     app.test_client_class = Client
@@ -160,6 +183,9 @@ def app(database_url, request, monkeypatch):
 class Client(FlaskClient):
     """A test client that behaves like a browser with a form: it sends the page's CSRF token."""
 
+    # Tests of the second factor itself turn this off and type (or mistype) the codes.
+    type_second_factor = True
+
     def csrf_token(self) -> str:
         page = self.get("/help").get_data(as_text=True)
         match = re.search(r'"X-CSRFToken": "([^"]+)"', page)
@@ -169,6 +195,42 @@ class Client(FlaskClient):
     def post_form(self, url: str, data: dict | None = None, **kwargs):
         payload = {"csrf_token": self.csrf_token(), **(data or {})}
         return self.post(url, data=payload, **kwargs)
+
+    def post(self, *args, **kwargs):
+        """A POST; a staff sign-in that asks for the second factor gets the app's code typed in
+        (the staff of `make_user` have the app of STAFF_TOTP_SECRET), and its answer is the
+        answer of that second step."""
+        response = super().post(*args, **kwargs)
+        data = kwargs.get("data")
+        if (
+            self.type_second_factor
+            and response.status_code == 303
+            and response.location.split("?")[0].endswith("/sign-in/second-factor")
+            and isinstance(data, dict)
+            and data.get("email")
+            and not kwargs.get("follow_redirects")
+        ):
+            key, secret = self._totp_secret(data["email"].strip().lower())
+            code = totp_code(key, secret)
+            return super().post(
+                "/sign-in/second-factor", data={"csrf_token": self.csrf_token(), "code": code}
+            )
+        return response
+
+    def _totp_secret(self, email: str) -> tuple[str, str]:
+        """The person's email (as when they were made: the key of their codes) and the secret
+        of their authenticator app (make_user's, or the demo's)."""
+        from sqlmodel import select
+
+        with self.application.app_context(), session_scope() as db:
+            factor = db.exec(
+                select(TotpFactor)
+                .join(User, User.id == TotpFactor.user_id)
+                .where(User.email == email, TotpFactor.confirmed_at.is_not(None))
+            ).first()
+            if factor is None:
+                return email, STAFF_TOTP_SECRET
+            return f"user:{factor.user_id}", factor.secret
 
 
 @pytest.fixture
@@ -226,6 +288,11 @@ def make_user(app):
                 name=name or f"{role.title()} {counter['n']}",
                 timezone=timezone,
             )
+            if user.is_staff:
+                session.flush()
+                session.add(
+                    TotpFactor(user_id=user.id, secret=STAFF_TOTP_SECRET, confirmed_at=utcnow())
+                )
             if therapist is not None:
                 services.link_care_team(
                     session, therapist=session.get(User, therapist.id), participant=user

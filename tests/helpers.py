@@ -3,10 +3,13 @@ reading the database's plan for a query."""
 
 from __future__ import annotations
 
+import html
+import re
+
 from sqlalchemy import event
 
 from iop_pwa.accounts.models import User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, totp_code
 
 
 def signed_in(app, who: str | User, headers: dict[str, str] | None = None):
@@ -19,6 +22,22 @@ def signed_in(app, who: str | User, headers: dict[str, str] | None = None):
     response = client.post_form("/sign-in", {"email": email, "password": PASSWORD})
     assert response.status_code == 303
     return client
+
+
+def set_up_second_factor(client, email: str) -> str:
+    """A staff member with no second factor yet, half-way through signing in: scan (read) the
+    set-up page's key, type the app's code, and return where "continue" leads afterwards (the
+    recovery codes page is checked by the tests of the second factor)."""
+    page = client.get("/sign-in/set-up")
+    assert page.status_code == 200, page.status_code
+    secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', page.get_data(as_text=True))
+    assert secret, "the set-up page shows the key as text"
+    code = totp_code(email, secret.group(1).replace(" ", ""))
+    done = client.post_form("/sign-in/set-up", {"code": code})
+    assert done.status_code == 200 and "Your recovery codes" in done.text, done.text[:300]
+    target = re.search(r'<a class="button-primary" href="([^"]+)">I have saved them', done.text)
+    assert target
+    return html.unescape(target.group(1))
 
 
 def schedule_session(client, expect: int | None = 303, **fields):

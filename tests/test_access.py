@@ -35,6 +35,7 @@ class World:
     message_id: int  # the owner's message in it
     report_id: int  # the participant's report of that message
     device_id: int | None = None  # the participant's device that gets reminders
+    passkey_id: int | None = None  # the participant's passkey
     questionnaire_id: int | None = None  # the owner's own check-in, asked of the participant
     schedule_id: int | None = None  # that check-in's weekly schedule for the participant
 
@@ -163,8 +164,12 @@ def world(app, make_user):
             auth="a",
         )
         db.add(device)
+        from iop_pwa.accounts.models import Passkey
+
+        passkey = Passkey(user_id=participant.id, credential_id="d29ybGQ", public_key=b"k")
+        db.add(passkey)
         db.flush()
-        device_id = device.id
+        device_id, passkey_id = device.id, passkey.id
     with app.app_context(), session_scope() as db:
         from iop_pwa.checkins import services as checkins
         from iop_pwa.checkins.models import Questionnaire
@@ -188,7 +193,7 @@ def world(app, make_user):
         checkin_ids = {"questionnaire_id": own.id, "schedule_id": checkin_schedule.id}
     return World(
         owner, participant, invitation_id, entry_id, flag_id, *ids, device_id=device_id,
-        **checkin_ids,
+        passkey_id=passkey_id, **checkin_ids,
     )  # fmt: skip
 
 
@@ -407,11 +412,13 @@ def test_admin_routes_are_for_admins_only(app, admin_world, make_user, method, t
 # owner may use them; anyone else, participant or staff, gets 404 (audited).
 OWN_ROUTES = [
     ("POST", "/push/devices/{device}/remove", "<int:subscription_id>", 303),
+    ("POST", "/account/passkeys/{passkey}/remove", "<int:passkey_id>", 303),
 ]
 
 
 @pytest.fixture
 def own_world(app, make_user, db):
+    from iop_pwa.accounts.models import Passkey
     from iop_pwa.push.models import PushSubscription
 
     therapist = make_user("therapist")
@@ -420,23 +427,25 @@ def own_world(app, make_user, db):
         user_id=person.id, endpoint="https://fcm.googleapis.com/fcm/send/x", p256dh="k", auth="a"
     )
     db.add(device)
+    passkey = Passkey(user_id=person.id, credential_id="cred-1", public_key=b"k", name="Phone")
+    db.add(passkey)
     db.commit()
-    return person, therapist, device.id
+    return person, therapist, {"device": device.id, "passkey": passkey.id}
 
 
 @pytest.mark.parametrize(("method", "template", "arg", "ok"), OWN_ROUTES)
 def test_own_routes_are_for_the_owner_only(
     app, own_world, make_user, db, method, template, arg, ok
 ):
-    person, therapist, device_id = own_world
-    path = template.format(device=device_id)
+    person, therapist, ids = own_world
+    path = template.format(**ids)
     assert call(app.test_client(), method, path).headers["Location"].startswith("/sign-in")
     for other in (make_user("participant"), therapist):
         assert call(signed_in(app, other.email), method, path).status_code == 404
     denied = db.exec(select(AuditEvent).where(AuditEvent.action == "access_denied")).all()
     assert len(denied) == 2
     owner = signed_in(app, person.email)
-    assert call(owner, method, template.format(device=999_999)).status_code == 404
+    assert call(owner, method, template.format(**dict.fromkeys(ids, 999_999))).status_code == 404
     assert call(owner, method, path).status_code == ok
 
 
@@ -448,6 +457,7 @@ ADMIN_ID_ROUTES = [
     ("POST", "/admin/therapists/{user}", {"name": "T", "email": "t2@example.test"}, 303),
     ("POST", "/admin/therapists/{user}/deactivate", {}, 303),
     ("POST", "/admin/therapists/{user}/reactivate", {}, 303),
+    ("POST", "/admin/therapists/{user}/second-factor/reset", {}, 303),
     (
         "POST",
         "/admin/groups/{group}",
@@ -495,7 +505,10 @@ def test_every_route_with_an_id_is_in_the_matrix(app):
         template.replace("{group}", "<int:group_id>").replace("{user}", "<int:user_id>")
         for _, template in ADMIN_ROUTES
     }
-    covered |= {template.replace("{device}", arg) for _, template, arg, _ in OWN_ROUTES}
+    covered |= {
+        template.replace("{device}", arg).replace("{passkey}", arg)
+        for _, template, arg, _ in OWN_ROUTES
+    }
     for _, template, _, _ in ADMIN_ID_ROUTES:
         for name, arg in ADMIN_ID_ARGS.items():
             template = template.replace("{" + name + "}", arg)

@@ -10,6 +10,7 @@ from sqlmodel import func, select
 from iop_pwa.accounts.models import CareTeamLink, Group, GroupMembership, LoginSession, User
 from iop_pwa.db import utcnow
 from tests.conftest import PASSWORD
+from tests.helpers import set_up_second_factor
 
 
 def run(app, *args):
@@ -82,7 +83,8 @@ def test_a_user_made_on_the_command_line_chooses_a_new_password_at_first_sign_in
     assert result.exit_code == 0 and "choose their own password" in result.output
     assert db.exec(select(User).where(User.email == "t@clinic.test")).one().must_change_password
     response = client.post_form("/sign-in", {"email": "t@clinic.test", "password": PASSWORD})
-    assert response.headers["Location"] == "/account/choose-password"
+    assert response.headers["Location"] == "/sign-in/set-up"  # staff: a second factor first
+    assert set_up_second_factor(client, "t@clinic.test") == "/account/choose-password"
     assert client.get("/dashboard").headers["Location"] == "/account/choose-password"
     new = "a password of my own"
     chosen = client.post_form("/account/choose-password", {"new_password": new, "confirm": new})

@@ -36,6 +36,7 @@ IDS = {
     "message_id": lambda w: w.message_id,
     "report_id": lambda w: w.report_id,
     "subscription_id": lambda w: w.device_id,
+    "passkey_id": lambda w: w.passkey_id,
     "position": lambda w: 1,  # a crisis line, by its place in the list (Admin → Crisis resources)
     "questionnaire_id": lambda w: w.questionnaire_id,
     "schedule_id": lambda w: w.schedule_id,

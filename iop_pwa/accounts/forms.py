@@ -206,3 +206,50 @@ class DeleteAccountForm(FlaskForm):
         validators=[InputRequired("Enter your password to confirm.")],
         render_kw={"autocomplete": "current-password"},
     )
+
+
+class SecondFactorForm(FlaskForm):
+    """The code on the second step of a staff sign-in: the app's 6 digits or a recovery code."""
+
+    code = StringField(
+        "Code",
+        validators=[InputRequired("Enter the code from your authenticator app."), Length(max=40)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "text", "autocapitalize": "off"},
+    )
+
+
+class TotpSetUpForm(FlaskForm):
+    code = StringField(
+        "Code from the app",
+        validators=[InputRequired("Enter the 6-digit code the app shows."), Length(max=20)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+
+
+class ConfirmItsYouForm(FlaskForm):
+    """ "Confirm it's you": the password, or (staff) a code from the authenticator app."""
+
+    password = PasswordField(
+        "Password",
+        validators=[Optional(), Length(max=MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    code = StringField(
+        "Or a code from your authenticator app",
+        validators=[Optional(), Length(max=20)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+
+
+class PasskeyNameForm(FlaskForm):
+    name = StringField(
+        "Name of this passkey",
+        validators=[Optional(), Length(max=60, message="Use at most 60 characters.")],
+        render_kw={"placeholder": "My phone"},
+    )
+
+
+class SignInLinkForm(ChoosePasswordForm):
+    """A sign-in link's page: a new password, and (participants) a passkey right after."""
+
+    add_passkey = BooleanField("Then add a passkey, to sign in with this phone's lock next time")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Column, String, UniqueConstraint, false
+from sqlalchemy import BigInteger, Column, LargeBinary, String, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from iop_pwa.db import UTCDateTime, enum_type, utcnow
@@ -141,6 +141,9 @@ class LoginSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the person last proved it was them (signing in, or "Confirm it's you"): the most
+    # sensitive actions (`second_factor.recent_auth_required`) ask again after a few minutes.
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Invitation(SQLModel, table=True):
@@ -196,3 +199,47 @@ class SignInLink(SQLModel, table=True):
     created_by_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class TotpFactor(SQLModel, table=True):
+    """A staff member's authenticator app (TOTP, RFC 6238). Unconfirmed (`confirmed_at` None)
+    while they scan the QR code; it counts only once a code from the app has been accepted.
+    `last_step` is the time step of the last accepted code: a code works only once. A person has
+    at most one confirmed row, and one unconfirmed while they set up a new app."""
+
+    __tablename__ = "totp_factor"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    secret: str = Field(max_length=64)
+    last_step: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One of a staff member's ten single-use recovery codes, stored only as an Argon2 hash."""
+
+    __tablename__ = "recovery_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    code_hash: str = Field(max_length=255)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Passkey(SQLModel, table=True):
+    """A passkey (WebAuthn credential) of a person: a participant signs in with it instead of a
+    password; staff use it as their second factor. Only the public key is stored."""
+
+    __tablename__ = "passkey"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    # base64url of the credential id the authenticator chose.
+    credential_id: str = Field(sa_column=Column(String(1400), unique=True, nullable=False))
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sign_count: int = Field(default=0, sa_type=BigInteger)
+    name: str = Field(default="Passkey", max_length=60)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

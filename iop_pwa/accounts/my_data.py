@@ -21,7 +21,10 @@ from iop_pwa.accounts.models import (
     GroupMembership,
     Invitation,
     LoginSession,
+    Passkey,
+    RecoveryCode,
     SignInLink,
+    TotpFactor,
     User,
 )
 from iop_pwa.db import utcnow
@@ -60,9 +63,12 @@ CORE_DATA_RIGHTS = (
             GroupMembership,
             CareTeamLink,
             Invitation,
+            Passkey,
+            TotpFactor,
+            RecoveryCode,
         ),
         deleted=(
-            "your sign-in and your signed-in devices",
+            "your sign-in, your passkeys and your signed-in devices",
             "your place in your groups and on your care team's list",
             "your name and email on the invitation that brought you here",
         ),

@@ -17,7 +17,7 @@ from flask_htmx import make_response as htmx_response
 from flask_login import current_user, login_required, login_user, logout_user
 
 from iop_pwa import mail
-from iop_pwa.accounts import links, my_data, services, throttle
+from iop_pwa.accounts import links, my_data, passkeys, second_factor, services, throttle
 from iop_pwa.accounts import sessions as login_sessions
 from iop_pwa.accounts.forms import (
     AcceptInvitationForm,
@@ -26,10 +26,13 @@ from iop_pwa.accounts.forms import (
     ClockForm,
     DeleteAccountForm,
     ForgotPasswordForm,
+    PasskeyNameForm,
     SignInForm,
+    SignInLinkForm,
     TimezoneForm,
 )
 from iop_pwa.accounts.models import User
+from iop_pwa.accounts.recent_auth import SESSION_TOKEN_KEY, recent_auth_required
 from iop_pwa.db import get_db, purge_deleted_after_commit
 from iop_pwa.errors import wants_json
 from iop_pwa.extensions import htmx, limiter
@@ -38,8 +41,6 @@ from iop_pwa.security import audit_event, audit_refusal
 from iop_pwa.web import form_status, local_today, participant_required, render_page, safe_next
 
 bp = Blueprint("accounts", __name__)
-
-SESSION_TOKEN_KEY = "sid"  # noqa: S105 - the session key name, not a secret
 
 
 def home_for(user: User) -> str:
@@ -82,9 +83,19 @@ def sign_in():
         user = services.authenticate(db, email=form.email.data, password=form.password.data)
         if user is not None:
             throttle.clear(db, **tried)
+            next_page = safe_next(request.args.get("next"))
+            if second_factor.needs_second_factor(user):
+                # Staff: no session until the second factor (factor_views) is verified.
+                from iop_pwa.accounts.factor_views import begin
+
+                begin(user, next_page)
+                audit_event("sign_in_password_ok", actor_id=user.id, detail="second factor next")
+                enrolled = second_factor.is_enrolled(db, user)
+                return redirect(
+                    url_for("factors.second_factor_step" if enrolled else "factors.set_up"), 303
+                )
             sign_in_user(user)
             audit_event("sign_in", actor_id=user.id)
-            next_page = safe_next(request.args.get("next"))
             if user.must_change_password:
                 return redirect(url_for("accounts.choose_password", next=next_page), 303)
             return redirect(next_page or home_for(user), 303)
@@ -139,21 +150,34 @@ def use_sign_in_link(token: str):
                 "Sign-in link", url_for("accounts.sign_out_for_sign_in_link", token=token)
             )
         )
-    form = ChoosePasswordForm()
+    form = SignInLinkForm()
     if form.validate_on_submit():
         if not links.use_link(db, link=link, user=person, password=form.new_password.data):
             db.rollback()  # another request used the link a moment ago
             return _no_store(render_page("accounts/sign_in_link_invalid.html", status=404))
         ended = login_sessions.end_other_sessions(db, person, None)
         throttle.clear(db, email=person.email, address=request.remote_addr)
-        sign_in_user(person)
         audit_event(
             "sign_in_link_used",
             actor_id=person.id,
             subject_id=person.id,
             detail=f"ended {ended} sessions",
         )
+        if second_factor.needs_second_factor(person):
+            # A link replaces the password, never the second factor.
+            from iop_pwa.accounts.factor_views import begin
+
+            begin(person, None)
+            flash("Your new password is saved. Now your second factor, to finish signing in.")
+            enrolled = second_factor.is_enrolled(db, person)
+            return redirect(
+                url_for("factors.second_factor_step" if enrolled else "factors.set_up"), 303
+            )
+        sign_in_user(person)
         flash("Your new password is saved. You are signed out on your other devices.")
+        if form.add_passkey.data:
+            # Signing in just now counts as "Confirm it's you": the passkey can be added at once.
+            return redirect(url_for("accounts.account") + "#passkeys-heading", 303)
         return redirect(home_for(person), 303)
     return _no_store(
         render_page("accounts/sign_in_link.html", form=form, person=person, status=form_status())
@@ -272,6 +296,10 @@ def _account_page(password_form=None, timezone_form=None, clock_form=None, statu
         timezone_form=timezone_form,
         clock_form=clock_form,
         devices=login_sessions.list_sessions(db, current_user),
+        passkeys=passkeys.passkeys_of(db, current_user),
+        passkey_form=PasskeyNameForm(),
+        totp=second_factor.confirmed_totp(db, current_user) if current_user.is_staff else None,
+        codes_left=second_factor.recovery_codes_left(db, current_user),
         current_hash=current_hash,
         groups=services.groups_of(db, current_user),
         sections=render_sections("account", db=db, person=current_user),
@@ -405,8 +433,10 @@ def sign_out_for_invitation(token: str):
 
 @bp.get("/account/my-data.zip")
 @participant_required
+@recent_auth_required
 def export_my_data():
-    """Download everything the participant wrote, as JSON and CSV in one ZIP."""
+    """Download everything the participant wrote, as JSON and CSV in one ZIP ("Confirm it's
+    you" first, unless they signed in or confirmed a few minutes ago)."""
     db = get_db()
     data = my_data.export_zip(db, user=current_user)
     audit_event("data_export", subject_id=current_user.id)

@@ -112,6 +112,14 @@ WORDS = {
     "participant_deactivated": "Account deactivated",
     "participant_reactivated": "Account reactivated",
     "audit_log_read": "Read the audit log",
+    "second_factor_failed": "Failed second factor",
+    "second_factor_set_up": "Set up a second factor",
+    "second_factor_reset": "Second factor reset by an admin",
+    "recovery_codes_made": "Made new recovery codes",
+    "reauthenticated": "Confirmed it was them",
+    "reauthentication_failed": "Failed to confirm it was them",
+    "passkey_added": "Added a passkey",
+    "passkey_removed": "Removed a passkey",
 }
 
 

@@ -11,9 +11,10 @@ from sqlmodel import col, func, select
 
 from iop_pwa import access
 from iop_pwa.access import parse_id
-from iop_pwa.accounts import services
+from iop_pwa.accounts import second_factor, services
 from iop_pwa.accounts.forms import FacilitatorForm, GroupForm, TherapistForm
 from iop_pwa.accounts.models import Group, GroupKind, GroupMembership, ParticipantStatus, Role, User
+from iop_pwa.accounts.recent_auth import recent_auth_required
 from iop_pwa.accounts.sessions import end_other_sessions
 from iop_pwa.admin import audit_log
 from iop_pwa.admin.forms import (
@@ -245,6 +246,7 @@ def edit_therapist(user_id: int):
 
 @bp.post("/therapists/<int:user_id>/deactivate")
 @admin_required
+@recent_auth_required
 def deactivate_therapist(user_id: int):
     """The therapist can no longer sign in (every device signed out); their groups, sessions
     and what they wrote stay. An admin cannot lock themself out."""
@@ -259,6 +261,21 @@ def deactivate_therapist(user_id: int):
     audit_event("therapist_deactivated", object_type="user", object_id=user.id)
     flash(f"{user.name} can no longer sign in.")
     return redirect(url_for("admin.therapists"), 303)
+
+
+@bp.post("/therapists/<int:user_id>/second-factor/reset")
+@admin_required
+@recent_auth_required
+def reset_second_factor(user_id: int):
+    """A therapist lost their phone: their app, recovery codes and passkeys go, every device
+    is signed out, and they set a second factor up again at their next sign-in."""
+    user = _therapist_or_404(user_id)
+    db = get_db()
+    second_factor.reset(db, user=user)
+    end_other_sessions(db, user, None)
+    audit_event("second_factor_reset", object_type="user", object_id=user.id)
+    flash(f"{user.name}'s second factor is reset. They set it up again when they next sign in.")
+    return redirect(url_for("admin.edit_therapist", user_id=user.id), 303)
 
 
 @bp.post("/therapists/<int:user_id>/reactivate")

@@ -17,6 +17,7 @@ from iop_pwa.accounts import lifecycle, links
 from iop_pwa.accounts import services as accounts
 from iop_pwa.accounts.forms import EmailLinkForm, InvitationForm
 from iop_pwa.accounts.models import Invitation, ParticipantStatus
+from iop_pwa.accounts.recent_auth import recent_auth_required
 from iop_pwa.dashboard import services
 from iop_pwa.dashboard.forms import ConfirmForm, DischargeForm, ReadmitForm
 from iop_pwa.dates import date_ as format_date
@@ -267,6 +268,7 @@ def readmit(participant_id: int):
 
 @bp.post("/participants/<int:participant_id>/deactivate")
 @staff_required
+@recent_auth_required
 def deactivate(participant_id: int):
     person = _read_record(participant_id, "deactivate", Action.change)
     if ConfirmForm().validate_on_submit():

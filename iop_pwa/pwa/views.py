@@ -40,6 +40,7 @@ SHELL = [
     "js/live.js",
     "js/refresh.js",
     "js/push.js",
+    "js/passkeys.js",
     "icons/nav.svg",
     "icons/icon.svg",
     "icons/icon-192.png",

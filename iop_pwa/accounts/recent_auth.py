@@ -1,0 +1,68 @@
+"""The "Confirm it's you" guard for the most sensitive actions (exporting a participant's record,
+changing a second factor, deactivating an account): the person must have proved it was them a
+few minutes ago (signing in counts), else they go to "Confirm it's you" (`factor_views.confirm`)
+and come back."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import jsonify, redirect, request, session, url_for
+from flask_htmx import make_response as htmx_response
+from flask_login import login_required
+from sqlmodel import select
+
+from iop_pwa.accounts import second_factor
+from iop_pwa.accounts import sessions as login_sessions
+from iop_pwa.accounts.models import LoginSession
+from iop_pwa.db import get_db
+from iop_pwa.errors import wants_json
+from iop_pwa.extensions import htmx
+from iop_pwa.web import safe_next
+
+SESSION_TOKEN_KEY = "sid"  # noqa: S105 - the session key name (accounts.views), not a secret
+
+
+def this_login() -> LoginSession | None:
+    token = session.get(SESSION_TOKEN_KEY)
+    if not token:
+        return None
+    return (
+        get_db()
+        .exec(
+            select(LoginSession).where(LoginSession.token_hash == login_sessions.token_hash(token))
+        )
+        .first()
+    )
+
+
+def _back_here() -> str | None:
+    """Where to come back after confirming: this page for a GET, the page the form was on for
+    anything else (a POST is not repeated on its own)."""
+    if request.method == "GET":
+        return safe_next(request.full_path.rstrip("?"))
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc and referrer.netloc != request.host:
+        return None
+    return safe_next(referrer.path + (f"?{referrer.query}" if referrer.query else ""))
+
+
+def recent_auth_required(view):
+    """The person must have proved it was them in the last few minutes (signing in counts), or
+    they are sent to "Confirm it's you" first (403 JSON for scripts, HX-Redirect for htmx).
+    Put it under a sign-in or role guard."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if second_factor.recently_confirmed(this_login()):
+            return view(*args, **kwargs)
+        target = url_for("factors.confirm", next=_back_here())
+        if wants_json():
+            return jsonify(error="confirm_required", confirm=target), 403
+        if htmx:
+            return htmx_response(redirect=target)
+        return redirect(target, 303)
+
+    return wrapper
