@@ -427,3 +427,36 @@ def test_a_sign_in_link_can_lead_a_participant_straight_to_adding_a_passkey(app,
     # Just signed in: adding a passkey needs no further confirmation.
     options = raw.post("/account/passkeys/options", headers=_json_headers(raw))
     assert options.status_code == 200 and options.get_json()["challenge"]
+
+
+def test_setting_up_a_passkey_at_first_sign_in_refuses_bad_input_and_needs_the_password_first(
+    app, raw, make_user, db
+):
+    """The passkey choice of the set-up page: only half-way through a sign-in, a bad answer is a
+    400 in words that counts as a failure, and nobody is signed in until it succeeds."""
+    therapist = make_user("therapist")
+    for row in db.exec(select(TotpFactor).where(TotpFactor.user_id == therapist.id)).all():
+        db.delete(row)
+    db.commit()
+    outsider = app.test_client()
+    refused = outsider.post("/sign-in/set-up/passkey/options", headers=_json_headers(outsider))
+    assert refused.status_code == 401 and refused.get_json()["error"] == "signed_out"
+
+    with time_machine.travel(NOON, tick=False):
+        assert password_step(raw, therapist).headers["Location"] == "/sign-in/set-up"
+        page = raw.get("/sign-in/set-up")
+        assert "Use a passkey instead" in page.text
+        options = raw.post("/sign-in/set-up/passkey/options", headers=_json_headers(raw))
+        assert options.status_code == 200 and options.get_json()["rp"]["id"] == "localhost"
+        for body in [{"credential": {}, "name": "Laptop"}, {"credential": {"id": 5}, "name": ""}]:
+            answer = raw.post("/sign-in/set-up/passkey", headers=_json_headers(raw), json=body)
+            assert answer.status_code == 400 and answer.get_json()["error"]
+        long_name = {"credential": {}, "name": "x" * 500}
+        answer = raw.post("/sign-in/set-up/passkey", headers=_json_headers(raw), json=long_name)
+        assert answer.status_code == 400 and answer.get_json()["error"]
+        assert raw.get("/dashboard").status_code in (302, 303)  # still not signed in
+        assert db.exec(select(LoginSession)).all() == []
+    failed = actions(db, "second_factor_failed")
+    assert [e.detail for e in failed] == ["set-up passkey", "set-up passkey"]
+    # Without a passkey set up, the recovery-codes page shows nothing to a stranger either.
+    assert outsider.get("/sign-in/recovery-codes").status_code in (302, 303)

@@ -46,6 +46,9 @@ from iop_pwa.web import form_status, render_page, safe_next, staff_required
 bp = Blueprint("factors", __name__)
 
 PENDING_KEY = "pending_sign_in"
+# Recovery codes made when a passkey was set up (a script's request): kept in this browser's
+# signed session until the next page shows them once.
+FRESH_CODES_KEY = "fresh_recovery_codes"
 
 
 # --- The pending step between password and second factor ---------------------------------------
@@ -220,6 +223,7 @@ def _set_up_page(user: User, form, status: int, *, signed_in: bool):
     return render_page(
         "accounts/set_up_second_factor.html",
         form=form,
+        passkey_form=PasskeyNameForm(),
         qr=_qr(second_factor.provisioning_uri(factor, user)),
         secret=second_factor.grouped_secret(factor.secret),
         signed_in=signed_in,
@@ -261,6 +265,62 @@ def set_up():
             target = _finish(user, "app (set up)")
             return _codes_page(codes, target)
     return _set_up_page(user, form, form_status(), signed_in=False)
+
+
+@bp.post("/sign-in/set-up/passkey/options")
+def set_up_passkey_options():
+    """A first sign-in that sets up a passkey instead of an app: the browser's options."""
+    user = _pending_user()
+    if user is None:
+        return _start_over()
+    if second_factor.is_enrolled(get_db(), user):  # (set up meanwhile, in another tab)
+        return jsonify(redirect=url_for("factors.second_factor_step")), 409
+    return jsonify(passkeys.registration_options(get_db(), user=user))
+
+
+@bp.post("/sign-in/set-up/passkey")
+def set_up_passkey():
+    """Keep the passkey as the staff member's second factor, make their recovery codes, start
+    the session, and send the page to the codes (shown once)."""
+    user = _pending_user()
+    if user is None:
+        return _start_over()
+    db = get_db()
+    if second_factor.is_enrolled(db, user):
+        return jsonify(redirect=url_for("factors.second_factor_step")), 409
+    refusal = _refused(user)
+    if refusal is not None:
+        return jsonify(error=refusal.message), 429
+    data = request.get_json(silent=True)
+    name = data.get("name") if isinstance(data, dict) else None
+    form = PasskeyNameForm(
+        data={"name": name if isinstance(name, str) else ""}, meta={"csrf": False}
+    )
+    if not form.validate():
+        return jsonify(error=" ".join(form.name.errors)), 400
+    try:
+        passkey = passkeys.add(db, user=user, credential=_credential(), name=form.name.data or "")
+    except passkeys.PasskeyError as exc:
+        _count_failure("second_factor_failed", user, "set-up passkey")
+        return jsonify(error=str(exc)), 400
+    _clear_failures(user)
+    second_factor.drop_unconfirmed_totp(db, user=user)
+    codes = second_factor.new_recovery_codes(db, user=user)
+    audit_event("passkey_added", actor_id=user.id, object_type="passkey", object_id=passkey.id)
+    audit_event("second_factor_set_up", actor_id=user.id, detail="passkey")
+    target = _finish(user, "passkey (set up)")
+    session[FRESH_CODES_KEY] = {"codes": codes, "next": target}
+    return jsonify(redirect=url_for("factors.fresh_recovery_codes"))
+
+
+@bp.get("/sign-in/recovery-codes")
+@login_required
+def fresh_recovery_codes():
+    """The recovery codes made with a passkey set-up, once; afterwards, the home page."""
+    fresh = session.pop(FRESH_CODES_KEY, None)
+    if not isinstance(fresh, dict) or not fresh.get("codes"):
+        return redirect(home_for(current_user), 303)
+    return _codes_page(list(fresh["codes"]), safe_next(fresh.get("next")) or home_for(current_user))
 
 
 def _codes_page(codes: list[str], continue_to: str):

@@ -69,6 +69,15 @@ def start_totp(db: Session, *, user: User) -> TotpFactor:
     return factor
 
 
+def drop_unconfirmed_totp(db: Session, *, user: User) -> None:
+    """Forget the set-up page's app secret that was never confirmed (a passkey was chosen)."""
+    db.exec(
+        delete(TotpFactor).where(
+            TotpFactor.user_id == user.id, col(TotpFactor.confirmed_at).is_(None)
+        )
+    )
+
+
 def provisioning_uri(factor: TotpFactor, user: User) -> str:
     """The otpauth:// URI the QR code holds (the app shows the issuer and the email)."""
     return pyotp.TOTP(factor.secret).provisioning_uri(name=user.email, issuer_name=ISSUER)

@@ -179,3 +179,47 @@ def test_a_therapist_uses_a_passkey_as_the_second_factor(desktop_page, site, mak
     expect(page).to_have_url(site + "/dashboard")
     signs = db.exec(select(AuditEvent).where(AuditEvent.action == "sign_in")).all()
     assert signs[-1].detail == "second factor: passkey"
+
+
+def test_a_therapist_sets_up_a_passkey_instead_of_an_app(desktop_page, site, make_user, db):
+    """The first sign-in offers a passkey as the second factor too: no app needed."""
+    page = desktop_page
+    therapist = make_user("therapist", name="Dana Reyes")
+    for row in db.exec(select(TotpFactor).where(TotpFactor.user_id == therapist.id)).all():
+        db.delete(row)
+    db.commit()
+    add_authenticator(page)
+
+    page.goto(site + "/sign-in")
+    page.get_by_label("Email", exact=True).fill(therapist.email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    choice = page.get_by_role("region", name="Or use a passkey")
+    expect(choice).to_be_visible()
+    assert_no_axe_violations(page)
+    choice.get_by_label("Name of this passkey").fill("Office laptop")
+    choice.get_by_role("button", name="Use a passkey instead").click()
+    expect(page.get_by_role("heading", name="Your recovery codes", level=1)).to_be_visible()
+    expect(page.get_by_role("list", name="Recovery codes").get_by_role("listitem")).to_have_count(
+        10
+    )
+    page.get_by_role("link", name="I have saved them, continue").click()
+    expect(page).to_have_url(site + "/dashboard")
+    [passkey] = db.exec(select(Passkey).where(Passkey.user_id == therapist.id)).all()
+    assert passkey.name == "Office laptop"
+    assert db.exec(select(TotpFactor).where(TotpFactor.user_id == therapist.id)).all() == []
+    # The codes were shown once: the page doesn't show them again.
+    page.goto(site + "/sign-in/recovery-codes")
+    expect(page).to_have_url(site + "/dashboard")
+
+    # Next time the password is followed by the passkey.
+    page.context.clear_cookies()
+    page.goto(site + "/sign-in")
+    page.get_by_label("Email", exact=True).fill(therapist.email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Second factor", level=1)).to_be_visible()
+    page.get_by_role("button", name="Use a passkey").click()
+    expect(page).to_have_url(site + "/dashboard")
+    set_up = db.exec(select(AuditEvent).where(AuditEvent.action == "second_factor_set_up")).all()
+    assert [(e.actor_id, e.detail) for e in set_up] == [(therapist.id, "passkey")]
