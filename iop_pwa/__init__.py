@@ -116,9 +116,11 @@ def _init_rate_limits(app: Flask) -> None:
 
 def _init_login(app: Flask) -> None:
     from iop_pwa.accounts import sessions as login_sessions
+    from iop_pwa.accounts.models import remember_sealing_key
     from iop_pwa.accounts.views import SESSION_TOKEN_KEY
 
     login_manager.init_app(app)
+    remember_sealing_key(app)
     login_manager.session_protection = None  # server-side sessions do this job; phones change IPs
     login_manager.login_view = "accounts.sign_in"
     login_manager.login_message = "Please sign in to continue."

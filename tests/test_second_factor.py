@@ -460,3 +460,28 @@ def test_setting_up_a_passkey_at_first_sign_in_refuses_bad_input_and_needs_the_p
     assert [e.detail for e in failed] == ["set-up passkey", "set-up passkey"]
     # Without a passkey set up, the recovery-codes page shows nothing to a stranger either.
     assert outsider.get("/sign-in/recovery-codes").status_code in (302, 303)
+
+
+def test_the_apps_key_is_stored_sealed_and_a_key_sealed_under_another_secret_opens_nothing(
+    app, raw, make_user, db
+):
+    """A copy of the database alone does not give anyone a staff member's second factor: the
+    authenticator app's key is encrypted under a key derived from SECRET_KEY. After SECRET_KEY
+    changes, the old row opens nothing."""
+    from sqlalchemy import text
+
+    therapist = make_user("therapist")
+    with db.get_bind().connect() as conn:
+        stored = conn.execute(
+            text("SELECT secret FROM totp_factor WHERE user_id = :u"), {"u": therapist.id}
+        ).scalar_one()
+    assert STAFF_TOTP_SECRET not in stored and len(stored) > 64
+    [factor] = db.exec(select(TotpFactor).where(TotpFactor.user_id == therapist.id)).all()
+    assert factor.secret == STAFF_TOTP_SECRET  # read back through the app
+
+    app.config["SECRET_KEY"] = "another-secret-key-of-at-least-32-characters"
+    with time_machine.travel(NOON, tick=False):
+        password_step(raw, therapist)
+        answer = raw.post_form("/sign-in/second-factor", {"code": app_code(NOON)})
+        assert answer.status_code == 422
+        assert raw.get("/dashboard").status_code in (302, 303)

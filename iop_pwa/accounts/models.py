@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import enum
+import logging
 from datetime import date, datetime
+from functools import lru_cache
 
-from sqlalchemy import BigInteger, Column, LargeBinary, String, UniqueConstraint, false
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app, has_app_context
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    LargeBinary,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 from iop_pwa.db import UTCDateTime, enum_type, utcnow
@@ -201,6 +216,53 @@ class SignInLink(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
+class SealedSecret(TypeDecorator):
+    """A short secret the app must read back (an authenticator app's key), stored encrypted
+    (Fernet: AES-128-CBC with HMAC-SHA256) under a key derived from SECRET_KEY with HKDF, so a
+    copy of the database alone does not give anyone a staff member's second factor. A row sealed
+    under another SECRET_KEY reads back as "" (never a valid key): that person uses a recovery
+    code or a passkey, or an admin resets their second factor."""
+
+    impl = String(255)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else _sealer().encrypt(value.encode()).decode()
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        try:
+            return _sealer().decrypt(value.encode()).decode()
+        except InvalidToken:
+            logging.getLogger(__name__).warning("a sealed secret was sealed under another key")
+            return ""
+
+
+_sealing_key: list[str | bytes] = []  # the last app's SECRET_KEY, for reads outside a request
+
+
+def remember_sealing_key(app) -> None:
+    """Let sealed secrets be read where no app is current (a script or a test's own session)."""
+    _sealing_key[:] = [app.config["SECRET_KEY"]]
+
+
+def _sealer() -> Fernet:
+    if has_app_context():
+        secret_key = current_app.config["SECRET_KEY"]
+    elif _sealing_key:
+        secret_key = _sealing_key[0]
+    else:
+        raise RuntimeError("no SECRET_KEY to seal or unseal with: create the app first")
+    return _fernet(secret_key if isinstance(secret_key, bytes) else secret_key.encode())
+
+
+@lru_cache(maxsize=4)
+def _fernet(secret_key: bytes) -> Fernet:
+    derived = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"iop-pwa sealed secrets")
+    return Fernet(base64.urlsafe_b64encode(derived.derive(secret_key)))
+
+
 class TotpFactor(SQLModel, table=True):
     """A staff member's authenticator app (TOTP, RFC 6238). Unconfirmed (`confirmed_at` None)
     while they scan the QR code; it counts only once a code from the app has been accepted.
@@ -211,7 +273,7 @@ class TotpFactor(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
-    secret: str = Field(max_length=64)
+    secret: str = Field(sa_type=SealedSecret)  # the key, encrypted at rest
     last_step: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -101,7 +101,7 @@ def check_totp(factor: TotpFactor, code: str, now: datetime | None = None) -> in
     TOTP_VALID_WINDOW steps, for a phone's clock) and newer than the last code used; else None.
     A code is never accepted twice."""
     code = _clean_code(code)
-    if not re.fullmatch(r"\d{6}", code):
+    if not re.fullmatch(r"\d{6}", code) or not factor.secret:  # "": sealed under another key
         return None
     now = now or utcnow()
     totp = pyotp.TOTP(factor.secret)

@@ -24,7 +24,8 @@ def upgrade() -> None:
         "totp_factor",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("secret", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        # The authenticator app's key, encrypted (accounts.models.SealedSecret).
+        sa.Column("secret", sa.String(length=255), nullable=False),
         sa.Column("last_step", sa.BigInteger(), nullable=True),
         sa.Column("created_at", iop_pwa.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("confirmed_at", iop_pwa.db.UTCDateTime(timezone=True), nullable=True),
