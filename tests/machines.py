@@ -12,6 +12,7 @@ under CI (`CI=true` or `REQUIRE_BROWSER=1`, which `.ci/run` sets), where that is
 
 from __future__ import annotations
 
+import base64
 import glob
 import os
 import re
@@ -266,6 +267,7 @@ class Web(Process):
             str(workers),
             "--graceful-timeout",
             "2",
+            "--no-control-socket",  # several instances on one machine: no shared socket path
             "app:app",
         ]
         super().__init__(argv, env, log)
@@ -292,6 +294,19 @@ class Worker(Process):
     def __init__(self, env: dict[str, str], log: Path) -> None:
         argv = [str(BIN / "flask"), "--app", "app", "worker", "--interval", "1"]
         super().__init__(argv, env, log)
+
+
+def vapid_pair() -> tuple[str, str]:
+    """A VAPID key every instance and worker shares (PEM), and its public key as browsers see it."""
+    from cryptography.hazmat.primitives import serialization
+    from py_vapid import Vapid
+
+    key = Vapid()
+    key.generate_keys()
+    public = key.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return key.private_pem().decode(), base64.urlsafe_b64encode(public).rstrip(b"=").decode()
 
 
 CSRF = re.compile(r'"X-CSRFToken": "([^"]+)"')

@@ -9,7 +9,6 @@ It runs in the SQLite pass of the suite too: the layout needs PostgreSQL, so it 
 
 from __future__ import annotations
 
-import base64
 import re
 import subprocess
 import time
@@ -19,24 +18,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from py_vapid import Vapid
 
 from tests import machines
 from tests.fakepush import FakePushService
 
 PASSWORD = "correct horse battery"
 REMINDED = 12  # people with a due reminder
-
-
-def vapid_pair() -> tuple[str, str]:
-    """A VAPID key every instance and worker shares (PEM), and its public key as browsers see it."""
-    key = Vapid()
-    key.generate_keys()
-    public = key.public_key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    return key.private_pem().decode(), base64.urlsafe_b64encode(public).rstrip(b"=").decode()
 
 
 class Layout:
@@ -112,7 +99,7 @@ def layout(tmp_path_factory):
         built.redis = machines.PrivateRedis()
         started.append(built.redis)
         machines.migrate(built.pg.url)
-        pem, public = vapid_pair()
+        pem, public = machines.vapid_pair()
         built.push = FakePushService(public)
         built.app = create_app({"DATABASE_URL": built.pg.url, "SECRET_KEY": machines.SECRET})
         built.app.config["PUSH_ALLOWED_ENDPOINTS"] = (built.push.origin + "/push/",)

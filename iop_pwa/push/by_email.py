@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 from iop_pwa import mail
 from iop_pwa.accounts.models import ParticipantStatus, User
 from iop_pwa.push import delivery, preferences
-from iop_pwa.push.delivery import BATCH, LEASE, Result, Task
+from iop_pwa.push.delivery import BATCH, Result, Task, send_deadline
 from iop_pwa.push.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def send(db: Session, now: datetime, *, limit: int = BATCH) -> int:
     started = monotonic()
     decided, tasks = _plan(db, ids, now)
     db.commit()  # no transaction stays open while we wait on the mail server
-    results = _send_all(tasks, started + LEASE.total_seconds() - 10) if tasks else []
+    results = _send_all(tasks, send_deadline(started)) if tasks else []
     return delivery.record(
         db, ids=ids, decided=decided, results=results, token=token, now=now, channel="email"
     )
