@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -17,6 +18,7 @@ from iop_pwa.web import render_page
 
 log = logging.getLogger(__name__)
 
+SQLITE_BUSY = ("database is locked", "unable to open database", "disk I/O error")
 RETRY_AFTER_SECONDS = 10  # what a 503 asks a client to wait before trying again
 UNAVAILABLE = (
     "We can't reach our records right now",
@@ -58,9 +60,15 @@ def _error_response(code: int, reason: str | None = None, error_code: str | None
 def database_unreachable(err: BaseException | None) -> bool:
     """The database is down, restarting or out of connections (not a bug in a query): the
     request may simply be tried again, so the answer is 503, never a 500."""
-    if isinstance(err, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)):
+    if isinstance(err, sa_exc.DBAPIError) and err.connection_invalidated:
         return True
-    return isinstance(err, sa_exc.DBAPIError) and err.connection_invalidated
+    if isinstance(err, (sa_exc.InterfaceError, sa_exc.TimeoutError)):
+        return True  # a closed connection; no connection free in the pool in time
+    if isinstance(err, sa_exc.OperationalError):
+        if isinstance(err.orig, sqlite3.Error):  # SQLite says "no such table" this way too
+            return any(word in str(err.orig) for word in SQLITE_BUSY)
+        return True  # PostgreSQL: refused, reset, shutting down, too many connections
+    return False
 
 
 def _unavailable(err: BaseException):

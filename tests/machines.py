@@ -13,6 +13,7 @@ under CI (`CI=true` or `REQUIRE_BROWSER=1`, which `.ci/run` sets), where that is
 from __future__ import annotations
 
 import base64
+import contextlib
 import glob
 import os
 import re
@@ -244,6 +245,12 @@ class Process:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+    def signal_stop(self) -> None:
+        """SIGTERM without waiting, so several processes stop at the same time."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
 
     def stop(self) -> None:
         if self.proc is not None:

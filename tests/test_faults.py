@@ -252,3 +252,30 @@ def test_a_worker_killed_mid_batch_sends_every_due_reminder_once(servers, tmp_pa
 
         statuses = Counter(d.status for d in db.exec(select(Delivery)).all())
         assert statuses == {"sent": count}, statuses
+
+
+@pytest.mark.parametrize(
+    ("message", "status"),
+    [("database is locked", 503), ("no such table: journal_entry", 500)],
+)
+def test_only_a_database_that_cannot_answer_gives_503(app, client, message, status):
+    """A busy or unreachable database is worth trying again (503); a broken query is a bug and
+    stays a 500, so it is not hidden as an outage."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # answer as in production, not raise in the test
+
+    @app.get("/test-database-error")
+    def broken():
+        raise OperationalError("SELECT 1", {}, sqlite3.OperationalError(message))
+
+    answer = client.get("/test-database-error")
+    assert answer.status_code == status
+    assert ("Retry-After" in answer.headers) is (status == 503)
+    assert "Traceback" not in answer.get_data(as_text=True)
+    as_json = client.get("/test-database-error", headers={"Accept": "application/json"})
+    assert as_json.status_code == status
+    if status == 503:
+        assert as_json.get_json()["error"] == "unavailable"

@@ -122,6 +122,9 @@ def layout(tmp_path_factory):
             started.append(worker)
         yield built
     finally:
+        for thing in started:
+            if isinstance(thing, machines.Process):
+                thing.signal_stop()
         for thing in reversed(started):
             (thing.close if hasattr(thing, "close") else thing.stop)()
         if getattr(built, "push", None) is not None:
