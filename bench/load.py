@@ -10,7 +10,8 @@ below, each with its person's cookie: what a program's phones and laptops ask at
 
 It prints requests/s, p50/p95/p99 latency and the errors (answers other than 200, or 204 for
 "nothing new" on the message poll; socket errors and timeouts), next to hello-world under the
-same load. The goal of issue 15 is no error and p99 under 250 ms; the script reports it and
+same load, and each page's median time when it is the only request (which pages weigh most).
+The goal of issue 15 is no error and p99 under 250 ms; the script reports it and
 exits non-zero only for errors (a slow machine is a figure, not a failure).
 """
 
@@ -22,9 +23,11 @@ import re
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
@@ -34,6 +37,7 @@ sys.path.insert(0, str(BENCH_DIR))
 import pages  # noqa: E402  (bench/pages.py: servers, sign-in, checks)
 
 GOAL_P99_MS = 250
+ALONE_TRIES = 15  # requests per page, one at a time, before the load
 
 # (path, who, expected status); "{thread}" is Sam's care-team conversation.
 MIX = [
@@ -175,12 +179,18 @@ def bench(args, tmp: Path) -> int:
             else:
                 thread, newest = _thread_of_sam(tmp / "bench.sqlite3")
             mix = [(p.format(thread=thread, newest=newest), w, s) for p, w, s in MIX]
+            alone = {}  # each page's median time with nothing else running: what dominates
             for path, who, expect in mix:
-                status, headers, _ = pages.http_request(
-                    ports["app"], "GET", path, headers={"Cookie": cookies[who]}
-                )
-                if status != expect:
-                    raise pages.BenchError(f"{path} answered {status}, not {expect}")
+                times = []
+                for _ in range(ALONE_TRIES):
+                    started = time.perf_counter()
+                    status, headers, _ = pages.http_request(
+                        ports["app"], "GET", path, headers={"Cookie": cookies[who]}
+                    )
+                    times.append((time.perf_counter() - started) * 1000)
+                    if status != expect:
+                        raise pages.BenchError(f"{path} answered {status}, not {expect}")
+                alone[path] = statistics.median(times)
             script = tmp / "load.lua"
             script.write_text(
                 LUA
@@ -219,6 +229,11 @@ def bench(args, tmp: Path) -> int:
             f"| {label} | {rps:,.0f} | {r['p50_us'] / 1000:.1f} | {r['p95_us'] / 1000:.1f} | "
             f"{r['p99_us'] / 1000:.1f} | {r['max_us'] / 1000:.1f} | {errors} |"
         )
+    print(f"\nEach page alone (one request at a time, median of {ALONE_TRIES}, before the load):\n")
+    print("| page | ms |")
+    print("|---|---:|")
+    for path, ms in sorted(alone.items(), key=lambda item: -item[1]):
+        print(f"| `{re.sub(r'/[0-9]+/', '/<id>/', path)}` | {ms:.1f} |")
     errors = app["bad"] + app["connect"] + app["read"] + app["write"] + app["timeout"]
     p99 = app["p99_us"] / 1000
     verdict = "met" if p99 < GOAL_P99_MS and not errors else "not met"
