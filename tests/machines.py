@@ -1,6 +1,7 @@
 """Real processes for the tests of several machines and of faults: a private PostgreSQL cluster,
-a private Redis, gunicorn instances and workers, all on free 127.0.0.1 ports, each stopped by
-the fixture that started it, even when the test fails.
+a private Redis (both on Unix sockets in their own folders), gunicorn instances (on 127.0.0.1
+ports they choose) and workers, each stopped by the fixture that started it, even when the test
+fails.
 
 The shared PostgreSQL and Redis of the machine are never touched: other test processes use them
 at the same time, and these tests stop and restart their servers on purpose. PostgreSQL refuses
@@ -42,12 +43,6 @@ def require(found: object, reason: str) -> None:
     if os.environ.get("REQUIRE_BROWSER") == "1" or os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI needs {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(check, timeout: float, what: str, interval: float = 0.1):
@@ -95,8 +90,9 @@ class PrivatePostgres:
         self.dir = Path(tempfile.mkdtemp(prefix="iop-pg-"))
         self.data = self.dir / "data"
         self.log = self.dir / "postgres.log"
-        self.port = free_port()
-        self.url = f"postgresql+psycopg://postgres@{HOST}:{self.port}/postgres"
+        # A Unix socket in the cluster's own folder, no TCP port: nothing else on the machine
+        # can take its address or answer in its place.
+        self.url = f"postgresql+psycopg://postgres@/postgres?host={self.dir}&port=5432"
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres")
             self.dir.chmod(0o700)
@@ -123,7 +119,7 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = (
-            f"-p {self.port} -c listen_addresses={HOST} -c unix_socket_directories={self.dir} "
+            f"-p 5432 -c listen_addresses='' -c unix_socket_directories={self.dir} "
             "-c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=60"
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-o", options, "start")
@@ -141,14 +137,16 @@ class PrivatePostgres:
 
 
 class PrivateRedis:
-    """A redis-server of the test's own, on a free port, keeping nothing on disk."""
+    """A redis-server of the test's own, keeping nothing on disk. It listens on a Unix socket
+    in its own folder, not on a TCP port: no other process on the machine can answer in its
+    place, and none can take its address between two starts."""
 
     def __init__(self) -> None:
         self.program = shutil.which("redis-server")
         require(self.program, "redis-server (apt-get install redis-server)")
-        self.port = free_port()
-        self.url = f"redis://{HOST}:{self.port}/0"
         self.dir = Path(tempfile.mkdtemp(prefix="iop-redis-"))
+        self.socket = self.dir / "redis.sock"
+        self.url = f"redis+unix://{self.socket}"
         self.proc: subprocess.Popen | None = None
         self.start()
 
@@ -156,9 +154,11 @@ class PrivateRedis:
         argv = [
             self.program,
             "--port",
-            str(self.port),
-            "--bind",
-            HOST,
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
             "--save",
             "",
             "--appendonly",
@@ -175,7 +175,9 @@ class PrivateRedis:
 
     def _answers(self) -> bool:
         try:
-            with socket.create_connection((HOST, self.port), timeout=0.5) as sock:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(0.5)
+                sock.connect(str(self.socket))
                 sock.sendall(b"PING\r\n")
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
@@ -261,15 +263,17 @@ class Process:
 
 
 class Web(Process):
-    """One gunicorn instance of the app."""
+    """One gunicorn instance of the app. It binds port 0 and the port is read from its log:
+    a port chosen beforehand could be taken by another process meanwhile, and a check of it
+    could then be answered by someone else's server."""
+
+    LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
     def __init__(self, env: dict[str, str], log: Path, workers: int = 1) -> None:
-        self.port = free_port()
-        self.base = f"http://{HOST}:{self.port}"
         argv = [
             str(BIN / "gunicorn"),
             "--bind",
-            f"{HOST}:{self.port}",
+            f"{HOST}:0",
             "--workers",
             str(workers),
             "--graceful-timeout",
@@ -277,7 +281,17 @@ class Web(Process):
             "--no-control-socket",  # several instances on one machine: no shared socket path
             "app:app",
         ]
+        start = log.stat().st_size if log.exists() else 0
         super().__init__(argv, env, log)
+
+        def listening() -> int | None:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gunicorn exited:\n{tail(self.log)}")
+            found = self.LISTENING.search(self.output()[start:])
+            return int(found.group(1)) if found else None
+
+        self.port = wait_for(listening, 40, "gunicorn to listen", interval=0.1)
+        self.base = f"http://{HOST}:{self.port}"
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 40) -> None:
