@@ -218,6 +218,7 @@ def app_env(workdir: Path, name: str, **settings: str) -> dict[str, str]:
         REDIS_URL="",
         PYTHONDONTWRITEBYTECODE="1",
         PUSH_TIMEOUT_SECONDS="5",
+        TOTP_VALID_WINDOW=TOTP_WINDOW,
     )
     env.update(settings)
     return env
@@ -340,8 +341,35 @@ def csrf_token(browser: requests.Session, url: str) -> str:
     return match.group(1)
 
 
+STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+TOTP_WINDOW = "10"  # steps either side of now: each sign-in of the test takes the next code
+_codes_given: dict[str, int] = {}
+
+
+def give_staff_an_app(db, user_id: int) -> None:
+    """Where staff sign in with a second factor, give this person an authenticator app with
+    STAFF_TOTP_SECRET (a version without second factors has nothing to give)."""
+    try:
+        from iop_pwa.accounts.models import TotpFactor
+    except ImportError:
+        return
+    from iop_pwa.db import utcnow
+
+    db.add(TotpFactor(user_id=user_id, secret=STAFF_TOTP_SECRET, confirmed_at=utcnow()))
+
+
+def _next_code(email: str) -> str:
+    """The app's code, never one already typed for this person (each code works once)."""
+    import pyotp
+
+    now = int(time.time()) // 30
+    step = max(now, _codes_given.get(email, now - 1) + 1)
+    _codes_given[email] = step
+    return pyotp.TOTP(STAFF_TOTP_SECRET).at(step * 30)
+
+
 def sign_in(browser: requests.Session, web: Web, email: str, password: str) -> None:
-    """Sign in through the real form of `web`."""
+    """Sign in through the real form of `web` (and its second step, where staff have one)."""
     token = csrf_token(browser, web.url("/sign-in"))
     answer = browser.post(
         web.url("/sign-in"),
@@ -350,4 +378,13 @@ def sign_in(browser: requests.Session, web: Web, email: str, password: str) -> N
         timeout=10,
     )
     assert answer.status_code == 303, answer.text[:300]
+    if answer.headers["Location"].split("?")[0].endswith("/sign-in/second-factor"):
+        step = web.url("/sign-in/second-factor")
+        answer = browser.post(
+            step,
+            data={"csrf_token": csrf_token(browser, step), "code": _next_code(email)},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert answer.status_code == 303, answer.text[:300]
     assert "/sign-in" not in answer.headers["Location"]

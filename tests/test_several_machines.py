@@ -63,6 +63,8 @@ def _arrange(app, push: FakePushService) -> dict:
             name="Sam",
             timezone="America/New_York",
         )
+        db.flush()
+        machines.give_staff_an_app(db, therapist.id)
         services.link_care_team(db, therapist=therapist, participant=sam)
         for i in range(REMINDED):
             person = services.create_user(
