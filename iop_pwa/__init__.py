@@ -110,7 +110,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _init_rate_limits(app: Flask) -> None:
+    """Limits shared through Redis when `REDIS_URL` is set. If Redis stops answering, the app
+    keeps serving: each process counts in its own memory meanwhile (Flask-Limiter logs "Rate
+    limit storage unreachable - falling back to in-memory storage", and "recovered" when Redis
+    is back), and a Redis that hangs costs a request at most a second, not a worker."""
     app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
+    if app.config["REDIS_URL"]:
+        app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1}
+        )
     limiter.init_app(app)
 
 

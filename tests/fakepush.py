@@ -7,7 +7,8 @@ mailto: or https: address), the headers (TTL, Urgency, Topic, Content-Encoding) 
 the body with http_ece, using the key pair and auth secret the test made the way a browser does
 (`subscription()`). A request failing a check is answered 400 and its reason kept in `errors`.
 `answer(name, ...)` queues what the next requests to that subscription get: a status with
-headers (404, 410, 429 with Retry-After, 500, a redirect) or "slow" (no answer for a while).
+headers (404, 410, 429 with Retry-After, 500, a redirect) or "slow" (no answer for a while);
+`delay_seconds` makes every accepted push take that long (a batch a worker can be killed in).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class _Browser:
 class FakePushService:
     app_public_key: str  # the VAPID key the app must sign with (base64url, uncompressed point)
     slow_seconds: float = 5.0
+    delay_seconds: float = 0.0  # every accepted push takes this long (a slow push service)
     received: list[Received] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # every path asked, passed or not
@@ -195,6 +197,8 @@ class FakePushService:
                 if planned is not None:
                     status, headers = planned
                     return self._reply(status, headers)
+                if service.delay_seconds:
+                    service._stopping.wait(service.delay_seconds)
                 with service._lock:
                     service.received.append(
                         Received(

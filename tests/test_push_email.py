@@ -334,3 +334,50 @@ def test_email_queued_before_mail_was_switched_off_is_not_sent(app, make_user, m
         delivery.queue(s, utcnow())
     channels = sorted(d.channel for d in db.exec(select(Delivery)))
     assert channels == ["email", "push"], "without mail, the next one is queued for push"
+
+
+class Killed(BaseException):
+    """The worker process dying where it stands (SIGKILL), in the middle of a round."""
+
+
+@pytest.mark.mail
+def test_a_worker_killed_mid_round_sends_again_only_the_message_not_yet_on_record(
+    app, make_user, mailbox, db, monkeypatch
+):
+    people = [make_user("participant", email=f"p{i}@example.test") for i in range(4)]
+    for person in people:
+        choose(app, person, by_push=False, by_email=True)
+        notify_now(app, person)
+    now = utcnow()
+    saved_real, calls = delivery.save_results, []
+
+    def dies_before_the_third_is_recorded(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # the mail server took the third message; its record never comes
+            raise Killed
+        return saved_real(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "save_results", dies_before_the_third_is_recorded)
+    with app.app_context():
+        with session_scope() as s:
+            delivery.queue(s, now)
+        with pytest.raises(Killed), session_scope() as s:
+            by_email.send(s, now)
+    monkeypatch.setattr(delivery, "save_results", saved_real)
+    assert len(mailbox.messages) == 3
+
+    # Another worker, once the lease has ended: the two on record are not sent again.
+    later = now + delivery.LEASE + timedelta(seconds=1)
+    with app.app_context(), session_scope() as s:
+        assert by_email.send(s, later) == 2  # the third (taken, but not on record) and the fourth
+    with app.app_context(), session_scope() as s:
+        assert by_email.send(s, later + delivery.LEASE) == 0
+    sent_to = [to for recipients, _ in mailbox.messages for to in recipients]
+    assert sent_to == [
+        "p0@example.test",
+        "p1@example.test",
+        "p2@example.test",
+        "p2@example.test",
+        "p3@example.test",
+    ]
+    assert {d.status for d in db.exec(select(Delivery)).all()} == {"sent"}

@@ -26,8 +26,8 @@ from sqlmodel import Session, col, select
 from iop_pwa import mail
 from iop_pwa.accounts.models import ParticipantStatus, User
 from iop_pwa.push import delivery, preferences
-from iop_pwa.push.delivery import BATCH, LEASE, Result, Task
-from iop_pwa.push.models import Delivery
+from iop_pwa.push.delivery import BATCH, Result, Task, send_deadline
+from iop_pwa.push.models import Delivery, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,21 @@ def _plan(db: Session, ids: list[int], now: datetime) -> tuple[dict[int, str], l
     account = mail.public_url("accounts.account") + "#reminders"
     base = current_app.config["PUBLIC_URL"]
     decided: dict[int, str] = {}
+    already = set(
+        db.exec(
+            select(SendResult.delivery_id).where(
+                col(SendResult.delivery_id).in_(ids), SendResult.outcome == "sent"
+            )
+        ).all()
+    )
     # A Task's fields carry a message: `endpoint` is the address, `payload` the body and
     # `headers` the subject; there is no device.
     tasks: list[Task] = []
     for d in deliveries:
         person = people.get(d.user_id)
-        if person is None or person.status == ParticipantStatus.deactivated:
+        if d.id in already:
+            decided[d.id] = "sent"  # sent before the worker that claimed it died
+        elif person is None or person.status == ParticipantStatus.deactivated:
             decided[d.id] = "withdrawn"
         elif d.expires_at is not None and d.expires_at <= now:
             decided[d.id] = "expired"
@@ -88,9 +97,10 @@ def _plan(db: Session, ids: list[int], now: datetime) -> tuple[dict[int, str], l
     return decided, tasks
 
 
-def _send_all(tasks: list[Task], deadline: float) -> list[Result]:
+def _send_all(tasks: list[Task], deadline: float, on_result=None) -> list[Result]:
     """Send each message over one connection, in order. A mail server that cannot be reached
-    stops the round (one timeout per round, not one per message): the rest wait for the next."""
+    stops the round (one timeout per round, not one per message): the rest wait for the next.
+    `on_result` is called with each message's result as soon as it is known."""
     connection = mail.mail.get_connection(fail_silently=False)
     results: list[Result] = []
     reachable = True
@@ -109,6 +119,8 @@ def _send_all(tasks: list[Task], deadline: float) -> list[Result]:
                 connection.open()
                 message.send()
                 results.append(Result(task, 250, "sent"))
+                if on_result is not None:
+                    on_result(results[-1])
             except smtplib.SMTPRecipientsRefused as exc:
                 codes = [code for code, _text in exc.recipients.values()]
                 code = codes[0] if codes else None
@@ -149,8 +161,30 @@ def send(db: Session, now: datetime, *, limit: int = BATCH) -> int:
         return 0
     started = monotonic()
     decided, tasks = _plan(db, ids, now)
+    users = {
+        delivery_id: user_id
+        for delivery_id, user_id in db.exec(
+            select(Delivery.id, Delivery.user_id).where(col(Delivery.id).in_(ids))
+        ).all()
+    }
     db.commit()  # no transaction stays open while we wait on the mail server
-    results = _send_all(tasks, started + LEASE.total_seconds() - 10) if tasks else []
+
+    def save(result: Result) -> None:
+        """A message sent is on record at once: a worker killed mid-round leaves no doubt
+        about it, and the worker that takes over its claims does not send it again."""
+        delivery.save_results(db, [result], users=users, now=now, channel="email")
+        db.commit()
+
+    results = _send_all(tasks, send_deadline(started), on_result=save) if tasks else []
+    unsaved = [r for r in results if r.outcome != "sent"]
+    delivery.save_results(db, unsaved, users=users, now=now, channel="email")
     return delivery.record(
-        db, ids=ids, decided=decided, results=results, token=token, now=now, channel="email"
+        db,
+        ids=ids,
+        decided=decided,
+        results=results,
+        token=token,
+        now=now,
+        channel="email",
+        saved=True,
     )

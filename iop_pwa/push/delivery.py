@@ -7,8 +7,16 @@ Two worker jobs, run every round:
   ignores a key that exists, so two workers, or a worker that runs twice, queue nothing twice.
 - `send`: claims due deliveries with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on
   SQLite one UPDATE inside the write lock), commits the claim, sends to each of the person's
-  devices concurrently (at most PUSH_CONCURRENCY at once, each with a timeout), then records
-  every result. A device that already received a delivery is not sent it again on a retry.
+  devices concurrently (at most PUSH_CONCURRENCY at once, each with a timeout), and records
+  the results as they come, committed every PUSH_CONCURRENCY sends. A device that already
+  received a delivery is not sent it again on a retry.
+
+What a killed worker can do twice: a push the push service accepted just before the worker
+died, before its result was committed (at most the sends in flight and those finished since
+the last commit). When the lease ends another worker sends it again, with the same `Topic`
+header and notification tag: the push service replaces a message still waiting for the phone,
+and the phone's service worker replaces the shown notification instead of adding one. So a
+reminder is sent at least once and shows once.
 
 Only the worker talks to push services; requests only write rows. The lock screen only ever
 reads "You have a new reminder" (or, for staff, "New alert in IOP Companion"): the payload is
@@ -26,7 +34,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +63,7 @@ ALERT_BODY = "New alert in IOP Companion"
 
 BATCH = 200  # deliveries claimed at once
 LEASE = timedelta(minutes=2)  # a killed worker's claims are free again after this
+# (PUSH_LEASE_SECONDS; it must cover a whole batch: sending stops 10 s before it ends)
 MAX_ATTEMPTS = 6
 BACKOFF = timedelta(seconds=30)  # 30 s, 1, 2, 4, 8 minutes
 MAX_RETRY_AFTER = timedelta(hours=1)
@@ -230,6 +239,18 @@ def queue(db: Session, now: datetime) -> int:
 # --- Claiming ----------------------------------------------------------------------------------
 
 
+def lease() -> timedelta:
+    """How long a claim holds (PUSH_LEASE_SECONDS, 2 minutes by default)."""
+    return timedelta(seconds=float(current_app.config.get("PUSH_LEASE_SECONDS", 120)))
+
+
+def send_deadline(started: float) -> float:
+    """When a batch stops starting new sends (monotonic seconds): before its lease ends, so
+    no other worker takes over a claim while its sends are still going."""
+    seconds = lease().total_seconds()
+    return started + seconds - min(10.0, seconds / 4)
+
+
 def claim(
     db: Session, now: datetime, *, limit: int = BATCH, channel: str = "push"
 ) -> tuple[str, list[int]]:
@@ -250,16 +271,16 @@ def claim(
         .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
         .limit(limit)
     )
-    lease = {"lease_until": now + LEASE, "leased_by": token}
+    held = {"lease_until": now + lease(), "leased_by": token}
     if db.get_bind().dialect.name == "postgresql":
         ids = list(db.exec(due.with_for_update(skip_locked=True)).all())
         if ids:
-            db.exec(update(Delivery).where(col(Delivery.id).in_(ids)).values(**lease))
+            db.exec(update(Delivery).where(col(Delivery.id).in_(ids)).values(**held))
     else:
         db.exec(
             update(Delivery)
             .where(col(Delivery.id).in_(due.scalar_subquery()))
-            .values(**lease)
+            .values(**held)
             .execution_options(synchronize_session=False)
         )
         ids = list(db.exec(select(Delivery.id).where(Delivery.leased_by == token)).all())
@@ -381,9 +402,17 @@ class Sender:
             log.warning("push: a send failed: %s", type(exc).__name__)
             return Result(task, None, "error")
 
-    def send_all(self, tasks: list[Task], now: datetime, deadline: float) -> list[Result]:
+    def send_all(
+        self,
+        tasks: list[Task],
+        now: datetime,
+        deadline: float,
+        on_results: Callable[[list[Result]], None] | None = None,
+    ) -> list[Result]:
         """Send every task, at most `concurrency` at once. A task whose turn comes after
-        `deadline` (monotonic seconds; the lease would run out meanwhile) is not tried."""
+        `deadline` (monotonic seconds; the lease would run out meanwhile) is not tried.
+        `on_results` is called in this thread with the results as they come, `concurrency` at
+        a time, so they can be committed while the next sends go."""
         local = threading.local()
         sessions: list[requests.Session] = []
         lock = threading.Lock()
@@ -400,11 +429,27 @@ class Sender:
                 return Result(task, None, "not_tried")
             return self.send_one(task, session(), now)
 
+        results: list[Result] = []
+        pending: list[Result] = []
+
+        def collect(result: Result) -> None:
+            results.append(result)
+            pending.append(result)
+            if on_results is not None and len(pending) >= self.concurrency:
+                on_results(pending[:])
+                pending.clear()
+
         try:
             if len(tasks) <= 1 or self.concurrency == 1:
-                return [run(task) for task in tasks]
-            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push") as pool:
-                return list(pool.map(run, tasks))
+                for task in tasks:
+                    collect(run(task))
+            else:
+                with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push") as pool:
+                    for result in pool.map(run, tasks):
+                        collect(result)
+            if on_results is not None and pending:
+                on_results(pending[:])
+            return results
         finally:
             for opened in sessions:
                 opened.close()
@@ -421,10 +466,13 @@ def payload(delivery: Delivery) -> str:
 
 
 def _headers(delivery: Delivery) -> dict:
-    headers = {"Urgency": "high" if delivery.urgent else "normal"}
-    if delivery.topic:
-        headers["Topic"] = delivery.topic
-    return headers
+    """Every push has a Topic: the reason's own (a newer daily reminder replaces an older one
+    not yet delivered), else the delivery's, so a send repeated after a worker died replaces
+    the first one at the push service instead of reaching the phone twice."""
+    return {
+        "Urgency": "high" if delivery.urgent else "normal",
+        "Topic": delivery.topic or f"iop-{delivery.id}",
+    }
 
 
 def _ttl(delivery: Delivery, now: datetime) -> int:
@@ -471,11 +519,14 @@ def _plan(db: Session, ids: list[int], now: datetime):
             decided[delivery.id] = "no_device"
         else:
             body, headers, ttl = payload(delivery), _headers(delivery), _ttl(delivery, now)
+            ahead = len(tasks)
             for sub in devices[delivery.user_id]:
                 if (delivery.id, sub.id) in already:
                     continue
                 keys = (sub.endpoint, sub.p256dh, sub.auth)
                 tasks.append(Task(delivery.id, sub.id, *keys, body, headers, ttl))
+            if len(tasks) == ahead:
+                decided[delivery.id] = "sent"  # every device had it (a worker died after it)
     return deliveries, decided, tasks
 
 
@@ -488,10 +539,12 @@ def record(
     token: str,
     now: datetime,
     channel: str = "push",
+    saved: bool = False,
 ) -> int:
     """Write every result, update each device and delivery; returns how many pushes went.
     Statements are per outcome, not per row, so recording keeps pace with sending. The
-    deliveries are read afresh: one whose lease ran out meanwhile belongs to another worker."""
+    deliveries are read afresh: one whose lease ran out meanwhile belongs to another worker.
+    With `saved`, the results themselves were written already (`save_results`, as they came)."""
     current = {
         row[0]: row
         for row in db.exec(
@@ -500,6 +553,18 @@ def record(
             )
         ).all()
     }
+    if not saved:
+        save_results(
+            db, results, users={k: row[1] for k, row in current.items()}, now=now, channel=channel
+        )
+    return _finish(db, current=current, decided=decided, results=results, token=token, now=now)
+
+
+def save_results(
+    db: Session, results: list[Result], *, users: dict[int, int], now: datetime, channel: str
+) -> None:
+    """A `SendResult` row for every send tried, and each device's success or failure count.
+    `users` maps each delivery to its person."""
     tried = [r for r in results if r.outcome != "not_tried"]
     if tried:
         db.exec(
@@ -507,7 +572,7 @@ def record(
             params=[
                 {
                     "delivery_id": r.task.delivery_id,
-                    "user_id": current[r.task.delivery_id][1],
+                    "user_id": users[r.task.delivery_id],
                     "subscription_id": r.task.subscription_id,
                     "at": now,
                     "channel": channel,
@@ -540,6 +605,18 @@ def record(
         )
     if gone:
         db.exec(delete(subs).where(col(subs.id).in_(gone)))
+
+
+def _finish(
+    db: Session,
+    *,
+    current: dict,
+    decided: dict[int, str],
+    results: list[Result],
+    token: str,
+    now: datetime,
+) -> int:
+    """Each delivery of the batch done, or back in the queue; returns how many pushes went."""
     # Deliveries: done (sent, failed or decided before sending) or back in the queue.
     by_delivery: dict[int, list[Result]] = {}
     for result in results:
@@ -596,11 +673,18 @@ def send(db: Session, now: datetime, *, limit: int = BATCH) -> int:
     if not ids:
         return 0
     started = monotonic()
-    _deliveries, decided, tasks = _plan(db, ids, now)
+    deliveries, decided, tasks = _plan(db, ids, now)
     db.commit()  # end the read: no transaction stays open while we wait on push services
-    deadline = started + (LEASE.total_seconds() - 10)
-    results = Sender.from_app().send_all(tasks, now, deadline)
-    return record(db, ids=ids, decided=decided, results=results, token=token, now=now)
+    users = {d.id: d.user_id for d in deliveries}
+
+    def save(results: list[Result]) -> None:
+        """Results committed as they come: a worker killed mid-batch leaves on record every
+        push that went, so the one that takes over its claims sends only the others."""
+        save_results(db, results, users=users, now=now, channel="push")
+        db.commit()
+
+    results = Sender.from_app().send_all(tasks, now, send_deadline(started), on_results=save)
+    return record(db, ids=ids, decided=decided, results=results, token=token, now=now, saved=True)
 
 
 def last_success(db: Session, user_ids: list[int]) -> dict[int, datetime]:

@@ -96,6 +96,7 @@ def configure(app: Flask) -> None:
     app.config.setdefault("PUSH_TIMEOUT_SECONDS", float(os.environ.get("PUSH_TIMEOUT_SECONDS", 10)))
     app.config.setdefault("PUSH_CONCURRENCY", int(os.environ.get("PUSH_CONCURRENCY", 8)))
     app.config.setdefault("PUSH_TTL_SECONDS", int(os.environ.get("PUSH_TTL_SECONDS", 4 * 3600)))
+    app.config.setdefault("PUSH_LEASE_SECONDS", int(os.environ.get("PUSH_LEASE_SECONDS", 120)))
     if "VAPID_KEY" not in app.extensions:
         app.extensions["VAPID_KEY"] = _private_key(Path(app.instance_path))
     if app.config["VAPID_SUBJECT"] is None:

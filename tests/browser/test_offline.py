@@ -458,6 +458,54 @@ def test_items_survive_an_expired_session_and_arrive_once_after_signing_in_again
     expect(page.locator("#journal-entries")).to_contain_text("2 entries")
 
 
+# --- 5a. the server can't reach its database -----------------------------------------------------
+
+
+def test_a_write_answered_503_stays_on_the_phone_and_is_sent_when_the_server_is_back(
+    page, context, live_server, make_user, db
+):
+    """While the database is down the server answers 503 with Retry-After (tests/test_faults.py
+    proves it against a real PostgreSQL stopped under load). Here the browser gets that answer:
+    the outbox keeps the item waiting, not refused, and sends it once the server answers again."""
+    person = signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/journal")
+    context.set_offline(True)
+    page.goto(live_server + "/journal")
+    write_entry(page, "Written while the records were down.")
+    expect(outbox_count(page)).to_contain_text("1 waiting to sync")
+
+    refused: list[str] = []
+
+    def unavailable(route):
+        if route.request.method != "POST":
+            return route.continue_()
+        refused.append(route.request.url)
+        return route.fulfill(
+            status=503,
+            headers={"Retry-After": "10", "Cache-Control": "no-store"},
+            content_type="application/json",
+            body=json.dumps({"error": "unavailable", "title": "We can't reach our records"}),
+        )
+
+    context.route(re.compile(r".*/journal$"), unavailable)
+    context.set_offline(False)  # the `online` event sends it: answered 503
+    deadline = time.monotonic() + 10
+    while not refused and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert refused, "the outbox did not try to send"
+    expect(page.get_by_role("button", name="Sync now")).to_be_enabled()
+    items = outbox_items(page)
+    assert [item["status"] for item in items] == ["waiting"]
+    expect(outbox_count(page)).to_contain_text("1 waiting to sync")
+    assert entries_of(db, person) == []
+
+    context.unroute(re.compile(r".*/journal$"))
+    page.get_by_role("button", name="Sync now").click()
+    wait_until_outbox_empty(page)
+    assert [r.body for r in entries_of(db, person)] == ["Written while the records were down."]
+
+
 # --- 5b. a session ended elsewhere --------------------------------------------------------------
 
 NO_KEPT_PAGES = "async () => !(await caches.keys()).some((name) => name.startsWith('iop-pages-'))"
