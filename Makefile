@@ -30,7 +30,8 @@ run: setup
 	$(FLASK) db upgrade
 	$(FLASK) demo
 	@echo ""
-	@echo "  Open http://127.0.0.1:$(PORT)  (Ctrl-C stops the web server and the worker)"
+	@echo "  Open http://localhost:$(PORT)  (Ctrl-C stops the web server and the worker;"
+	@echo "  passkeys need a name such as localhost, not 127.0.0.1)"
 	@echo ""
 	$(BIN)/python -m iop_pwa.runner --port $(PORT)
 

@@ -333,6 +333,7 @@ def start_server(app_spec, port, env, log_path, extra=()) -> subprocess.Popen:
         "2",
         "--graceful-timeout",
         "5",
+        "--no-control-socket",  # one path per machine: two servers here would share it
         *extra,
         app_spec,
     ]

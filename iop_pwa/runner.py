@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                 str(args.workers),
                 "--graceful-timeout",
                 "5",
+                # gunicorn's control socket is one path per machine: a second instance (a
+                # benchmark, another checkout) would take it over.
+                "--no-control-socket",
                 "app:app",
             ]
         ),
