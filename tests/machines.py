@@ -355,6 +355,32 @@ def give_staff_an_app(db, user_id: int) -> None:
     db.add(TotpFactor(user_id=user_id, secret=STAFF_TOTP_SECRET, confirmed_at=utcnow()))
 
 
+def participant_with_a_phone(db, push, email: str, name: str, phone: str) -> int:
+    """A participant in New York with one device subscribed at `push` (the fake push service);
+    returns their id."""
+    from iop_pwa.accounts import services
+    from iop_pwa.accounts.models import Role, User
+    from iop_pwa.push import services as push_services
+    from tests.conftest import PASSWORD
+
+    person = services.create_user(
+        db,
+        role=Role.participant,
+        email=email,
+        password=PASSWORD,
+        name=name,
+        timezone="America/New_York",
+    )
+    db.flush()
+    push_services.subscribe(
+        db,
+        user=db.get(User, person.id),
+        body=push.subscription(phone),
+        user_agent="Mozilla/5.0 (Linux; Android 14) Chrome/130.0 Mobile",
+    )
+    return person.id
+
+
 def _next_code(email: str) -> str:
     """The app's code, never one already typed for this person (each code works once)."""
     import pyotp

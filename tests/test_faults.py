@@ -226,11 +226,8 @@ def test_a_worker_killed_mid_batch_sends_every_due_reminder_once(servers, tmp_pa
     worker is killed with SIGKILL mid-batch and started again. Every reminder arrives; a push
     the service took just before the kill may come again, but only with the same Topic and
     tag, so the push service and the phone replace it: each shows once."""
-    from iop_pwa.accounts import services
-    from iop_pwa.accounts.models import Role, User
     from iop_pwa.db import session_scope
     from iop_pwa.notifications import notify
-    from iop_pwa.push import services as push_services
 
     pg, _redis, app = servers
     pem, public = machines.vapid_pair()
@@ -255,23 +252,11 @@ def test_a_worker_killed_mid_batch_sends_every_due_reminder_once(servers, tmp_pa
     try:
         with app.app_context(), session_scope() as db:
             for i in range(count):
-                person = services.create_user(
-                    db,
-                    role=Role.participant,
-                    email=f"r{i}@clinic.test",
-                    password=PASSWORD,
-                    name=f"R {i}",
-                    timezone="America/New_York",
+                person_id = machines.participant_with_a_phone(
+                    db, push, f"r{i}@clinic.test", f"R {i}", f"phone{i}"
                 )
-                db.flush()
-                push_services.subscribe(
-                    db,
-                    user=db.get(User, person.id),
-                    body=push.subscription(f"phone{i}"),
-                    user_agent="Mozilla/5.0 (Linux; Android 14) Chrome/130.0 Mobile",
-                )
-                notify(db, user_id=person.id, kind="feedback", text="Feedback", object_id=1)
-                reminded.append(person.id)
+                notify(db, user_id=person_id, kind="feedback", text="Feedback", object_id=1)
+                reminded.append(person_id)
         worker = machines.Worker(env, tmp_path / "worker.log")
         machines.wait_for(lambda: len(push.received) >= 8, 40, "the batch to be under way")
         worker.kill()

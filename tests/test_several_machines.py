@@ -41,9 +41,8 @@ class Layout:
 def _arrange(app, push: FakePushService) -> dict:
     """A therapist, a participant on their caseload, and REMINDED participants with a device."""
     from iop_pwa.accounts import services
-    from iop_pwa.accounts.models import Role, User
+    from iop_pwa.accounts.models import Role
     from iop_pwa.db import session_scope
-    from iop_pwa.push import services as push_services
 
     people: dict = {"reminded": []}
     with app.app_context(), session_scope() as db:
@@ -67,22 +66,11 @@ def _arrange(app, push: FakePushService) -> dict:
         machines.give_staff_an_app(db, therapist.id)
         services.link_care_team(db, therapist=therapist, participant=sam)
         for i in range(REMINDED):
-            person = services.create_user(
-                db,
-                role=Role.participant,
-                email=f"p{i}@clinic.test",
-                password=PASSWORD,
-                name=f"P {i}",
-                timezone="America/New_York",
+            people["reminded"].append(
+                machines.participant_with_a_phone(
+                    db, push, f"p{i}@clinic.test", f"P {i}", f"phone{i}"
+                )
             )
-            db.flush()
-            push_services.subscribe(
-                db,
-                user=db.get(User, person.id),
-                body=push.subscription(f"phone{i}"),
-                user_agent="Mozilla/5.0 (Linux; Android 14) Chrome/130.0 Mobile",
-            )
-            people["reminded"].append(person.id)
         db.flush()
         people["therapist"], people["sam"] = therapist.id, sam.id
     return people

@@ -181,16 +181,35 @@ def second_factor_passkey():
     user = _pending_user()
     if user is None:
         return _start_over()
+    refused = _check_passkey(user, "second_factor_failed")
+    if refused is not None:
+        return refused
+    _clear_failures(user)
+    return jsonify(redirect=_finish(user, "passkey"))
+
+
+def _check_passkey(user: User, failure: str):
+    """The posted passkey answer for `user`, checked under the failed-attempt limit: None if it
+    holds, else the JSON answer (429 while waiting, 400 in words, counted as `failure`)."""
     refusal = _refused(user)
     if refusal is not None:
         return jsonify(error=refusal.message), 429
     try:
         passkeys.verify(get_db(), credential=_credential(), user=user)
     except passkeys.PasskeyError as exc:
-        _count_failure("second_factor_failed", user, "passkey")
+        _count_failure(failure, user, "passkey")
         return jsonify(error=str(exc)), 400
-    _clear_failures(user)
-    return jsonify(redirect=_finish(user, "passkey"))
+    return None
+
+
+def _posted_passkey_name() -> PasskeyNameForm:
+    """The name a page's script posted with a new passkey (JSON), as a form to validate (the
+    request's CSRF header was checked already)."""
+    data = request.get_json(silent=True)
+    name = data.get("name") if isinstance(data, dict) else None
+    return PasskeyNameForm(
+        data={"name": name if isinstance(name, str) else ""}, meta={"csrf": False}
+    )
 
 
 def _credential() -> dict:
@@ -291,11 +310,7 @@ def set_up_passkey():
     refusal = _refused(user)
     if refusal is not None:
         return jsonify(error=refusal.message), 429
-    data = request.get_json(silent=True)
-    name = data.get("name") if isinstance(data, dict) else None
-    form = PasskeyNameForm(
-        data={"name": name if isinstance(name, str) else ""}, meta={"csrf": False}
-    )
+    form = _posted_passkey_name()
     if not form.validate():
         return jsonify(error=" ".join(form.name.errors)), 400
     try:
@@ -388,14 +403,9 @@ def confirm_passkey_options():
 @bp.post("/account/confirm/passkey")
 @login_required
 def confirm_passkey():
-    refusal = _refused(current_user)
-    if refusal is not None:
-        return jsonify(error=refusal.message), 429
-    try:
-        passkeys.verify(get_db(), credential=_credential(), user=current_user)
-    except passkeys.PasskeyError as exc:
-        _count_failure("reauthentication_failed", current_user, "passkey")
-        return jsonify(error=str(exc)), 400
+    refused = _check_passkey(current_user, "reauthentication_failed")
+    if refused is not None:
+        return refused
     return jsonify(redirect=_confirmed("passkey"))
 
 
@@ -485,11 +495,7 @@ def add_passkey_options():
 @recent_auth_required
 def add_passkey():
     """Keep the passkey this phone just made (named by the person: "My phone")."""
-    data = request.get_json(silent=True)
-    name = data.get("name") if isinstance(data, dict) else None
-    form = PasskeyNameForm(
-        data={"name": name if isinstance(name, str) else ""}, meta={"csrf": False}
-    )
+    form = _posted_passkey_name()
     if not form.validate():
         return jsonify(error=" ".join(form.name.errors)), 400
     try:

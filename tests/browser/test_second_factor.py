@@ -52,6 +52,14 @@ def add_authenticator(page: Page) -> tuple:
     return cdp, made["authenticatorId"]
 
 
+def password_step(page: Page, base: str, email: str) -> None:
+    """The first step of a sign-in, through the form (what comes next is the test's)."""
+    page.goto(base + "/sign-in")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
 def sign_out(page: Page, base: str) -> None:
     """Sign out as a person does on a phone: the button on Account."""
     page.goto(base + "/account")
@@ -114,10 +122,7 @@ def test_a_therapist_sets_up_the_app_then_signs_in_with_its_code(desktop_page, s
         db.delete(row)
     db.commit()
 
-    page.goto(site + "/sign-in")
-    page.get_by_label("Email", exact=True).fill(therapist.email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    password_step(page, site, therapist.email)
     expect(
         page.get_by_role("heading", name="Set up your authenticator app", level=1)
     ).to_be_visible()
@@ -141,10 +146,7 @@ def test_a_therapist_sets_up_the_app_then_signs_in_with_its_code(desktop_page, s
 
     # Signing in again asks for the code after the password.
     page.context.clear_cookies()
-    page.goto(site + "/sign-in")
-    page.get_by_label("Email", exact=True).fill(therapist.email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    password_step(page, site, therapist.email)
     expect(page.get_by_role("heading", name="Second factor", level=1)).to_be_visible()
     assert_no_axe_violations(page)
     page.get_by_label("Code", exact=True).fill(app_on_phone.at(time.time() + 30))
@@ -170,10 +172,7 @@ def test_a_therapist_uses_a_passkey_as_the_second_factor(desktop_page, site, mak
     expect(passkeys).to_contain_text("Office laptop")
 
     page.context.clear_cookies()
-    page.goto(site + "/sign-in")
-    page.get_by_label("Email", exact=True).fill(therapist.email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    password_step(page, site, therapist.email)
     expect(page.get_by_role("heading", name="Second factor", level=1)).to_be_visible()
     page.get_by_role("button", name="Use a passkey").click()
     expect(page).to_have_url(site + "/dashboard")
@@ -190,10 +189,7 @@ def test_a_therapist_sets_up_a_passkey_instead_of_an_app(desktop_page, site, mak
     db.commit()
     add_authenticator(page)
 
-    page.goto(site + "/sign-in")
-    page.get_by_label("Email", exact=True).fill(therapist.email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    password_step(page, site, therapist.email)
     choice = page.get_by_role("region", name="Or use a passkey")
     expect(choice).to_be_visible()
     assert_no_axe_violations(page)
@@ -214,10 +210,7 @@ def test_a_therapist_sets_up_a_passkey_instead_of_an_app(desktop_page, site, mak
 
     # Next time the password is followed by the passkey.
     page.context.clear_cookies()
-    page.goto(site + "/sign-in")
-    page.get_by_label("Email", exact=True).fill(therapist.email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    password_step(page, site, therapist.email)
     expect(page.get_by_role("heading", name="Second factor", level=1)).to_be_visible()
     page.get_by_role("button", name="Use a passkey").click()
     expect(page).to_have_url(site + "/dashboard")
