@@ -530,9 +530,11 @@ def count_queries(url: str, pages) -> dict[str, int]:
     from sqlalchemy import event
 
     from iop_pwa import create_app
+    from iop_pwa.db import engines
 
     app = create_app({"DATABASE_URL": url, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
     engine = app.extensions["db_engine"]
+    watched = engines(app)
     clients = {}
     for who, email in (("participant", PARTICIPANT_EMAIL), ("therapist", THERAPIST_EMAIL)):
         clients[who] = app.test_client()
@@ -552,11 +554,13 @@ def count_queries(url: str, pages) -> dict[str, int]:
             if server != "app" or who is None:
                 continue
             clients[who].get(path)  # warm: the session touch is once a minute
-            event.listen(engine, "before_cursor_execute", count)
+            for watch in watched:
+                event.listen(watch, "before_cursor_execute", count)
             try:
                 answer = clients[who].get(path)
             finally:
-                event.remove(engine, "before_cursor_execute", count)
+                for watch in watched:
+                    event.remove(watch, "before_cursor_execute", count)
             if answer.status_code != status:
                 raise BenchError(f"{label} answered {answer.status_code} in process")
             counts[label] = len(sent)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -34,21 +33,28 @@ import pages  # noqa: E402  (bench/pages.py: servers, sign-in, load generators)
 WRK_SCRIPT = pages.WRK_SCRIPT.replace("status ~= 200", "status ~= tonumber(os.getenv('EXPECT'))")
 
 
-def _conversation(db_file: Path) -> tuple[int, int, int]:
+def _conversation(url: str) -> tuple[int, int, int]:
     """Sam's care-team thread, its newest message id and the one before it."""
-    with sqlite3.connect(db_file) as conn:
-        conversation_id, newest = conn.execute(
-            """SELECT c.id, max(m.id) FROM conversation c
-               JOIN message m ON m.conversation_id = c.id
-               WHERE c.participant_id = (SELECT id FROM user WHERE email = ?)
-               GROUP BY c.id""",
-            (pages.PARTICIPANT_EMAIL,),
-        ).fetchone()
-        (before,) = conn.execute(
-            "SELECT max(id) FROM message WHERE conversation_id = ? AND id < ?",
-            (conversation_id, newest),
-        ).fetchone()
-    return conversation_id, newest, before
+    from sqlalchemy import create_engine, func, select
+
+    from iop_pwa.messages.models import Message
+
+    care, newest = next(
+        (path.split("/")[2], int(path.rsplit("=", 1)[1]))
+        for label, _, path, _, _ in pages.resolve(url)
+        if "poll" in label
+    )
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            before = conn.execute(
+                select(func.max(Message.id)).where(
+                    Message.conversation_id == int(care), Message.id < newest
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return int(care), newest, before
 
 
 def _load(wrk, port, path, cookie, args, script, expect: int) -> pages.Result:
@@ -61,68 +67,83 @@ def _load(wrk, port, path, cookie, args, script, expect: int) -> pages.Result:
     return result
 
 
+def measure(args, db: pages.Database, tmp: Path, wrk) -> list[tuple[str, pages.Result]]:
+    """Load the four requests against the app on one database, and hello-world beside it."""
+    url, env, _ = pages.build(db, "small", tmp)
+    conversation_id, newest, before = _conversation(url)
+    poll = f"/messages/{conversation_id}/poll?after="
+    rows = [
+        ("hello-world `/`", "hello", "/", 200),
+        ("`/healthz` (one `SELECT 1`, no session)", "app", "/healthz", 200),
+        ("poll, nothing new (204)", "app", f"{poll}{newest}", 204),
+        ("poll, one new message (200)", "app", f"{poll}{before}", 200),
+    ]
+    ports = {"app": pages.free_port(), "hello": pages.free_port()}
+    logs = {name: tmp / f"{name}.log" for name in ports}
+    servers = {}
+    results = []
+    try:
+        servers["app"] = pages.start_server("app:app", ports["app"], env, logs["app"])
+        servers["hello"] = pages.start_server(
+            "hello:app", ports["hello"], env, logs["hello"], ("--pythonpath", str(BENCH_DIR))
+        )
+        pages.wait_ready(servers["app"], ports["app"], "/healthz", logs["app"])
+        pages.wait_ready(servers["hello"], ports["hello"], "/", logs["hello"])
+        cookie = pages.sign_in(ports["app"], pages.PARTICIPANT_EMAIL)
+        script = tmp / "report.lua"
+        script.write_text(WRK_SCRIPT)
+        for label, server, path, expect in rows:
+            who = cookie if server == "app" else None
+            headers = {"Cookie": who} if who else {}
+            status, _, body = pages.http_request(ports[server], "GET", path, headers=headers)
+            if status != expect or (expect == 204 and body):
+                raise pages.BenchError(f"{label} answered {status} ({len(body)} bytes)")
+            result = _load(wrk, ports[server], path, who, args, str(script), expect)
+            print(f"  [{db.label}] {label}: {result.rps:,.0f} req/s", file=sys.stderr)
+            results.append((label, result))
+    finally:
+        for proc in servers.values():
+            pages.stop_server(proc)
+    return results
+
+
 def main(argv=None) -> int:
     args = pages.parse_args(argv if argv is not None else sys.argv[1:])
     wrk = None if args.no_wrk else shutil.which("wrk")
-    with tempfile.TemporaryDirectory(prefix="iop-bench-poll-") as folder:
-        tmp = Path(folder)
-        env = pages.server_env(tmp)
-        print("setting up a throwaway database with the demo program ...", file=sys.stderr)
-        pages.flask_cli(env, "db", "upgrade")
-        pages.flask_cli(env, "demo")
-        conversation_id, newest, before = _conversation(tmp / "bench.sqlite3")
-        poll = f"/messages/{conversation_id}/poll?after="
-        rows = [
-            ("hello-world `/`", "hello", "/", 200),
-            ("`/healthz` (one `SELECT 1`, no session)", "app", "/healthz", 200),
-            ("poll, nothing new (204)", "app", f"{poll}{newest}", 204),
-            ("poll, one new message (200)", "app", f"{poll}{before}", 200),
-        ]
-        ports = {"app": pages.free_port(), "hello": pages.free_port()}
-        logs = {name: tmp / f"{name}.log" for name in ports}
-        servers = {}
-        results = []
-        try:
-            servers["app"] = pages.start_server("app:app", ports["app"], env, logs["app"])
-            servers["hello"] = pages.start_server(
-                "hello:app", ports["hello"], env, logs["hello"], ("--pythonpath", str(BENCH_DIR))
-            )
-            pages.wait_ready(servers["app"], ports["app"], "/healthz", logs["app"])
-            pages.wait_ready(servers["hello"], ports["hello"], "/", logs["hello"])
-            cookie = pages.sign_in(ports["app"], pages.PARTICIPANT_EMAIL)
-            script = tmp / "report.lua"
-            script.write_text(WRK_SCRIPT)
-            for label, server, path, expect in rows:
-                who = cookie if server == "app" else None
-                headers = {"Cookie": who} if who else {}
-                status, _, body = pages.http_request(ports[server], "GET", path, headers=headers)
-                if status != expect or (expect == 204 and body):
-                    raise pages.BenchError(f"{label} answered {status} ({len(body)} bytes)")
-                result = _load(wrk, ports[server], path, who, args, str(script), expect)
-                print(f"  {label}: {result.rps:,.0f} req/s", file=sys.stderr)
-                results.append((label, result))
-        finally:
-            for proc in servers.values():
-                pages.stop_server(proc)
-
+    databases = [pages.Database("SQLite", "")] if args.database != "postgresql" else []
+    if args.database in ("postgresql", "both"):
+        server = pages._postgres_server(args.postgresql_url)
+        if server is None:
+            print(f"note: PostgreSQL not measured ({args.postgresql_url})", file=sys.stderr)
+        else:
+            server.dispose()
+            databases.append(pages.Database("PostgreSQL", args.postgresql_url))
     load = (
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
         if wrk
         else f"Python load generator, {args.connections} connections"
     )
-    hello = results[0][1].rps
-    print(f"\nLoad: {load}; gunicorn, 2 workers each, {os.cpu_count()} cores, 127.0.0.1.\n")
-    print("| request | req/s | p50 ms | p95 ms | % of hello-world |")
-    print("|---|---:|---:|---:|---:|")
-    for label, r in results:
-        share = 100 * r.rps / hello if hello else 0.0
-        print(f"| {label} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {share:.1f}% |")
-    idle = results[2][1].rps
-    print(
-        f"\nOpen phones served (each asks once per interval): about {idle * 5:,.0f} at a "
-        f"5-second poll, {idle * 3:,.0f} at the app's 3-second poll."
-    )
-    bad = [label for label, r in results if r.non200 or r.errors]
+    bad = []
+    with tempfile.TemporaryDirectory(prefix="iop-bench-poll-") as folder:
+        for db in databases:
+            results = measure(args, db, Path(folder), wrk)
+            hello = results[0][1].rps
+            print(
+                f"\n{db.label}. Load: {load}; gunicorn, 2 workers each, {os.cpu_count()} cores.\n"
+            )
+            print("| request | req/s | p50 ms | p95 ms | % of hello-world |")
+            print("|---|---:|---:|---:|---:|")
+            for label, r in results:
+                share = 100 * r.rps / hello if hello else 0.0
+                print(
+                    f"| {label} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {share:.1f}% |"
+                )
+            idle = results[2][1].rps
+            print(
+                f"\nOpen phones served (each asks once per interval): about {idle * 5:,.0f} at a "
+                f"5-second poll, {idle * 3:,.0f} at the app's 3-second poll."
+            )
+            bad += [f"{db.label}: {label}" for label, r in results if r.non200 or r.errors]
     if bad:
         print(f"unexpected answers or errors on: {', '.join(bad)}", file=sys.stderr)
         return 1

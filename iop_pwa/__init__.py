@@ -15,7 +15,7 @@ from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from iop_pwa import dates, errors, mail, security, static_assets
+from iop_pwa import dates, errors, mail, quick_answers, security, static_assets
 from iop_pwa import db as database
 from iop_pwa.config import load_settings
 from iop_pwa.extensions import csrf, htmx, limiter, login_manager
@@ -71,13 +71,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(load_settings(app.instance_path))
     if test_config:
         app.config.from_mapping(test_config)
-    if app.config["PROXY_HOPS"]:
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app,
-            x_for=app.config["PROXY_HOPS"],
-            x_proto=app.config["PROXY_HOPS"],
-            x_host=app.config["PROXY_HOPS"],
-        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
@@ -106,6 +99,14 @@ def create_app(test_config: dict | None = None) -> Flask:
             conn.execute(text("SELECT 1"))
         return jsonify(status="ok")
 
+    quick_answers.init_app(app)  # in front of Flask, once every feature has registered
+    if app.config["PROXY_HOPS"]:  # in front of everything: the address and scheme are fixed first
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=app.config["PROXY_HOPS"],
+            x_proto=app.config["PROXY_HOPS"],
+            x_host=app.config["PROXY_HOPS"],
+        )
     return app
 
 

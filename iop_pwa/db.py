@@ -85,9 +85,29 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+def make_read_engine(engine: Engine) -> Engine:
+    """The engine `quick_answers` reads with: on PostgreSQL, its own small pool in autocommit
+    and without a ping before each use, so a lone SELECT costs one round trip, not four (ping,
+    BEGIN, SELECT, ROLLBACK). A connection that died meanwhile fails that read, which then goes
+    to the app (which pings), and the pool drops it. On SQLite neither costs anything: the
+    app's engine. Disposing of the app's engine disposes of this one too."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    reader = create_engine(engine.url, pool_size=1, max_overflow=1, isolation_level="AUTOCOMMIT")
+    event.listen(engine, "engine_disposed", lambda _engine: reader.dispose())
+    return reader
+
+
+def engines(app: Flask) -> list[Engine]:
+    """Every engine the app uses (to count or watch all of its statements)."""
+    found = [app.extensions["db_engine"], app.extensions["db_read_engine"]]
+    return [e for i, e in enumerate(found) if e not in found[:i]]
+
+
 def init_app(app: Flask) -> None:
     """Bind an engine to the app and close the request's session on teardown."""
     app.extensions["db_engine"] = make_engine(app.config["DATABASE_URL"])
+    app.extensions["db_read_engine"] = make_read_engine(app.extensions["db_engine"])
 
     @app.after_request
     def _commit_once(response):

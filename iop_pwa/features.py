@@ -10,6 +10,7 @@ the worker runs every `Job`, and so on. Adding a feature never means editing cor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -264,6 +265,25 @@ class Lifecycle:
 
 
 @dataclass(frozen=True)
+class QuickAnswer:
+    """A question every open phone asks every few seconds ("anything new?"), answered before
+    Flask when the answer is "nothing new": a 204 with no body, from one SQL statement that also
+    checks the sign-in (see `iop_pwa.quick_answers`). Any other answer (something new, not
+    allowed, not signed in, bad input) is the app's: the request then runs as always.
+
+    `path` is matched whole against a GET's path; `params(match, query)` gives the statement's
+    bound parameters from the path's groups and the query string (a dict of first values), or
+    None when the request is not plainly one this answers. `nothing_new(reader, staff)` is a SQL
+    boolean for a reader (the signed-in person's id column) of that audience: True only when the
+    app would answer 204. Erring towards False costs speed, never correctness."""
+
+    name: str
+    path: re.Pattern
+    params: Callable[[re.Match, dict[str, str]], dict[str, Any] | None]
+    nothing_new: Callable[[Any, bool], Any]
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     blueprints: tuple = ()
@@ -287,6 +307,8 @@ class Feature:
     caseload_columns: tuple[CaseloadColumn, ...] = ()
     timeline: tuple[TimelineSource, ...] = ()
     quick_actions: tuple[QuickAction, ...] = ()
+    # Hot polls answered before Flask when nothing is new (see QuickAnswer).
+    quick_answers: tuple[QuickAnswer, ...] = ()
 
 
 @dataclass
@@ -349,6 +371,10 @@ class Registry:
     @property
     def quick_actions(self) -> list[QuickAction]:
         return sorted(self._all("quick_actions"), key=lambda a: (a.order, a.key))
+
+    @property
+    def quick_answers(self) -> list[QuickAnswer]:
+        return list(self._all("quick_answers"))
 
     def notification_kind(self, kind: str) -> NotificationKind | None:
         for known in (*CORE_NOTIFICATION_KINDS, *self._all("notification_kinds")):

@@ -28,6 +28,17 @@ CSP = "; ".join(
     ]
 )
 
+# Every answer carries these (`init_app`; `quick_answers` sends the same).
+BASELINE_HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+
 
 def audit_event(action: str, **fields) -> None:
     """Record an audit event for the current request (the actor filled in here, the address by
@@ -60,14 +71,10 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        for name, value in BASELINE_HEADERS:
+            headers.setdefault(name, value)
         if app.config["HSTS"] and request.is_secure:
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+            headers.setdefault(*HSTS)
         if (
             current_user
             and current_user.is_authenticated

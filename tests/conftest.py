@@ -36,7 +36,7 @@ os.environ.pop("REDIS_URL", None)
 from iop_pwa import create_app  # noqa: E402
 from iop_pwa.accounts import passwords, services  # noqa: E402
 from iop_pwa.accounts.models import Role, TotpFactor, User  # noqa: E402
-from iop_pwa.db import make_engine, session_scope, utcnow  # noqa: E402
+from iop_pwa.db import engines, make_engine, session_scope, utcnow  # noqa: E402
 from iop_pwa.models import metadata  # noqa: E402
 
 PASSWORD = "correct horse battery"
@@ -322,23 +322,26 @@ def sign_in(client):
 
 
 @contextmanager
-def _counting(engine) -> Iterator[list[str]]:
+def _counting(app) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def before(conn, cursor, statement, *args):
         statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", before)
+    for engine in engines(app):
+        event.listen(engine, "before_cursor_execute", before)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", before)
+        for engine in engines(app):
+            event.remove(engine, "before_cursor_execute", before)
 
 
 @pytest.fixture
 def count_queries(app):
-    """`with count_queries() as q: ...` then `len(q)` is the number of SQL statements run."""
-    return lambda: _counting(app.extensions["db_engine"])
+    """`with count_queries() as q: ...` then `len(q)` is the number of SQL statements run (by
+    the app's engine and by the one quick answers read with)."""
+    return lambda: _counting(app)
 
 
 @pytest.fixture

@@ -27,12 +27,21 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def timeouts_for(user: User) -> tuple[timedelta, timedelta]:
-    """(idle, absolute) timeouts: staff sessions are short, participants' slide for weeks."""
-    cfg = current_app.config
-    if user.is_staff:
-        return cfg["STAFF_IDLE_TIMEOUT"], cfg["STAFF_ABSOLUTE_TIMEOUT"]
-    return cfg["PARTICIPANT_IDLE_TIMEOUT"], cfg["PARTICIPANT_ABSOLUTE_TIMEOUT"]
+def is_live(login, *, staff: bool, active: bool, now: datetime, cfg) -> bool:
+    """Whether a session (a `LoginSession`, or a row with its columns) still signs its person
+    in: not revoked, the account active, and within the idle and absolute timeouts (from the
+    app's config `cfg`: staff sessions are short, participants' slide for weeks)."""
+    idle, absolute = (
+        (cfg["STAFF_IDLE_TIMEOUT"], cfg["STAFF_ABSOLUTE_TIMEOUT"])
+        if staff
+        else (cfg["PARTICIPANT_IDLE_TIMEOUT"], cfg["PARTICIPANT_ABSOLUTE_TIMEOUT"])
+    )
+    return (
+        login.revoked_at is None
+        and active
+        and now - login.last_seen_at <= idle
+        and now - login.created_at <= absolute
+    )
 
 
 @cache
@@ -74,12 +83,8 @@ def find_session(db: Session, token: str | None) -> tuple[LoginSession, User] | 
         return None
     login, user = found
     now = utcnow()
-    idle, absolute = timeouts_for(user)
-    if (
-        login.revoked_at is not None
-        or not user.is_active
-        or now - login.last_seen_at > idle
-        or now - login.created_at > absolute
+    if not is_live(
+        login, staff=user.is_staff, active=user.is_active, now=now, cfg=current_app.config
     ):
         return None
     if now - login.last_seen_at > TOUCH_EVERY:

@@ -13,6 +13,7 @@ def register(app) -> None:
         NavItem,
         NotificationKind,
         QuickAction,
+        QuickAnswer,
         ReminderSource,
         Section,
         TimelineSource,
@@ -99,5 +100,11 @@ def register(app) -> None:
             reminder_sources=(ReminderSource("group_digest", reminders.due),),
             timeline=(TimelineSource("messages", caseload.timeline),),
             quick_actions=(QuickAction("message", "Send a message", caseload.message_url, 30),),
+            # Every open conversation asks this every few seconds: "nothing new" skips Flask.
+            quick_answers=(
+                QuickAnswer(
+                    "message poll", services.POLL_PATH, services.poll_params, services.nothing_new
+                ),
+            ),
         ),
     )

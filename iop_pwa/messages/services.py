@@ -9,6 +9,7 @@ what was posted before; facilitators see everything.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -28,6 +29,7 @@ from iop_pwa.access import (
     member_group_ids,
     member_of,
     member_since,
+    parse_id,
 )
 from iop_pwa.accounts.models import CareTeamLink, Group, GroupMembership, Role, User
 from iop_pwa.db import utcnow
@@ -407,6 +409,32 @@ def _poll_statement(staff: bool):
         .order_by(col(Message.id))
         .limit(200)
     )
+
+
+# The poll's usual answer, "nothing new", is given before Flask (`iop_pwa.quick_answers`).
+POLL_PATH = re.compile(r"/messages/(?P<conversation>[0-9]{1,10})/poll")
+
+
+def poll_params(match: re.Match, arguments: dict[str, str]) -> dict[str, int] | None:
+    """The poll's conversation and cursor, read as the view reads them."""
+    conversation = parse_id(match["conversation"])
+    if conversation is None:
+        return None
+    return {"conversation": conversation, "after": parse_id(arguments.get("after")) or 0}
+
+
+def nothing_new(reader, staff: bool):
+    """True when the poll would answer 204: the conversation is the reader's (`_visible_to`)
+    and holds no message after the cursor. Any newer message at all says "ask the app", even
+    one from before a participant joined a room, which the app then leaves out."""
+    conversation = bindparam("conversation", type_=Integer)
+    mine = select(Conversation.id).where(
+        Conversation.id == conversation, _visible_to(staff, reader)
+    )
+    newer = select(Message.id).where(
+        Message.conversation_id == conversation, Message.id > bindparam("after", type_=Integer)
+    )
+    return and_(mine.exists(), ~newer.exists())
 
 
 def mark_read(db: Session, *, conversation: Conversation, user: User, up_to: int) -> None:
