@@ -165,4 +165,4 @@ def _first_values(query: str) -> dict[str, str] | None:
 
 def init_app(app: Flask) -> None:
     """Put the layer in front of the app, once every feature has registered."""
-    app.wsgi_app = QuickAnswers(app, app.wsgi_app)
+    app.extensions["quick_answers"] = app.wsgi_app = QuickAnswers(app, app.wsgi_app)
