@@ -14,19 +14,28 @@ such a request when, and only when, one statement says all of this at once:
 Then it sends 204 with the same headers the app would. Anything else goes to the app, which
 decides as always: the new messages, 404 for someone outside the conversation (audited), the
 sign-in page, a 503 if the database is away. So this layer can only ever say "nothing new" to
-someone the app would have said it to; it never refuses, renders or writes.
+someone the app would have said it to; it never refuses, renders or writes. (Once a minute per
+session the app answers a poll anyway: it slides the session's idle timeout.)
+
+The statement is written with SQLAlchemy from the same rules as the pages use, compiled once
+(`Prepared`) and sent on the driver's own cursor over a connection the process keeps
+(`KeptConnection`): SQLAlchemy's per-request execution machinery cost more than the query.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from flask import Flask
 from itsdangerous import BadSignature
-from sqlalchemy import String, bindparam, case, false, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import String, bindparam, case, event, false, select
+from sqlalchemy.engine import Engine
 from werkzeug.sansio.http import parse_cookie
 
 from iop_pwa.accounts import sessions as login_sessions
@@ -73,9 +82,79 @@ def statement(answer: QuickAnswer):
     )
 
 
+class Prepared:
+    """A statement compiled once for the engine's driver: its SQL and the order of its bound
+    parameters, so each request is one `cursor.execute` (SQLAlchemy's own execution of it cost
+    more Python than the database took to answer)."""
+
+    def __init__(self, query, dialect) -> None:
+        compiled = query.compile(dialect=dialect)
+        self.sql = str(compiled)
+        if "POSTCOMPILE" in self.sql:
+            raise ValueError("a quick answer's statement cannot expand lists (IN with values)")
+        # Constants of the statement (an enum's value, say) with the driver's own types.
+        self.constants = {name: getattr(v, "value", v) for name, v in compiled.params.items()}
+        self.positions = compiled.positiontup if dialect.positional else None
+
+    def arguments(self, values: dict[str, Any]):
+        merged = {**self.constants, **values}
+        if self.positions is None:
+            return merged
+        return tuple(merged[name] for name in self.positions)
+
+
+class KeptConnection:
+    """The driver connection this process keeps for quick answers, checked out of the engine's
+    pool once (a checkout per request cost a third of the answer). One request uses it at a
+    time; another thread meanwhile checks out a connection of its own. A driver error drops
+    it; disposing of the engine gives it back. After a fork, the child makes its own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.lock = threading.Lock()
+        self.kept = None
+        self.pid = 0
+        event.listen(engine, "engine_disposed", lambda _engine: self.release())
+
+    def fetch_one(self, sql: str, arguments) -> tuple | None:
+        if not self.lock.acquire(blocking=False):
+            return self._fetch_one(self.engine.raw_connection(), sql, arguments, keep=False)
+        try:
+            if self.kept is None or self.pid != os.getpid():
+                self.kept, self.pid = self.engine.raw_connection(), os.getpid()
+            return self._fetch_one(self.kept, sql, arguments, keep=True)
+        finally:
+            self.lock.release()
+
+    def _fetch_one(self, connection, sql: str, arguments, *, keep: bool) -> tuple | None:
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, arguments)
+                rows = cursor.fetchall()  # to the end: SQLite then holds no read snapshot
+            finally:
+                cursor.close()
+        except Exception:
+            connection.invalidate()  # a broken or confused connection is never used again
+            if keep:
+                self.kept = None
+            raise
+        if not keep:
+            connection.close()
+        return rows[0] if rows else None
+
+    def release(self) -> None:
+        """Close the kept connection now (the engine's pool is gone or going)."""
+        with self.lock:
+            if self.kept is not None and self.pid == os.getpid():
+                self.kept.invalidate()
+            self.kept = None
+
+
 class QuickAnswers:
     """The WSGI layer (see the module's text). `app` is the Flask app whose `wsgi_app` it
-    wraps: its session cookie, engine, config and registered `QuickAnswer`s."""
+    wraps: its session cookie, engine, config and registered `QuickAnswer`s. Each statement
+    it sends is passed to `statement_listeners` (tests and `make bench` count them)."""
 
     def __init__(self, app: Flask, inner: Callable) -> None:
         self.inner = inner
@@ -83,22 +162,27 @@ class QuickAnswers:
         self.cookie_name = app.config["SESSION_COOKIE_NAME"]
         self.max_age = int(app.permanent_session_lifetime.total_seconds())
         self.serializer = app.session_interface.get_signing_serializer(app)
-        self.engine = app.extensions["db_read_engine"]  # see `db.make_read_engine`
-        self.answers = [(a, statement(a)) for a in registry(app).quick_answers]
+        engine = app.extensions["db_read_engine"]  # see `db.make_read_engine`
+        self.connection = KeptConnection(engine)
+        self.answers = [
+            (answer, Prepared(statement(answer), engine.dialect))
+            for answer in registry(app).quick_answers
+        ]
+        self.statement_listeners: list[Callable[[str], None]] = []
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "GET" and self.answers:
             path = environ.get("PATH_INFO", "")
-            for answer, query in self.answers:
+            for answer, prepared in self.answers:
                 match = answer.path.fullmatch(path)
                 if match is not None:
-                    if self._nothing_new(environ, answer, query, match):
+                    if self._nothing_new(environ, answer, prepared, match):
                         start_response("204 No Content", self._headers(environ))
                         return []
                     break
         return self.inner(environ, start_response)
 
-    def _nothing_new(self, environ: dict, answer: QuickAnswer, query, match) -> bool:
+    def _nothing_new(self, environ: dict, answer: QuickAnswer, prepared: Prepared, match) -> bool:
         session = self._session(environ)
         if session is None:
             return False
@@ -109,23 +193,32 @@ class QuickAnswers:
         params = answer.params(match, arguments)
         if params is None:
             return False
+        for listener in self.statement_listeners:
+            listener(prepared.sql)
         try:
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    query, {**params, "token_hash": login_sessions.token_hash(token)}
-                ).first()
-        except SQLAlchemyError as exc:  # the app answers, with its own handling (a 503)
+            row = self.connection.fetch_one(
+                prepared.sql,
+                prepared.arguments({**params, "token_hash": login_sessions.token_hash(token)}),
+            )
+        except Exception as exc:  # noqa: BLE001 - the app answers, with its own handling (503)
             log.warning("quick answer %s: %s; the app answers", answer.name, type(exc).__name__)
             return False
-        if row is None or str(row.user_id) != user_id or row.must_change_password:
+        if row is None:
+            return False
+        reader, revoked, last_seen, created, role, status, must_change, nothing_new = row
+        if str(reader) != user_id or must_change or not nothing_new:
             return False
         now = utcnow()
-        staff = row.role in (Role.therapist, Role.admin)
-        active = row.status != ParticipantStatus.deactivated
+        session_row = SessionTimes(_utc(revoked), _utc(last_seen), _utc(created))
         return (
-            bool(row.nothing_new)
-            and login_sessions.is_live(row, staff=staff, active=active, now=now, cfg=self.config)
-            and now - row.last_seen_at <= login_sessions.TOUCH_EVERY  # else the app touches it
+            login_sessions.is_live(
+                session_row,
+                staff=role in (Role.therapist, Role.admin),
+                active=status != ParticipantStatus.deactivated,
+                now=now,
+                cfg=self.config,
+            )
+            and now - session_row.last_seen_at <= login_sessions.TOUCH_EVERY  # else the app
         )
 
     def _session(self, environ: dict) -> tuple[str, str] | None:
@@ -150,6 +243,21 @@ class QuickAnswers:
         if self.config["HSTS"] and environ.get("wsgi.url_scheme") == "https":
             headers.append(HSTS)
         return headers
+
+
+class SessionTimes(NamedTuple):
+    revoked_at: datetime | None
+    last_seen_at: datetime
+    created_at: datetime
+
+
+def _utc(value: datetime | str | None) -> datetime | None:
+    """A timestamp as the driver gives it (SQLite: text in UTC; PostgreSQL: aware), aware."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _first_values(query: str) -> dict[str, str] | None:

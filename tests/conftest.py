@@ -328,19 +328,22 @@ def _counting(app) -> Iterator[list[str]]:
     def before(conn, cursor, statement, *args):
         statements.append(statement)
 
+    quick = app.extensions["quick_answers"].statement_listeners
     for engine in engines(app):
         event.listen(engine, "before_cursor_execute", before)
+    quick.append(statements.append)
     try:
         yield statements
     finally:
         for engine in engines(app):
             event.remove(engine, "before_cursor_execute", before)
+        quick.remove(statements.append)
 
 
 @pytest.fixture
 def count_queries(app):
-    """`with count_queries() as q: ...` then `len(q)` is the number of SQL statements run (by
-    the app's engine and by the one quick answers read with)."""
+    """`with count_queries() as q: ...` then `len(q)` is the number of SQL statements run
+    (through SQLAlchemy, and by `quick_answers` on the driver's own cursor)."""
     return lambda: _counting(app)
 
 
