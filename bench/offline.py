@@ -28,8 +28,14 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from iop_pwa.demo import DEMO_PASSWORD  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 RUNS = 5
 
 
@@ -64,8 +70,13 @@ class Transfer:
 
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="iop-bench-offline-"))
-    env = {**os.environ, "INSTANCE_PATH": str(tmp), "APP_ENV": "development",
-           "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}", "RATELIMIT_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "INSTANCE_PATH": str(tmp),
+        "APP_ENV": "development",
+        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        "RATELIMIT_ENABLED": "0",
+    }
     flask = [str(BIN / "flask"), "--app", "app"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([*flask, "demo"], cwd=ROOT, env=env, check=True, capture_output=True)
@@ -85,8 +96,9 @@ def main() -> int:
                 time.sleep(0.1)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            context = browser.new_context(viewport={"width": 390, "height": 844},
-                                          is_mobile=True, has_touch=True)
+            context = browser.new_context(
+                viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+            )
             page = context.new_page()
             page.goto(f"{base}/sign-in")
             page.get_by_label("Email").fill("sam@demo.test")
@@ -96,8 +108,9 @@ def main() -> int:
             page.evaluate("navigator.serviceWorker.ready.then(() => true)")
 
             # First visit in a fresh tab of the same session (service worker installing).
-            first_ctx = browser.new_context(storage_state=context.storage_state(),
-                                            viewport={"width": 390, "height": 844})
+            first_ctx = browser.new_context(
+                storage_state=context.storage_state(), viewport={"width": 390, "height": 844}
+            )
             first_page = first_ctx.new_page()
             first = Transfer(first_ctx.new_cdp_session(first_page))
             first_page.goto(f"{base}/today", wait_until="load")
@@ -126,14 +139,22 @@ def main() -> int:
 
     print("| measure | value |")
     print("|---|---|")
-    print(f"| first visit to Today: requests / bytes over the network | {first_requests} / "
-          f"{first_bytes:,} |")
-    print(f"| repeat visit: requests / bytes outside the service worker / answered by it | "
-          f"{repeat[0]} / {repeat[1]:,} / {repeat[2]} |")
-    print(f"| of which the Today page (fetched by the worker, network first), bytes | "
-          f"{page_bytes:,} |")
-    print(f"| Today from the device while offline: median / max of {RUNS} (ms) | "
-          f"{statistics.median(timings):.0f} / {max(timings):.0f} |")
+    print(
+        f"| first visit to Today: requests / bytes over the network | {first_requests} / "
+        f"{first_bytes:,} |"
+    )
+    print(
+        f"| repeat visit: requests / bytes outside the service worker / answered by it | "
+        f"{repeat[0]} / {repeat[1]:,} / {repeat[2]} |"
+    )
+    print(
+        f"| of which the Today page (fetched by the worker, network first), bytes | "
+        f"{page_bytes:,} |"
+    )
+    print(
+        f"| Today from the device while offline: median / max of {RUNS} (ms) | "
+        f"{statistics.median(timings):.0f} / {max(timings):.0f} |"
+    )
     return 0
 
 

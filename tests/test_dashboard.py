@@ -373,7 +373,7 @@ def test_the_timeline_shows_everything_newest_first_with_mark_seen(client, make_
     assert "Has not signed in yet" in why
     assert "Talked to my sister today." in timeline
     assert "What did you notice? I listened without interrupting." in timeline
-    assert "&quot;question&quot;" not in timeline and "\"question\"" not in timeline
+    assert "&quot;question&quot;" not in timeline and '"question"' not in timeline
     assert "Can we talk before group?" in timeline
     assert "A private entry" not in page and "Very low" not in timeline
     assert "Show older" not in timeline
