@@ -171,6 +171,23 @@ def test_nothing_new_is_a_204_from_the_layer_in_one_statement(
     assert "Set-Cookie" not in quick.headers
 
 
+def test_a_remembered_signature_still_expires_with_the_cookie(app, world, reached_app):
+    """The layer remembers cookies whose signature held (`_signed`), but their age is checked
+    on every poll, as Flask checks it: a cookie past its lifetime reaches the app."""
+    layer = app.extensions["quick_answers"]
+    sam = signed_in(app, world.sam)
+    path = _poll(world.room_id, world.message_id)
+    layer.max_age = 30  # the cookie's lifetime, shorter than the session's touch
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        reached_app.clear()
+        assert sam.get(path).status_code == 204 and reached_app == []
+        assert layer._signed.cache_info().currsize >= 1
+        clock.shift(timedelta(seconds=40))
+        reached_app.clear()
+        sam.get(path)
+        assert reached_app == [path], "an expired cookie is the app's, even when remembered"
+
+
 def test_staff_and_a_care_thread_get_the_quick_answer_too(app, world, reached_app):
     maya = signed_in(app, world.maya)
     kim = signed_in(app, world.kim)
