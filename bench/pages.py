@@ -201,8 +201,11 @@ _last_step = [0]
 
 def next_code() -> str:
     """The demo app's code, never one already typed (the app takes each code once, and the
-    window allows a step either side): the bench signs in several times a minute."""
+    window allows a step either side): the bench signs in several times a minute, and waits
+    when the next unused code is not yet in the window."""
     step = max(int(time.time()) // 30, _last_step[0] + 1)
+    if step > int(time.time()) // 30 + 1:  # beyond the window: wait for the clock to catch up
+        time.sleep((step - 1) * 30 - time.time())
     _last_step[0] = step
     return pyotp.TOTP(DEMO_TOTP_SECRET).at(step * 30)
 
@@ -497,9 +500,35 @@ def build(db: Database, size: str, tmp: Path) -> tuple[str, dict[str, str], floa
     return url, env, time.perf_counter() - started
 
 
+def chosen_databases(args) -> tuple[list[Database], list[str]]:
+    """The databases `--database` asks for, and a line for each that cannot be measured here
+    (PostgreSQL when its server does not answer)."""
+    databases, skipped = [], []
+    if args.database in ("sqlite", "both"):
+        databases.append(Database("SQLite", ""))
+    if args.database in ("postgresql", "both"):
+        server = _postgres_server(args.postgresql_url)
+        if server is None:
+            skipped.append(f"PostgreSQL: not measured ({args.postgresql_url} did not answer).")
+            print(f"note: {skipped[-1]}", file=sys.stderr)
+        else:
+            server.dispose()
+            databases.append(Database("PostgreSQL", args.postgresql_url))
+    return databases, skipped
+
+
 def resolve(url: str) -> list[tuple[str, str, str, str | None, int]]:
     """The pages with their ids filled in from this database: Sam's id, his care-team thread
     and its newest message (the poll asks "anything after it?": 204, nothing new)."""
+    names = demo_ids(url)
+    return [
+        (label, server, path.format(**names), who, status)
+        for label, server, path, who, status in PAGES
+    ]
+
+
+def demo_ids(url: str) -> dict[str, int]:
+    """Sam's id, his care-team thread, its newest message and the one before it."""
     from sqlalchemy import create_engine, func, select
 
     from iop_pwa.accounts.models import User
@@ -515,13 +544,14 @@ def resolve(url: str) -> list[tuple[str, str, str, str | None, int]]:
             newest = conn.execute(
                 select(func.max(Message.id)).where(Message.conversation_id == care)
             ).scalar_one()
+            before = conn.execute(
+                select(func.max(Message.id)).where(
+                    Message.conversation_id == care, Message.id < newest
+                )
+            ).scalar_one()
     finally:
         engine.dispose()
-    names = {"sam": sam, "care": care, "newest": newest}
-    return [
-        (label, server, path.format(**names), who, status)
-        for label, server, path, who, status in PAGES
-    ]
+    return {"sam": sam, "care": care, "newest": newest, "before": before}
 
 
 def count_queries(url: str, pages) -> dict[str, int]:
@@ -726,17 +756,7 @@ def bench(args, tmp: Path) -> int:
             f"Python load generator, {args.connections} connections, "
             f"{args.requests} requests or {args.max_seconds:g}s per page"
         )
-    databases, skipped = [], []
-    if args.database in ("sqlite", "both"):
-        databases.append(Database("SQLite", ""))
-    if args.database in ("postgresql", "both"):
-        server = _postgres_server(args.postgresql_url)
-        if server is None:
-            skipped.append(f"PostgreSQL: not measured ({args.postgresql_url} did not answer).")
-            print(f"note: {skipped[-1]}", file=sys.stderr)
-        else:
-            server.dispose()
-            databases.append(Database("PostgreSQL", args.postgresql_url))
+    databases, skipped = chosen_databases(args)
     sizes = ("small",) if args.quick else ("small", "large")
     all_runs: dict[str, dict[str, Run]] = {}
     failed = 0

@@ -33,30 +33,6 @@ import pages  # noqa: E402  (bench/pages.py: servers, sign-in, load generators)
 WRK_SCRIPT = pages.WRK_SCRIPT.replace("status ~= 200", "status ~= tonumber(os.getenv('EXPECT'))")
 
 
-def _conversation(url: str) -> tuple[int, int, int]:
-    """Sam's care-team thread, its newest message id and the one before it."""
-    from sqlalchemy import create_engine, func, select
-
-    from iop_pwa.messages.models import Message
-
-    care, newest = next(
-        (path.split("/")[2], int(path.rsplit("=", 1)[1]))
-        for label, _, path, _, _ in pages.resolve(url)
-        if "poll" in label
-    )
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            before = conn.execute(
-                select(func.max(Message.id)).where(
-                    Message.conversation_id == int(care), Message.id < newest
-                )
-            ).scalar_one()
-    finally:
-        engine.dispose()
-    return int(care), newest, before
-
-
 def _load(wrk, port, path, cookie, args, script, expect: int) -> pages.Result:
     if wrk:
         os.environ["EXPECT"] = str(expect)
@@ -70,8 +46,9 @@ def _load(wrk, port, path, cookie, args, script, expect: int) -> pages.Result:
 def measure(args, db: pages.Database, tmp: Path, wrk) -> list[tuple[str, pages.Result]]:
     """Load the four requests against the app on one database, and hello-world beside it."""
     url, env, _ = pages.build(db, "small", tmp)
-    conversation_id, newest, before = _conversation(url)
-    poll = f"/messages/{conversation_id}/poll?after="
+    ids = pages.demo_ids(url)
+    newest, before = ids["newest"], ids["before"]
+    poll = f"/messages/{ids['care']}/poll?after="
     rows = [
         ("hello-world `/`", "hello", "/", 200),
         ("`/healthz` (one `SELECT 1`, no session)", "app", "/healthz", 200),
@@ -110,14 +87,7 @@ def measure(args, db: pages.Database, tmp: Path, wrk) -> list[tuple[str, pages.R
 def main(argv=None) -> int:
     args = pages.parse_args(argv if argv is not None else sys.argv[1:])
     wrk = None if args.no_wrk else shutil.which("wrk")
-    databases = [pages.Database("SQLite", "")] if args.database != "postgresql" else []
-    if args.database in ("postgresql", "both"):
-        server = pages._postgres_server(args.postgresql_url)
-        if server is None:
-            print(f"note: PostgreSQL not measured ({args.postgresql_url})", file=sys.stderr)
-        else:
-            server.dispose()
-            databases.append(pages.Database("PostgreSQL", args.postgresql_url))
+    databases, _ = pages.chosen_databases(args)
     load = (
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
         if wrk

@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl
 
 from flask import Flask
 from itsdangerous import BadSignature
-from sqlalchemy import String, bindparam, case, event, false, select
+from sqlalchemy import String, bindparam, case, event, false, or_, select
 from sqlalchemy.engine import Engine
 from werkzeug.sansio.http import parse_cookie
 
@@ -45,11 +45,12 @@ from iop_pwa.accounts.models import LoginSession, ParticipantStatus, Role, User
 from iop_pwa.accounts.recent_auth import SESSION_TOKEN_KEY
 from iop_pwa.db import utcnow
 from iop_pwa.features import QuickAnswer, registry
-from iop_pwa.security import BASELINE_HEADERS, HSTS
+from iop_pwa.security import BASELINE_HEADERS, HSTS, NO_STORE, PERSONAL_VARY
 
 log = logging.getLogger(__name__)
 
-PERSONAL = [("Cache-Control", "no-store"), ("Vary", "HX-Request, Cookie")]
+HEADERS = [*BASELINE_HEADERS, ("Cache-Control", NO_STORE), ("Vary", ", ".join(PERSONAL_VARY))]
+STAFF = (Role.therapist, Role.admin)
 
 
 def statement(answer: QuickAnswer):
@@ -74,8 +75,7 @@ def statement(answer: QuickAnswer):
             User.must_change_password,
             case(
                 (User.role == Role.participant, answer.nothing_new(reader, False)),
-                (User.role == Role.therapist, answer.nothing_new(reader, True)),
-                (User.role == Role.admin, answer.nothing_new(reader, True)),
+                (or_(*(User.role == role for role in STAFF)), answer.nothing_new(reader, True)),
                 else_=false(),
             ).label("nothing_new"),
         )
@@ -216,7 +216,7 @@ class QuickAnswers:
         return (
             login_sessions.is_live(
                 session_row,
-                staff=role in (Role.therapist, Role.admin),
+                staff=role in STAFF,
                 active=status != ParticipantStatus.deactivated,
                 now=now,
                 cfg=self.config,
@@ -249,7 +249,7 @@ class QuickAnswers:
         return token, user_id, int(signed_at.timestamp())
 
     def _headers(self, environ: dict) -> list[tuple[str, str]]:
-        headers = [*BASELINE_HEADERS, *PERSONAL]
+        headers = list(HEADERS)
         if self.config["HSTS"] and environ.get("wsgi.url_scheme") == "https":
             headers.append(HSTS)
         return headers

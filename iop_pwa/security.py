@@ -38,6 +38,10 @@ BASELINE_HEADERS = (
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
 )
 HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+# A signed-in person's answers: never stored by the browser or a proxy; fragments differ from
+# pages, and one person's answer from another's.
+NO_STORE = "no-store"
+PERSONAL_VARY = ("HX-Request", "Cookie")
 
 
 def audit_event(action: str, **fields) -> None:
@@ -80,8 +84,6 @@ def init_app(app: Flask) -> None:
             and current_user.is_authenticated
             and not request.path.startswith("/static/")
         ):
-            # Personal pages: never stored by the browser or a proxy; fragments differ from pages.
-            headers.setdefault("Cache-Control", "no-store")  # unless the view chose
-            response.vary.add("HX-Request")
-            response.vary.add("Cookie")
+            headers.setdefault("Cache-Control", NO_STORE)  # unless the view chose
+            response.vary.update(PERSONAL_VARY)
         return response

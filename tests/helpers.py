@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 
 from sqlalchemy import event
 
 from iop_pwa.accounts.models import User
+from iop_pwa.db import session_scope, utcnow
+from iop_pwa.messages import services as messages
+from iop_pwa.messages.models import Conversation
 from tests.conftest import PASSWORD, totp_code
 
 
@@ -22,6 +26,26 @@ def signed_in(app, who: str | User, headers: dict[str, str] | None = None):
     response = client.post_form("/sign-in", {"email": email, "password": PASSWORD})
     assert response.status_code == 303
     return client
+
+
+def send_message(
+    app, conversation_id: int, author: User, body: str, client_id: str | None = None
+) -> int:
+    """`author` agrees to the conversation's guidelines and sends `body` through the service, as
+    the composer would; the new message's id."""
+    with app.app_context(), session_scope() as db:
+        conversation = db.get(Conversation, conversation_id)
+        person = db.get(User, author.id)
+        messages.agree(db, conversation=conversation, user=person)
+        result = messages.send(
+            db,
+            conversation=conversation,
+            author=person,
+            client_id=client_id or str(uuid.uuid4()),
+            body=body,
+            written_at=utcnow(),
+        )
+        return result.message.id
 
 
 def set_up_second_factor(client, email: str) -> str:

@@ -30,6 +30,7 @@ from iop_pwa.messages.models import (
 from iop_pwa.notifications import Notification
 from iop_pwa.safety import CareFlag
 from tests.conftest import PASSWORD
+from tests.helpers import send_message
 
 NOON = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)  # Wednesday noon in New York
 
@@ -59,22 +60,6 @@ def _conversations(app, user: User) -> None:
         services.ensure_conversations(db, user=db.get(User, user.id))
 
 
-def _send(app, conversation_id: int, author: User, body: str, client_id: str | None = None):
-    with app.app_context(), session_scope() as db:
-        conversation = db.get(Conversation, conversation_id)
-        person = db.get(User, author.id)
-        services.agree(db, conversation=conversation, user=person)
-        result = services.send(
-            db,
-            conversation=conversation,
-            author=person,
-            client_id=client_id or str(uuid.uuid4()),
-            body=body,
-            written_at=utcnow(),
-        )
-        return result.message.id
-
-
 @pytest.fixture
 def room(app, make_user, db) -> Room:
     therapist = make_user("therapist", email="maya@example.test", group="Evening")
@@ -84,7 +69,7 @@ def room(app, make_user, db) -> Room:
     group = db.exec(select(Group).where(Group.name == "Evening")).one()
     room_id = db.exec(select(Conversation.id).where(Conversation.group_id == group.id)).one()
     care_id = db.exec(select(Conversation.id).where(Conversation.participant_id == sam.id)).one()
-    message_id = _send(app, room_id, jo, "Hello group")
+    message_id = send_message(app, room_id, jo, "Hello group")
     with app.app_context(), session_scope() as s:
         services.report(
             s,
@@ -98,7 +83,7 @@ def room(app, make_user, db) -> Room:
         room = s.get(Conversation, room_id)
         services.set_direct_messages(s, room=room, by=s.get(User, therapist.id), on=True)
         direct_id = services.start_direct(s, room=room, by=s.get(User, sam.id), member_id=jo.id).id
-    direct_message_id = _send(app, direct_id, jo, "Hi Sam, just us here")
+    direct_message_id = send_message(app, direct_id, jo, "Hi Sam, just us here")
     return Room(
         therapist,
         sam,
@@ -274,7 +259,7 @@ def test_a_removed_member_loses_the_room_its_poll_and_cannot_post(app, room, db)
 
 
 def test_messages_lists_care_team_and_group_newest_first_with_unread_counts(app, room):
-    _send(app, room.care_id, room.therapist, "How was your week?")
+    send_message(app, room.care_id, room.therapist, "How was your week?")
     sam = signed_in(app, room.sam)
     page = sam.get("/messages").get_data(as_text=True)
     titles = re.findall(r'class="conversation-title">([^<]+)<', page)
@@ -297,7 +282,7 @@ def test_messages_lists_care_team_and_group_newest_first_with_unread_counts(app,
 
 
 def test_a_therapist_sees_the_participants_name_and_answers(app, room, db):
-    _send(app, room.care_id, room.sam, "Can we talk about Thursday?")
+    send_message(app, room.care_id, room.sam, "Can we talk about Thursday?")
     therapist = signed_in(app, room.therapist)
     page = therapist.get("/messages").get_data(as_text=True)
     titles = re.findall(r'class="conversation-title">([^<]+)<', page)
@@ -320,28 +305,28 @@ def test_a_therapist_sees_the_participants_name_and_answers(app, room, db):
 
 def test_a_participants_message_notifies_their_therapists_once_while_unread(app, room, db):
     for text in ("One", "Two", "Three"):
-        _send(app, room.care_id, room.sam, text)
+        send_message(app, room.care_id, room.sam, text)
     notes = db.exec(select(Notification).where(Notification.user_id == room.therapist.id)).all()
     assert [(n.kind, n.text) for n in notes] == [("message", "New message in a care-team thread")]
 
 
 def test_group_messages_notify_no_one(app, room, db):
-    _send(app, room.room_id, room.sam, "Hi all")
+    send_message(app, room.room_id, room.sam, "Hi all")
     assert db.exec(select(Notification)).all() == []
 
 
 def test_today_shows_unread_care_team_messages(app, room):
     sam = signed_in(app, room.sam)
     assert "from your care team" not in sam.get("/today").get_data(as_text=True)
-    _send(app, room.care_id, room.therapist, "Checking in")
-    _send(app, room.care_id, room.therapist, "Here if you need us")
+    send_message(app, room.care_id, room.therapist, "Checking in")
+    send_message(app, room.care_id, room.therapist, "Here if you need us")
     today = sam.get("/today").get_data(as_text=True)
     assert "2 new messages from your care team" in today
     assert f'href="/messages/{room.care_id}"' in today
 
 
 def test_pages_run_a_constant_number_of_queries(app, room, make_user, count_queries):
-    _send(app, room.care_id, room.therapist, "Welcome")  # every conversation has messages
+    send_message(app, room.care_id, room.therapist, "Welcome")  # every conversation has messages
     clients = {"sam": signed_in(app, room.sam), "maya": signed_in(app, room.therapist)}
     paths = [
         ("sam", "/messages"),
@@ -356,10 +341,12 @@ def test_pages_run_a_constant_number_of_queries(app, room, make_user, count_quer
     for size in ("small", "large"):
         if size == "large":
             for i in range(40):
-                _send(app, room.room_id, room.jo if i % 2 else room.therapist, f"Message {i}")
-            _send(app, room.care_id, room.therapist, "Hello")
+                send_message(
+                    app, room.room_id, room.jo if i % 2 else room.therapist, f"Message {i}"
+                )
+            send_message(app, room.care_id, room.therapist, "Hello")
             for i in range(35):
-                _send(app, room.direct_id, room.jo if i % 2 else room.sam, f"Direct {i}")
+                send_message(app, room.direct_id, room.jo if i % 2 else room.sam, f"Direct {i}")
             for _ in range(5):  # more people on the caseload, in the group
                 make_user("participant", therapist=room.therapist, group="Evening")
         for who, path in paths:
@@ -406,7 +393,9 @@ def test_empty_or_too_long_messages_are_refused_with_a_reason(app, room, db):
 
 
 def test_links_are_clickable_and_markup_is_not(app, room):
-    _send(app, room.care_id, room.therapist, 'See https://example.org/a?b=1. <b>bold</b> "q"')
+    send_message(
+        app, room.care_id, room.therapist, 'See https://example.org/a?b=1. <b>bold</b> "q"'
+    )
     page = signed_in(app, room.sam).get(f"/messages/{room.care_id}").get_data(as_text=True)
     assert (
         '<a href="https://example.org/a?b=1" rel="noopener noreferrer nofollow" '
@@ -482,7 +471,7 @@ def test_poll_answers_204_with_no_body_when_nothing_is_new(app, room, count_quer
 
 def test_poll_brings_what_is_new_and_asks_after_it_next(app, room):
     sam = signed_in(app, room.sam)
-    newer = _send(app, room.room_id, room.jo, "Anyone up for a walk?")
+    newer = send_message(app, room.room_id, room.jo, "Anyone up for a walk?")
     response = sam.get(f"/messages/{room.room_id}/poll?after={room.message_id}")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -492,7 +481,7 @@ def test_poll_brings_what_is_new_and_asks_after_it_next(app, room):
 
 
 def test_older_messages_load_in_pages(app, room):
-    ids = [_send(app, room.room_id, room.jo, f"Old {i:02d}") for i in range(35)]
+    ids = [send_message(app, room.room_id, room.jo, f"Old {i:02d}") for i in range(35)]
     sam = signed_in(app, room.sam)
     page = sam.get(f"/messages/{room.room_id}").get_data(as_text=True)
     assert "Old 34" in page and "Old 04" not in page and "Load older messages" in page
@@ -522,7 +511,7 @@ def test_a_report_reaches_the_facilitators_queue_and_hiding_tells_the_author(app
 
 def test_a_muted_member_cannot_post_until_the_mute_ends(app, room, db):
     with time_machine.travel(NOON, tick=False):
-        _send(app, room.room_id, room.sam, "before")  # Sam agreed to the guidelines
+        send_message(app, room.room_id, room.sam, "before")  # Sam agreed to the guidelines
         therapist = signed_in(app, room.therapist)
         therapist.post_form(
             f"/messages/{room.room_id}/mute", {"member": str(room.sam.id), "hours": "24"}
@@ -545,7 +534,7 @@ def test_a_member_cannot_report_their_own_message_or_one_in_a_care_thread(app, r
     assert (
         jo.post_form(f"/messages/m/{room.message_id}/report", {"reason": "spam"}).status_code == 404
     )
-    care_message = _send(app, room.care_id, room.therapist, "Hi Sam")
+    care_message = send_message(app, room.care_id, room.therapist, "Hi Sam")
     sam = signed_in(app, room.sam)
     assert (
         sam.post_form(f"/messages/m/{care_message}/report", {"reason": "spam"}).status_code == 404
@@ -772,11 +761,11 @@ def test_a_direct_message_with_a_closed_account_is_read_only(app, room, db):
 
 
 def test_a_member_who_joins_later_sees_and_counts_only_what_came_after(app, room, make_user):
-    before = [_send(app, room.room_id, room.sam, f"Before {i:02d}") for i in range(35)]
+    before = [send_message(app, room.room_id, room.sam, f"Before {i:02d}") for i in range(35)]
     with time_machine.travel(utcnow() + timedelta(minutes=5)):
         pat = make_user("participant", email="pat@example.test", name="Pat", group="Evening")
     with time_machine.travel(utcnow() + timedelta(minutes=10)):
-        after = [_send(app, room.room_id, room.jo, f"After {i:02d}") for i in range(32)]
+        after = [send_message(app, room.room_id, room.jo, f"After {i:02d}") for i in range(32)]
         _conversations(app, pat)
         client = signed_in(app, pat)
         assert 'aria-label="Messages, 32 unread"' in client.get("/today").get_data(True)
@@ -878,7 +867,7 @@ def test_an_alumni_member_posts_in_their_alumni_group_and_care_team_thread(app, 
 
 
 def test_my_data_has_my_messages_only_and_deletion_removes_them(app, room, db):
-    _send(app, room.room_id, room.sam, "My own words")
+    send_message(app, room.room_id, room.sam, "My own words")
     sam = signed_in(app, room.sam)
     import zipfile
     from io import BytesIO

@@ -5,7 +5,6 @@ behind the layer (`reached_app`)."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,7 +21,7 @@ from iop_pwa.db import session_scope, utcnow
 from iop_pwa.messages import services
 from iop_pwa.messages.models import Conversation
 from iop_pwa.security import BASELINE_HEADERS
-from tests.helpers import signed_in
+from tests.helpers import send_message, signed_in
 
 SECURITY_HEADERS = [name for name, _ in BASELINE_HEADERS]
 
@@ -61,22 +60,6 @@ def _conversations(app, user: User) -> None:
         services.ensure_conversations(s, user=s.get(User, user.id))
 
 
-def _send(app, conversation_id: int, author: User, body: str) -> int:
-    with app.app_context(), session_scope() as s:
-        conversation = s.get(Conversation, conversation_id)
-        person = s.get(User, author.id)
-        services.agree(s, conversation=conversation, user=person)
-        result = services.send(
-            s,
-            conversation=conversation,
-            author=person,
-            client_id=str(uuid.uuid4()),
-            body=body,
-            written_at=utcnow(),
-        )
-        return result.message.id
-
-
 @pytest.fixture
 def world(app, make_user, db) -> World:
     maya = make_user("therapist", email="maya@example.test", group="Evening")
@@ -92,7 +75,7 @@ def world(app, make_user, db) -> World:
     evening = db.exec(select(Group).where(Group.name == "Evening")).one()
     room_id = db.exec(select(Conversation.id).where(Conversation.group_id == evening.id)).one()
     care_id = db.exec(select(Conversation.id).where(Conversation.participant_id == sam.id)).one()
-    message_id = _send(app, room_id, jo, "Hello group")
+    message_id = send_message(app, room_id, jo, "Hello group")
     return World(maya, kim, lee, sam, jo, pat, room_id, care_id, message_id)
 
 
@@ -205,7 +188,7 @@ def test_staff_and_a_care_thread_get_the_quick_answer_too(app, world, reached_ap
 
 def test_something_new_is_brought_by_the_app(app, world, reached_app):
     sam = signed_in(app, world.sam)
-    newer = _send(app, world.room_id, world.jo, "Anyone up for a walk?")
+    newer = send_message(app, world.room_id, world.jo, "Anyone up for a walk?")
     path = _poll(world.room_id, world.message_id)
     reached_app.clear()
     response = sam.get(path)
@@ -275,7 +258,7 @@ def test_a_direct_conversation_is_quick_only_for_its_two_people(app, world, db, 
         direct_id = services.start_direct(
             s, room=room, by=s.get(User, world.sam.id), member_id=world.jo.id
         ).id
-    said = _send(app, direct_id, world.jo, "Hi Sam, just us here")
+    said = send_message(app, direct_id, world.jo, "Hi Sam, just us here")
     sam, jo = signed_in(app, world.sam), signed_in(app, world.jo)
     maya, pat = signed_in(app, world.maya), signed_in(app, world.pat)
     path = _poll(direct_id, said)
@@ -531,7 +514,7 @@ def test_odd_input_is_answered_as_the_app_answers_it(app, world, reached_app, te
 def test_a_member_who_joined_later_is_answered_by_the_app_without_older_messages(
     app, world, make_user, reached_app
 ):
-    before = _send(app, world.room_id, world.jo, "Before you came")
+    before = send_message(app, world.room_id, world.jo, "Before you came")
     with time_machine.travel(utcnow() + timedelta(minutes=5)):
         newcomer = make_user("participant", email="alex@example.test", group="Evening")
     with time_machine.travel(utcnow() + timedelta(minutes=10)):
@@ -543,7 +526,7 @@ def test_a_member_who_joined_later_is_answered_by_the_app_without_older_messages
             assert alex.get(path).status_code == 204
         assert reached_app == [_poll(world.room_id, 0), _poll(world.room_id, world.message_id)]
 
-        later = _send(app, world.room_id, world.jo, "Welcome Alex")
+        later = send_message(app, world.room_id, world.jo, "Welcome Alex")
         reached_app.clear()
         response = alex.get(_poll(world.room_id, 0))
         html = response.get_data(as_text=True)
