@@ -12,8 +12,8 @@ from sqlmodel import select
 
 from iop_pwa.messages.models import Conversation, Message
 from tests.browser.helpers import assert_no_axe_violations, main_nav, sign_in
+from tests.helpers import send_message
 from tests.test_messages import _conversations as ensure_conversations
-from tests.test_messages import _send as send_as
 
 LIVE = 5_000  # ms: a new message from someone else shows within this, without a reload
 
@@ -215,7 +215,7 @@ def test_unread_counts_fit_a_small_phone(new_context, live_server, people, app, 
     ensure_conversations(app, sam)
     care_id = db.exec(select(Conversation.id).where(Conversation.participant_id == sam.id)).one()
     for text in ("Hello Sam", "How was group?", "We are here on weekdays."):
-        send_as(app, care_id, therapist, text)
+        send_message(app, care_id, therapist, text)
 
     page = new_context(viewport={"width": width, "height": 640}).new_page()
     sign_in(page, live_server, sam.email)
