@@ -4,6 +4,7 @@ reading the database's plan for a query."""
 from __future__ import annotations
 
 import html
+import html.parser
 import re
 import uuid
 
@@ -115,3 +116,61 @@ def analyze(db) -> None:
     db.connection().exec_driver_sql("ANALYZE")
     if postgres:
         db.commit()
+
+
+class _FormReader(html.parser.HTMLParser):
+    """What a browser would send for each form of a page: every named input's value (checked
+    boxes only), each select's selected option (else its first), each textarea's text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+        self._select: str | None = None
+        self._first_option: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": a.get("action"), "fields": {}})
+        elif not self.forms or "name" not in a and tag != "option":
+            return
+        fields = self.forms[-1]["fields"] if self.forms else {}
+        if tag == "input" and a.get("type") not in ("submit", "button", "reset"):
+            if a.get("type") in ("checkbox", "radio") and "checked" not in a:
+                return
+            fields[a["name"]] = a.get("value") or ""
+        elif tag == "select":
+            self._select, self._first_option = a["name"], None
+        elif tag == "option" and self._select:
+            value = a.get("value") or ""
+            if self._first_option is None:
+                self._first_option = value
+                fields.setdefault(self._select, value)
+            if "selected" in a:
+                fields[self._select] = value
+        elif tag == "textarea":
+            self._textarea = a["name"]
+            fields[a["name"]] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea and self.forms:
+            self.forms[-1]["fields"][self._textarea] += data
+
+
+def form_fields(page: str, action: str | None = None) -> dict[str, str]:
+    """The fields the form of `page` (the one posting to `action`, or posting to the page itself
+    when None) sends as rendered, before anyone types: hidden fields included, as a person's
+    browser would submit them."""
+    reader = _FormReader()
+    reader.feed(page)
+    for form in reader.forms:
+        if form["action"] == action:
+            return dict(form["fields"])
+    raise AssertionError(f"no form posting to {action!r} on the page")

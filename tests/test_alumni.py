@@ -25,6 +25,7 @@ from iop_pwa.practice.models import (
 )
 from iop_pwa.therapy.models import TherapySession
 from tests.conftest import PASSWORD
+from tests.helpers import form_fields
 
 ZONE = ZoneInfo("America/New_York")
 
@@ -226,6 +227,49 @@ def test_discharge_ends_practice_cancels_sessions_moves_groups_tells_and_audits(
     assert "Re-admit to the program" in page and "Discharge to alumni" not in page
 
 
+def _discharge_through_the_form(client, person):
+    """Open the discharge page and press "Discharge to alumni" with what the form holds."""
+    page = client.get(f"/dashboard/participants/{person.id}/discharge").get_data(as_text=True)
+    return page, client.post_form(
+        f"/dashboard/participants/{person.id}/discharge", form_fields(page)
+    )
+
+
+def test_discharge_through_the_form_joins_the_one_alumni_group(app, program, db):
+    client = signed_in(app, program.therapist)
+    page, response = _discharge_through_the_form(client, program.sam)
+    assert "They join Alumni circle." in page
+    assert response.status_code == 303
+    assert program.groups_of(db, db.get(User, program.sam.id)) == {"Alumni circle"}
+    sam = signed_in(app, program.sam)
+    assert "Alumni circle" in sam.get("/messages").get_data(as_text=True)
+
+
+def test_with_several_alumni_groups_the_therapist_chooses_one(app, program, db):
+    with app.app_context(), session_scope() as s:
+        s.add(Group(name="Alumni mornings", kind=GroupKind.alumni))
+    client = signed_in(app, program.therapist)
+    page = client.get(f"/dashboard/participants/{program.sam.id}/discharge").get_data(as_text=True)
+    assert "They join the alumni group you choose below." in page
+    assert "They join Alumni circle." not in page
+    assert '<label for="alumni_group"' in page
+    mornings = db.exec(select(Group).where(Group.name == "Alumni mornings")).one()
+    fields = form_fields(page) | {"alumni_group": str(mornings.id)}
+    response = client.post_form(f"/dashboard/participants/{program.sam.id}/discharge", fields)
+    assert response.status_code == 303
+    assert program.groups_of(db, db.get(User, program.sam.id)) == {"Alumni mornings"}
+
+
+def test_with_several_alumni_groups_none_chosen_is_refused_not_groupless(app, program, db):
+    with app.app_context(), session_scope() as s:
+        s.add(Group(name="Alumni mornings", kind=GroupKind.alumni))
+    client = signed_in(app, program.therapist)
+    response = discharge(client, program.sam, alumni_group="")
+    assert response.status_code == 422
+    assert "Choose the alumni group they join." in response.get_data(as_text=True)
+    assert db.get(User, program.sam.id).status == ParticipantStatus.active
+
+
 def test_alumni_keep_their_journal_history_and_care_team_but_not_cohort_things(app, program, db):
     from iop_pwa.messages import services as messages
     from iop_pwa.messages.models import ConversationKind
@@ -350,7 +394,8 @@ def test_the_first_day_counts_and_an_unknown_alumni_group_is_404(app, program, d
     assert cohort.status_code == 404
     assert discharge(client, program.sam, first).status_code == 303
     assert db.get(User, program.sam.id).discharged_on == first
-    assert program.groups_of(db, program.sam) == set()  # no alumni group chosen
+    # None chosen, and the program has one alumni group: they join it (never "no group").
+    assert program.groups_of(db, program.sam) == {"Alumni circle"}
     # Discharging again is answered in words, not done twice.
     again = client.get(f"/dashboard/participants/{program.sam.id}/discharge")
     assert again.status_code == 303

@@ -192,8 +192,14 @@ def discharge(participant_id: int):
     form = DischargeForm() if request.method == "POST" else DischargeForm(day=today)
     form.alumni_group.choices = _alumni_choices(db)
     if form.validate_on_submit() and _discharge_day_fits(form, person, today):
-        chosen = form.alumni_group.data
+        chosen, choices = form.alumni_group.data, form.alumni_group.choices
+        if not chosen and len(choices) == 1:
+            chosen = choices[0].value  # the program's one alumni group: the page says so
         group = load_or_404(access.ALUMNI_GROUP, chosen) if chosen else None
+        if group is None and choices:
+            # Several alumni groups and none chosen: never "join none" by accident.
+            form.alumni_group.errors = ["Choose the alumni group they join."]
+            return _discharge_page(db, person, form)
         try:
             lifecycle.discharge(
                 db, person=person, day=form.day.data, by=current_user, alumni_group=group
@@ -206,13 +212,21 @@ def discharge(participant_id: int):
                 + (f", in {group.name}." if group else ".")
             )
             return redirect(back, 303)
+    return _discharge_page(db, person, form)
+
+
+def _discharge_page(db, person, form: DischargeForm):
+    """The confirmation step; with several alumni groups the therapist chooses one below, so
+    the preview names none of them."""
     groups = lifecycle.alumni_groups(db)
     return render_page(
         "dashboard/discharge.html",
         person=person,
         form=form,
-        happens=lifecycle.preview(db, person=person, alumni_group=groups[0] if groups else None),
-        has_alumni_group=bool(groups),
+        happens=lifecycle.preview(
+            db, person=person, alumni_group=groups[0] if len(groups) == 1 else None
+        ),
+        alumni_groups=groups,
         status=422 if request.method == "POST" else 200,
         active="participants",
     )
