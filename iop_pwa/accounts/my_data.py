@@ -108,16 +108,25 @@ def _csv_cell(value):
     return value
 
 
+def _flat(value):
+    """One spreadsheet cell: a list of words joined with ";", any other structure (a check-in's
+    answers, a list of records) as JSON, so every provider's records fit whatever they hold."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ";".join(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
 def _csv(records: list[dict]) -> str:
     out = io.StringIO()
     if records:
-        columns = list(records[0])
+        # Every record's keys, in order of first appearance: a column is never dropped.
+        columns = list(dict.fromkeys(key for record in records for key in record))
         writer = csv.writer(out)
         writer.writerow(columns)
         for record in records:
-            writer.writerow(
-                [_csv_cell(";".join(v) if isinstance(v, list) else v) for v in record.values()]
-            )
+            writer.writerow([_csv_cell(_flat(record.get(c))) for c in columns])
     return out.getvalue()
 
 
