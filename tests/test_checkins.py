@@ -677,3 +677,22 @@ def test_push_queues_the_check_in_reminder_once_in_generic_words(app, team, fake
     got = [g for g in fakepush.for_("phone") if g.payload["url"].startswith("/checkins/")]
     assert len(got) == 1 and got[0].payload["body"] == "You have a new reminder"
     assert "PHQ" not in str(got[0].payload)
+
+
+def test_an_alumnus_risk_answer_is_in_the_top_tier_of_the_caseload(app, team, make_user, db):
+    """Every open safety flag belongs first in "Your caseload, by need", alumni's too."""
+    therapist, person = team
+    make_user("participant", therapist=therapist, name="Quinn Quiet")  # never signed in: a need
+    discharge(app, person, date(2026, 10, 20))
+    with time_machine.travel(datetime(2026, 11, 23, 17, tzinfo=UTC), tick=False):
+        client = signed_in(app, person)
+        phq9 = builtin(app, "phq9")
+        sent = answer(client, phq9, values_for(forms.PHQ9, 4, item9=1), due_on="2026-11-20")
+        assert sent.status_code == 303
+        page = signed_in(app, therapist).get("/dashboard").get_data(as_text=True)
+    top = page.split('id="attention-heading"')[1].split("</section>")[0]
+    assert person.name in top and "Quinn Quiet" in top
+    assert top.index(person.name) < top.index("Quinn Quiet")  # safety before "not signed in"
+    assert "PHQ-9 item 9" in top and '<span class="badge">Alumni</span>' in top
+    assert 'id="alumni-heading"' not in page  # nobody else is alumni: no list below
+    assert '<span class="stat-number">1</span> alumni' in page

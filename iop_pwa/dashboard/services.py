@@ -106,10 +106,24 @@ CORE_NEEDS = (NeedSource("safety", _safety_needs), NeedSource("quiet", _quiet_ne
 
 @dataclass
 class Caseload:
-    active: list[CaseloadRow]  # in the program (and deactivated), sorted by need
-    alumni: list[CaseloadRow]  # after discharge, sorted by need
+    # In the program (and deactivated), sorted by need; alumni with an open safety flag too:
+    # every open flag belongs in the top tier, whoever raised it.
+    active: list[CaseloadRow]
+    alumni: list[CaseloadRow]  # after discharge, with no open safety flag, sorted by need
     active_columns: list[CaseloadColumn]
     alumni_columns: list[CaseloadColumn]
+
+    @property
+    def alumni_count(self) -> int:
+        """Everyone discharged to alumni, in either list."""
+        return sum(
+            r.participant.status == ParticipantStatus.alumni for r in (*self.active, *self.alumni)
+        )
+
+    def columns_for(self, row: CaseloadRow) -> list[CaseloadColumn]:
+        """A row's columns are those of its person's status, whichever list it is in."""
+        alumni = row.participant.status == ParticipantStatus.alumni
+        return self.alumni_columns if alumni else self.active_columns
 
 
 def _by_need(rows: list[CaseloadRow]) -> list[CaseloadRow]:
@@ -184,9 +198,13 @@ def sorted_caseload(db: Session, therapist_id: int, now: datetime | None = None)
                     if participant_id in rows:
                         rows[participant_id].facts[column.key] = fact
     everyone = list(rows.values())
+
+    def in_alumni_list(row: CaseloadRow) -> bool:
+        return row.participant.status == ParticipantStatus.alumni and row.rank != RANK_SAFETY
+
     return Caseload(
-        active=_by_need([r for r in everyone if r.participant.status != ParticipantStatus.alumni]),
-        alumni=_by_need([r for r in everyone if r.participant.status == ParticipantStatus.alumni]),
+        active=_by_need([r for r in everyone if not in_alumni_list(r)]),
+        alumni=_by_need([r for r in everyone if in_alumni_list(r)]),
         active_columns=active_columns,
         alumni_columns=alumni_columns,
     )

@@ -80,7 +80,7 @@ def _home_context(db) -> dict:
         "active_count": sum(
             1 for r in found.active if r.participant.status == ParticipantStatus.active
         ),
-        "alumni_count": len(found.alumni),
+        "alumni_count": found.alumni_count,
         "now": now,
         "refresh_seconds": REFRESH_SECONDS,
         "rank_safety": RANK_SAFETY,
