@@ -37,6 +37,11 @@ def test_a_sign_in_link_brings_a_participant_back_and_ends_the_older_session(
     expect(link_box).not_to_be_editable()
     link = link_box.input_value()
     assert re.fullmatch(re.escape(live_server) + r"/sign-in/link/[A-Za-z0-9_-]{20,}", link), link
+    # Like every link meant to be shared, it has a Copy button.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server)
+    page.get_by_role("button", name="Copy sign-in link").click()
+    expect(page.get_by_role("status").filter(has_text="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == link
     assert_no_axe_violations(page)
 
     # Sam opens it on the phone they have now.
