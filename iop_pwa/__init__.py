@@ -184,7 +184,11 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
+    from iop_pwa.accounts.timezones import label as zone_name
     from iop_pwa.web import in_zone, local_now, main_nav
+
+    # A time zone in the words the picker uses ("Los Angeles (Pacific)"), never its raw id.
+    app.add_template_filter(zone_name, "zone_name")
 
     @app.template_filter("local")
     def to_local(value, timezone: str, fmt: str = "%a %d %b %Y, %H:%M"):

@@ -404,3 +404,32 @@ def test_someone_who_chose_their_own_password_is_never_asked(client, make_user, 
     assert client.get("/today").status_code == 200
     response = client.get("/account/choose-password")
     assert response.status_code == 303 and response.headers["Location"] == "/account"
+
+
+def test_time_zones_are_named_as_the_picker_names_them_never_by_their_raw_id(app, make_user):
+    """Sessions, Reminders, the therapist's pages: "Los Angeles (Pacific)", not
+    "America/Los_Angeles" (nor "America/Los Angeles")."""
+    from tests.helpers import signed_in
+
+    therapist = make_user("therapist", timezone="America/Chicago")
+    person = make_user("participant", therapist=therapist, timezone="America/Los_Angeles")
+    phone = signed_in(app, person)
+    desk = signed_in(app, therapist)
+    pages = {
+        "Sessions": phone.get("/sessions"),
+        "Account (Reminders)": phone.get("/account"),
+        "participant page": desk.get(f"/dashboard/participants/{person.id}"),
+        "sessions list": desk.get("/dashboard/sessions"),
+        "week": desk.get("/dashboard/sessions?view=week"),
+        "new session": desk.get("/dashboard/sessions/new"),
+    }
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        text = response.get_data(as_text=True)
+        shown = text.split('id="main"')[1]  # the page, not the zone picker's option values
+        assert "America/" not in shown.replace('value="America/', ""), name
+    assert "Times are in your time zone (Los Angeles (Pacific))" in pages["Sessions"].text
+    assert "Your time zone: Los Angeles (Pacific)." in pages["Account (Reminders)"].text
+    assert "(Los Angeles (Pacific))" in pages["participant page"].text
+    assert "Times in your time zone (Chicago (Central))" in pages["week"].text
+    assert "In your time zone (Chicago (Central))" in pages["new session"].text
