@@ -593,3 +593,29 @@ def test_alumni_still_get_reminders_of_their_sessions(app, program):
         )
     assert [r.user_id for r in due] == [program.sam.id]
     assert due[0].at.tzinfo is not None and due[0].at < datetime.now(UTC) + timedelta(days=3)
+
+
+def test_alumni_read_words_for_alumni_on_today_practice_and_sessions(app, program, make_user):
+    therapist = signed_in(app, program.therapist)
+    assert discharge(therapist, program.sam, alumni_group=str(program.alumni_id)).status_code == 303
+    sam = signed_in(app, program.sam)
+    pages = {
+        path: sam.get(path).get_data(as_text=True) for path in ("/today", "/practice", "/sessions")
+    }
+    for path, page in pages.items():
+        assert "Your therapist will add" not in page, path
+        assert "You can revisit any practice" not in page, path
+    assert "Your practice assignments ended when you finished the program." in pages["/today"]
+    assert "Finished assignments" in pages["/practice"]
+    assert 'under "Finished assignments" to read the steps again' in pages["/practice"]
+    # Someone new, with nothing assigned yet, is not offered practice to revisit either.
+    new = make_user("participant", therapist=program.therapist)
+    phone = signed_in(app, new)
+    today = phone.get("/today").get_data(as_text=True)
+    assert "Nothing is assigned yet. Your therapist will add practice here." in today
+    assert "You can revisit any practice" not in today
+    # Discharged with no session at all, Sessions says what alumni can still have.
+    assert discharge(therapist, new).status_code == 303
+    sessions = phone.get("/sessions").get_data(as_text=True)
+    assert "Your care team can still set one up with you" in sessions
+    assert "Your therapist will add them here" not in sessions

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from iop_pwa.accounts.models import User
+from iop_pwa.accounts.models import ParticipantStatus, User
 from iop_pwa.practice import services
 from iop_pwa.practice.forms import FeedbackForm, pending_key
 from iop_pwa.web import local_today
@@ -19,6 +19,8 @@ def today(*, db: Session, person: User, now: datetime) -> dict:
     done = services.done_days(db, participant_id=person.id, start=day - timedelta(days=90), end=day)
     return {
         "due": services.due_on(pairs, done, day),
+        "assigned": bool(pairs),
+        "alumni": person.status == ParticipantStatus.alumni,
         "streak": services.streak(pairs, done, day),
         "week": services.this_week(pairs, done, day),
         "pending_key": lambda assignment_id: pending_key(assignment_id, day),
