@@ -90,6 +90,24 @@ def test_the_link_works_only_once(app, client, make_user, sign_in):
     assert again.status_code == 404
 
 
+def test_opening_ones_own_used_link_again_while_signed_in_goes_to_today(
+    app, client, make_user, sign_in
+):
+    sign_in(make_user("therapist"))
+    _, path = create_invitation(client)
+    phone, joined = accept(app, path)
+    assert joined.status_code == 303
+    again = phone.get(path)  # tapped again in the message it came in
+    assert again.status_code == 303 and again.headers["Location"] == "/today"
+    assert "you are signed in" in phone.get("/today").get_data(as_text=True)
+    # Anyone else (signed out, or signed in as someone else) still hears it doesn't work.
+    assert "doesn't work any more" in app.test_client().get(path).get_data(as_text=True)
+    other = make_user("participant")
+    stranger = app.test_client()
+    stranger.post_form("/sign-in", {"email": other.email, "password": PASSWORD})
+    assert stranger.get(path).status_code == 404
+
+
 def test_the_link_expires_after_seven_days(app, client, make_user, sign_in):
     with time_machine.travel(NOON, tick=False) as clock:
         sign_in(make_user("therapist"))

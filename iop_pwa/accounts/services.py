@@ -328,10 +328,13 @@ def renew_invitation_link(db: Session, *, invitation: Invitation, valid_for: tim
     return token
 
 
+def find_invitation(db: Session, token: str) -> Invitation | None:
+    """The invitation a link names, in whatever state it is."""
+    return db.exec(select(Invitation).where(Invitation.token_hash == token_hash(token))).first()
+
+
 def find_open_invitation(db: Session, token: str) -> Invitation | None:
-    invitation = db.exec(
-        select(Invitation).where(Invitation.token_hash == token_hash(token))
-    ).first()
+    invitation = find_invitation(db, token)
     if invitation is None or invitation.state(utcnow()) != "pending":
         return None
     return invitation

@@ -374,6 +374,15 @@ def accept_invitation(token: str):
     db = get_db()
     invitation = services.find_open_invitation(db, token)
     if invitation is None:
+        used = services.find_invitation(db, token)
+        if (
+            used is not None
+            and current_user.is_authenticated
+            and used.participant_id == current_user.id
+        ):
+            # Their own link, opened again (from the message it came in): they are in already.
+            flash("You set up your account with this link already: you are signed in.")
+            return redirect(url_for("participant.today"), 303)
         return render_page("accounts/invitation_invalid.html", status=404)
     if current_user.is_authenticated:
         # Someone already uses this browser: never sign them out behind their back. They choose.
