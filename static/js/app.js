@@ -147,6 +147,20 @@
     setInterval(update, 60000);
   }
 
+  // A form that came back with errors (a 422 page, or an htmx swap of one) puts focus on its
+  // first error: the error box, or the first field marked invalid (its label and error are read
+  // with it), so a screen reader says what is wrong and the keyboard is where it must be.
+  function focusFirstError(root) {
+    var scope = root === document ? (document.getElementById("main") || document.body) : root;
+    var found = scope.querySelector ? scope.querySelectorAll('.error-box[role="alert"], [aria-invalid="true"]') : [];
+    var target = Array.prototype.find.call(found, function (el) { return el.getClientRects().length > 0; });
+    if (!target || target.contains(document.activeElement)) return;
+    if (!target.matches("input, select, textarea, button") && !target.hasAttribute("tabindex")) {
+      target.setAttribute("tabindex", "-1");
+    }
+    target.focus();
+  }
+
   function enhance(root) {
     reloadAt(root);
     localTimes(root);
@@ -157,6 +171,9 @@
     counters(root);
   }
 
-  document.addEventListener("DOMContentLoaded", function () { enhance(document); });
+  document.addEventListener("DOMContentLoaded", function () { enhance(document); focusFirstError(document); });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.target !== document.body) focusFirstError(event.target);
+  });
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });
 })();

@@ -39,6 +39,7 @@ def test_axe_sign_in_page_with_an_error(page, live_server):
     page.get_by_label("Password", exact=True).fill("not the password")
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("don't match an account")
+    expect(page.get_by_role("alert")).to_be_focused()  # read out at once, not the page's top
     assert_no_axe_violations(page)
 
 
@@ -65,6 +66,8 @@ def test_axe_invitation_acceptance_page_with_errors(page, live_server, app, make
     page.get_by_role("button", name="Create my account").click()
     expect(page.get_by_text("Please read the privacy notice and tick the box.")).to_be_visible()
     expect(page.get_by_label("Email", exact=True)).to_have_attribute("aria-invalid", "true")
+    first_invalid = page.locator('main [aria-invalid="true"]').first
+    expect(first_invalid).to_be_focused()  # the first field with an error, its error read with it
     assert_no_axe_violations(page)
 
 
