@@ -59,6 +59,24 @@ def totp_code(key: str, secret: str = STAFF_TOTP_SECRET) -> str:
     return pyotp.TOTP(secret).at(step * 30)
 
 
+def pytest_configure(config) -> None:
+    """TEST_CLOCK=2027-03-14T06:30:00+00:00 runs the tests as if the clock had been set to that
+    moment when they started (it keeps ticking): the way to look for a test that only passes on
+    some days or at some hours. Tests that need a moment of their own still freeze it."""
+    moment = os.environ.get("TEST_CLOCK")
+    if moment:
+        import time_machine
+
+        config._test_clock = time_machine.travel(moment, tick=True)
+        config._test_clock.start()
+
+
+def pytest_unconfigure(config) -> None:
+    clock = getattr(config, "_test_clock", None)
+    if clock is not None:
+        clock.stop()
+
+
 # Argon2id still, at its cheapest cost: hundreds of sign-ins in the suite stay fast.
 passwords.use_parameters(argon2.profiles.CHEAPEST)
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.sqlite3'}"
