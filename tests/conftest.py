@@ -62,7 +62,9 @@ def totp_code(key: str, secret: str = STAFF_TOTP_SECRET) -> str:
 def pytest_configure(config) -> None:
     """TEST_CLOCK=2027-03-14T06:30:00+00:00 runs the tests as if the clock had been set to that
     moment when they started (it keeps ticking): the way to look for a test that only passes on
-    some days or at some hours. Tests that need a moment of their own still freeze it."""
+    some days or at some hours. Tests that need a moment of their own still freeze it. Only this
+    process travels: the tests that start other processes (test_faults, test_several_machines)
+    and the browser's own clock keep the real time, so those fail under TEST_CLOCK."""
     moment = os.environ.get("TEST_CLOCK")
     if moment:
         import time_machine
