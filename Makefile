@@ -7,7 +7,7 @@ PORT ?= 8000
 TEST_WORKERS ?= 2
 FLASK := $(BIN)/flask --app app
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup system-packages run test lint bench clean
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,13 @@ run: setup
 	@echo ""
 	$(BIN)/python -m iop_pwa.runner --port $(PORT)
 
-## Set up and run the whole test suite (browser tests need /usr/bin/chromium).
-test: setup
+## System packages the tests need (Chromium, redis-server, wrk, openssl): installed where this
+## is root with apt-get; elsewhere the missing ones are named with the command that installs them.
+system-packages:
+	@tools/system_packages.sh
+
+## Set up and run the whole test suite. Its last line says how many tests were skipped, and why.
+test: setup system-packages
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

@@ -3,6 +3,12 @@ with Morgan (discharged about three months ago), and an audit log with some hist
 
 Idempotent: running it again changes nothing that exists. Every later feature adds its part here so
 the demo looks like a program that is alive.
+
+It tells one story whatever the day and hour it is loaded (tests/test_demo.py loads it at moments
+across a year): whoever wrote something used the app at or after writing it, and Alex, who never
+signed in, wrote and chose nothing; a flag is raised when its entry arrived; things that happen
+"every evening" happen at a named local time, each kind at its own minute, so no two of a
+person's timeline entries share a moment; days are the person's local days.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import uuid
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from iop_pwa import audit
 from iop_pwa.accounts import second_factor, services
@@ -38,7 +44,6 @@ from iop_pwa.push.models import Delivery, PushSubscription, ReminderPreference, 
 from iop_pwa.safety import program
 from iop_pwa.therapy import services as therapy
 from iop_pwa.therapy.models import AttendanceStatus, SessionKind, TherapySession
-from iop_pwa.web import local_today
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed for the local demo only
 # The demo's staff have an authenticator app with this key (printed by `flask demo`; the current
@@ -49,9 +54,11 @@ ADMIN_EMAIL = "admin@demo.test"
 EVENING_GROUP = "Tuesday & Thursday Evening Group"
 ALUMNI_GROUP = "Alumni Circle"
 
-# (name, email, time zone, group, status, days since last used the app (None = never signed in),
-# days since joining the group). Priya joined two days ago: her practice and attendance start
-# then, not with the group's.
+# (name, email, time zone, group, status, how long since they last used the app (None = never
+# signed in), days since joining the program). Priya joined two days ago: her practice and
+# attendance start then, not with the group's. Each last use comes after everything the person
+# wrote (Sam signed in before his two unread messages came; Jordan's last act was the entry that
+# raised the flag, five days ago; Morgan signed in this evening).
 PARTICIPANTS = [
     (
         "Sam Rivera",
@@ -59,8 +66,8 @@ PARTICIPANTS = [
         "America/New_York",
         EVENING_GROUP,
         ParticipantStatus.active,
-        0,
-        35,
+        timedelta(minutes=110),
+        50,  # seven weeks of check-ins, from the first day
     ),
     (
         "Jordan Lee",
@@ -68,8 +75,8 @@ PARTICIPANTS = [
         "America/Chicago",
         EVENING_GROUP,
         ParticipantStatus.active,
-        5,
-        35,
+        timedelta(days=5, minutes=50),
+        50,  # seven weeks of check-ins, from the first day
     ),
     (
         "Priya Nair",
@@ -77,7 +84,7 @@ PARTICIPANTS = [
         "America/Los_Angeles",
         EVENING_GROUP,
         ParticipantStatus.active,
-        1,
+        timedelta(minutes=30),
         2,
     ),
     (
@@ -95,10 +102,25 @@ PARTICIPANTS = [
         "America/New_York",
         ALUMNI_GROUP,
         ParticipantStatus.alumni,
-        9,
-        120,
+        timedelta(minutes=45),
+        170,
     ),
 ]
+
+
+def _at(day, at: time, timezone: str) -> datetime:
+    """A local time on a person's local day, in UTC."""
+    return datetime.combine(day, at, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def _evening(now: datetime, timezone: str, days_ago: int, at: time) -> datetime:
+    """`at` on the person's local day `days_ago` days back, but at least three hours ago (just
+    after midnight, "yesterday evening" would come after the person last used the app)."""
+    return min(_at(_local_day(now, timezone, days_ago), at, timezone), now - timedelta(hours=3))
+
+
+def _local_day(now: datetime, timezone: str, days_ago: int = 0):
+    return now.astimezone(ZoneInfo(timezone)).date() - timedelta(days=days_ago)
 
 
 def _user(
@@ -119,7 +141,7 @@ def _user(
 
 # Sam's last weeks: (days ago, mood, feelings, text, shared). Check-ins have no text.
 SAM_JOURNAL = [
-    (27, 2, "Anxious,Tired", "First week of the program. Group felt strange, but I went.", False),
+    (27, 2, "Anxious,Tired", "Week four. Group still feels strange, but I went.", False),
     (24, 2, "Lonely", "", False),
     (21, 3, "Hopeful", "Practised the I-statement with my sister. She actually listened.", True),
     (18, 3, "Calm", "", False),
@@ -138,34 +160,88 @@ SAM_JOURNAL = [
 ]
 
 
-def _demo_journals(db: Session, now) -> None:
-    """A month of Sam's journal and check-ins, and one shared entry that raised a flag."""
-    sam = services.find_user_by_email(db, "sam@demo.test")
-    if journal.export_records(db, user=sam):
-        return
-    for days_ago, mood, feelings, text, shared in SAM_JOURNAL:
-        journal.save_entry(
-            db,
-            user=sam,
-            client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-sam-{days_ago}")),
-            kind="entry" if text else "checkin",
-            mood=mood,
-            feelings=feelings.split(","),
-            body=text,
-            shared=shared,
-            written_at=now - timedelta(days=days_ago, hours=3),
+# Morgan, three months after the program, still writes most nights (private entries).
+MORGAN_JOURNAL = [
+    (1, 4, "Calm", "Quiet evening. Made soup and called my brother."),
+    (2, 3, "Tired", "Long day at work. I used the breathing before bed."),
+    (3, 4, "Grateful", "Coffee with someone from the alumni circle."),
+    (5, 3, "Restless", "Wanted to skip the meeting, went anyway. Glad I did."),
+    (6, 4, "Hopeful", "Three months out. Wrote down what helped in the program."),
+    (8, 4, "Connected", ""),
+]
+JOURNAL_TIME = time(22, 15, 7)  # Sam writes before bed (each kind of thing has its own minute)
+MORGAN_JOURNAL_TIME = time(22, 40, 11)
+
+
+def _save_as_received(db: Session, **values):
+    """An entry as if it reached the server when written (the device was online): its flag,
+    if it raises one, and the care team's alert are from that moment too."""
+    from iop_pwa.notifications import Notification
+    from iop_pwa.safety import CareFlag
+
+    saved = journal.save_entry(db, **values)
+    entry = saved.entry
+    entry.received_at = entry.written_at
+    db.add(entry)
+    flags = db.exec(
+        select(CareFlag).where(
+            CareFlag.source_type == "journal_entry", CareFlag.source_id == entry.id
         )
-    jordan = services.find_user_by_email(db, "jordan@demo.test")
-    journal.save_entry(
-        db,
-        user=jordan,
-        client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "demo-jordan-1")),
-        mood=1,
-        feelings=["Ashamed", "Numb"],
-        shared=True,
-        written_at=now - timedelta(days=5),
-        body="I slipped on Saturday. Some nights I feel like I can't go on like this.",
-    )
+    ).all()
+    for flag in flags:
+        flag.raised_at = entry.written_at
+        db.add(flag)
+        for note in db.exec(
+            select(Notification).where(
+                Notification.kind == "care_flag", Notification.object_id == flag.id
+            )
+        ):
+            note.created_at = entry.written_at
+            db.add(note)
+    return saved
+
+
+def _demo_journals(db: Session, now) -> None:
+    """A month of Sam's journal and check-ins, Morgan's last nights, and one shared entry of
+    Jordan's that raised a flag (five days ago: Jordan has not opened the app since)."""
+    sam = services.find_user_by_email(db, "sam@demo.test")
+    if not journal.export_records(db, user=sam):
+        for days_ago, mood, feelings, text, shared in SAM_JOURNAL:
+            _save_as_received(
+                db,
+                user=sam,
+                client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-sam-{days_ago}")),
+                kind="entry" if text else "checkin",
+                mood=mood,
+                feelings=feelings.split(","),
+                body=text,
+                shared=shared,
+                written_at=_evening(now, sam.timezone, days_ago, JOURNAL_TIME),
+            )
+        jordan = services.find_user_by_email(db, "jordan@demo.test")
+        _save_as_received(
+            db,
+            user=jordan,
+            client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "demo-jordan-1")),
+            mood=1,
+            feelings=["Ashamed", "Numb"],
+            shared=True,
+            written_at=now - timedelta(days=5, hours=1),
+            body="I slipped at the weekend. Some nights I feel like I can't go on like this.",
+        )
+    morgan = services.find_user_by_email(db, "morgan@demo.test")
+    if not journal.export_records(db, user=morgan):
+        for days_ago, mood, feeling, text in MORGAN_JOURNAL:
+            _save_as_received(
+                db,
+                user=morgan,
+                client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-morgan-{days_ago}")),
+                kind="entry" if text else "checkin",
+                mood=mood,
+                feelings=[feeling],
+                body=text,
+                written_at=_evening(now, morgan.timezone, days_ago, MORGAN_JOURNAL_TIME),
+            )
 
 
 def _demo_falling_mood(db: Session, now) -> None:
@@ -173,15 +249,19 @@ def _demo_falling_mood(db: Session, now) -> None:
     priya = services.find_user_by_email(db, "priya@demo.test")
     if journal.export_records(db, user=priya):
         return
-    for days_ago, mood in ((2, 2), (1, 2), (0, 1)):
-        journal.save_entry(
+    for days_ago, mood in ((2, 2), (1, 2), (0, 1)):  # the first just after she joined
+        _save_as_received(
             db,
             user=priya,
             client_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo-priya-{days_ago}")),
             kind="checkin",
             mood=mood,
-            written_at=now - timedelta(days=days_ago, hours=1),
+            written_at=now - timedelta(days=days_ago, minutes=40),
         )
+
+
+BREATHING_TIME = time(21, 40, 13)  # Sam breathes before bed, and practises I-statements
+ASSERTIVE_TIME = time(19, 10, 17)  # after dinner
 
 
 def _demo_practice(db: Session, therapist: User, now) -> None:
@@ -248,7 +328,12 @@ def _demo_practice(db: Session, therapist: User, now) -> None:
                     answers=answers if a.id == mine.id else ["Slower breathing, looser shoulders."],
                     helpful=4,
                     difficulty=2 if a.id == mine.id else 1,
-                    done_at=now - timedelta(days=back),
+                    done_at=_evening(
+                        now,
+                        sam.timezone,
+                        back,
+                        ASSERTIVE_TIME if a.id == mine.id else BREATHING_TIME,
+                    ),
                 )
                 if a.id == mine.id and first is None:
                     first = completion
@@ -385,26 +470,30 @@ def _demo_sessions(db: Session, therapist: User, now) -> None:
 
 
 # (minutes ago, author email, text). The group room is lively; Sam's care-team thread ends with
-# two messages from the therapist that Sam has not read yet.
+# two messages from the therapist that came after Sam last used the app. Jordan (quiet for five
+# days) and Alex (never signed in) wrote nothing here.
 GROUP_MESSAGES = [
-    (26 * 60, "jordan@demo.test", "Anyone else find the I-statement practice awkward at first?"),
-    (25 * 60, "sam@demo.test", "Yes! It got easier after a few days. Writing it down first helps."),
+    (26 * 60, "priya@demo.test", "Hi everyone, I'm new this week. Glad to be here."),
+    (25 * 60, "sam@demo.test", "Welcome, Priya! The breathing exercise helped me a lot early on."),
+    (9 * 60, "priya@demo.test", "Does anyone else find the I-statement practice awkward at first?"),
+    (8 * 60, "sam@demo.test", "Yes! It got easier after a few days. Writing it down first helps."),
     (
-        24 * 60,
+        7 * 60,
         THERAPIST_EMAIL,
-        "Great question, Jordan. We'll practise a few together on Thursday.",
+        "Great question, Priya. We'll practise a few together in the next group.",
     ),
-    (9 * 60, "priya@demo.test", "Hi everyone, I'm new this week. Glad to be here."),
-    (8 * 60, "sam@demo.test", "Welcome, Priya! The breathing exercise helped me a lot early on."),
-    (50, "jordan@demo.test", "The grounding video is here: https://www.nimh.nih.gov/health"),
+    (50, THERAPIST_EMAIL, "The grounding video is here: https://www.nimh.nih.gov/health"),
 ]
-CARE_MESSAGES = [
-    (3 * 24 * 60, "sam@demo.test", "Is it okay if I miss Thursday's group? I have a work shift."),
+# Sam asked about the evening group he then missed: (minutes before that group, author, text).
+CARE_BEFORE_MISSED = [
+    (26 * 60, "sam@demo.test", "Is it okay if I miss the next group? I have a work shift."),
     (
-        3 * 24 * 60 - 90,
+        26 * 60 - 90,
         THERAPIST_EMAIL,
         "Thanks for telling us. Yes, and let's find a make-up time.",
     ),
+]
+CARE_MESSAGES = [
     (70, THERAPIST_EMAIL, "Checking in after this week's sessions. How are the evenings going?"),
     (65, THERAPIST_EMAIL, "If it helps, the box-breathing practice is on your Practice page."),
 ]
@@ -421,8 +510,21 @@ def _demo_messages(db: Session, therapist: User, now) -> None:
     care = messages.conversation_for(db, kind="care_team", object_id=sam.id)
     if db.exec(select(Message.id).where(Message.conversation_id == room.id)).first():
         return
+    missed = db.exec(
+        select(TherapySession.starts_at)
+        .where(
+            TherapySession.therapist_id == therapist.id,
+            TherapySession.title == "Evening group",
+            TherapySession.starts_at < now,
+        )
+        .order_by(col(TherapySession.starts_at).desc())
+    ).first() or now - timedelta(days=2)
+    before_missed = [
+        (int((now - missed).total_seconds() // 60) + minutes, email, text)
+        for minutes, email, text in CARE_BEFORE_MISSED
+    ]
     sent = []
-    for conversation, script in ((room, GROUP_MESSAGES), (care, CARE_MESSAGES)):
+    for conversation, script in ((room, GROUP_MESSAGES), (care, before_missed + CARE_MESSAGES)):
         for minutes, email, text in script:
             author = services.find_user_by_email(db, email)
             if conversation.is_group:
@@ -441,27 +543,29 @@ def _demo_messages(db: Session, therapist: User, now) -> None:
         conversation.last_message_at = now - timedelta(minutes=script[-1][0])
         db.add(conversation)
     # Sam has read the thread up to the first answer: the two check-ins wait for him.
-    messages.mark_read(db, conversation=care, user=sam, up_to=sent[len(GROUP_MESSAGES) + 1].id)
+    messages.mark_read(
+        db, conversation=care, user=sam, up_to=sent[len(GROUP_MESSAGES) + len(before_missed) - 1].id
+    )
     _demo_peer_messages(db, therapist, room, now)
 
 
-# Direct messages are on in the evening group: Alex wrote to Sam (unread). Morgan, an alumna,
-# keeps posting in the alumni group's room.
+# Direct messages are on in the evening group: Priya wrote to Sam (unread: after Sam's last
+# visit). Morgan, an alumna, keeps posting in the alumni group's room.
 DIRECT_MESSAGES = [
-    (40, "alex@demo.test", "Hey Sam, thanks for what you said in group last night."),
-    (38, "alex@demo.test", "Do you want to practise the I-statements together before Thursday?"),
+    (40, "priya@demo.test", "Hey Sam, thanks for what you said about writing it down first."),
+    (38, "priya@demo.test", "Do you want to practise the I-statements together before group?"),
 ]
 ALUMNI_MESSAGES = [
-    (3 * 24 * 60, THERAPIST_EMAIL, "Welcome to the alumni circle. Check-ins are monthly now."),
-    (2 * 24 * 60, "morgan@demo.test", "Four months out. Still journaling most nights."),
+    (3 * 24 * 60, THERAPIST_EMAIL, "Hello alumni circle. A reminder: check-ins are monthly now."),
+    (2 * 24 * 60, "morgan@demo.test", "Three months out. Still journaling most nights."),
 ]
 
 
 def _demo_peer_messages(db: Session, therapist: User, room, now) -> None:
     sam = services.find_user_by_email(db, "sam@demo.test")
-    alex = services.find_user_by_email(db, "alex@demo.test")
+    priya = services.find_user_by_email(db, "priya@demo.test")
     messages.set_direct_messages(db, room=room, by=therapist, on=True)
-    direct = messages.start_direct(db, room=room, by=alex, member_id=sam.id)
+    direct = messages.start_direct(db, room=room, by=priya, member_id=sam.id)
     alumni = messages.conversation_for(
         db, kind="group", object_id=services.get_or_create_group(db, ALUMNI_GROUP).id
     )
@@ -576,6 +680,8 @@ def _demo_checkins(db: Session, therapist: User, now) -> None:
     )
     evening = services.get_or_create_group(db, EVENING_GROUP)
 
+    minutes = {}  # each questionnaire answered at its own minute of the evening
+
     def answer(person: User, questionnaire, day, score: int) -> None:
         form = checkin_forms.form_for(questionnaire)
         top = max(v for v, _ in form.choices)
@@ -583,7 +689,8 @@ def _demo_checkins(db: Session, therapist: User, now) -> None:
         for _ in form.items:  # a plausible spread adding up to the score (item 9 stays 0)
             values.append(min(top, rest) if len(values) != checkin_forms.SAFETY_ITEM else 0)
             rest -= values[-1]
-        at = datetime.combine(day, time(19, 30), tzinfo=ZoneInfo(person.timezone))
+        minute = minutes.setdefault(questionnaire.id, 30 + 4 * len(minutes))
+        at = datetime.combine(day, time(19, minute, 23), tzinfo=ZoneInfo(person.timezone))
         db.add(
             CheckinAnswer(
                 participant_id=person.id,
@@ -601,7 +708,7 @@ def _demo_checkins(db: Session, therapist: User, now) -> None:
     sam = services.find_user_by_email(db, "sam@demo.test")
     jordan = services.find_user_by_email(db, "jordan@demo.test")
     morgan = services.find_user_by_email(db, "morgan@demo.test")
-    this_week = local_today(sam.timezone)
+    this_week = _local_day(now, sam.timezone)
     for person, every, scores in ((sam, 1, SAM_PHQ9), (jordan, 2, JORDAN_PHQ9)):
         start = this_week - timedelta(weeks=max(w for w, _ in scores))
         checkins.schedule(
@@ -622,7 +729,7 @@ def _demo_checkins(db: Session, therapist: User, now) -> None:
             for weeks_ago, score in table[person.email]:
                 answer(person, questionnaire, this_week - timedelta(weeks=weeks_ago), score)
     if morgan.discharged_on is None:
-        morgan.discharged_on = this_week - timedelta(days=MORGAN_DISCHARGED_DAYS)
+        morgan.discharged_on = _local_day(now, morgan.timezone, MORGAN_DISCHARGED_DAYS)
         db.add(morgan)
     one_month = checkins.add_months(morgan.discharged_on, 1)
     for questionnaire, score in ((built["phq9"], 5), (built["gad7"], 4)):
@@ -630,15 +737,25 @@ def _demo_checkins(db: Session, therapist: User, now) -> None:
     db.flush()
 
 
-def _demo_reminder_choices(db: Session) -> None:
-    """Alex chose the daily digest of group activity at 19:00, and reminders by push and email
-    (email applies where mail is set up: SMTP_URL and MAIL_FROM)."""
+def _demo_reminder_choices(db: Session, now) -> None:
+    """Priya chose the daily digest of group activity at 19:00, and reminders by push and email
+    (email applies where mail is set up: SMTP_URL and MAIL_FROM), on her first day. (An older
+    demo gave these choices to Alex, who never signed in: they move to Priya.)"""
+    priya = services.find_user_by_email(db, "priya@demo.test")
     alex = services.find_user_by_email(db, "alex@demo.test")
-    if alex is None or db.get(ReminderPreference, alex.id) is not None:
+    if alex is not None and alex.last_seen_at is None:
+        older = db.get(ReminderPreference, alex.id)
+        if older is not None and older.group_activity:
+            db.delete(older)
+    if priya is None or db.get(ReminderPreference, priya.id) is not None:
         return
     db.add(
         ReminderPreference(
-            user_id=alex.id, group_activity=True, daily_time=time(19, 0), by_email=True
+            user_id=priya.id,
+            group_activity=True,
+            daily_time=time(19, 0),
+            by_email=True,
+            updated_at=now - timedelta(days=2),
         )
     )
 
@@ -652,16 +769,18 @@ def _demo_alumni_and_audit(db: Session, therapist: User, admin: User, now) -> No
     refusal."""
     morgan = services.find_user_by_email(db, "morgan@demo.test")
     if morgan.discharged_on is None and morgan.status == ParticipantStatus.alumni:
-        morgan.discharged_on = (now - timedelta(days=MORGAN_DISCHARGED_DAYS)).date()
+        morgan.discharged_on = _local_day(now, morgan.timezone, MORGAN_DISCHARGED_DAYS)
         db.add(morgan)
-    discharged_days_ago = (now.date() - morgan.discharged_on).days
+    # The discharge on its (local) day, in the afternoon, and her record read a minute later.
+    discharged = _at(morgan.discharged_on, time(16, 5), morgan.timezone)
+    discharged_minutes_ago = int((now - discharged).total_seconds() // 60)
     if db.exec(select(AuditEvent.id).where(AuditEvent.action == "participant_discharged")).first():
         return
     sam = services.find_user_by_email(db, "sam@demo.test")
     jordan = services.find_user_by_email(db, "jordan@demo.test")
     rows = [
-        (discharged_days_ago * 24 * 60, "participant_discharged", therapist, morgan, "participant"),
-        (discharged_days_ago * 24 * 60 - 1, "staff_read", therapist, morgan, "participant"),
+        (discharged_minutes_ago, "participant_discharged", therapist, morgan, "participant"),
+        (discharged_minutes_ago - 1, "staff_read", therapist, morgan, "participant"),
         (26 * 60, "sign_in", admin, None, None),
         (26 * 60 - 5, "program_contact_changed", admin, None, "program_contact"),
         (3 * 60, "sign_in", therapist, None, None),
@@ -720,7 +839,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
             db.add(group)
 
     now = utcnow()
-    for name, email, tz, group_name, status, days_quiet, days_in in PARTICIPANTS:
+    for name, email, tz, group_name, status, last_seen_ago, days_in in PARTICIPANTS:
         created = services.find_user_by_email(db, email) is None
         person = _user(db, role=Role.participant, email=email, name=name, timezone=tz)
         services.link_care_team(db, therapist=therapist, participant=person)
@@ -728,9 +847,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
         services.add_to_group(db, user=person, group=group, facilitator=False)
         if created:
             person.status = status
-            person.last_seen_at = (
-                None if days_quiet is None else now - timedelta(days=days_quiet, hours=2)
-            )
+            person.last_seen_at = None if last_seen_ago is None else now - last_seen_ago
             person.created_at = now - timedelta(days=days_in, hours=1)
             db.add(person)
             membership = db.exec(
@@ -748,7 +865,7 @@ def load_demo(db: Session) -> list[tuple[str, str]]:
     _demo_messages(db, therapist, now)
     _demo_reminders(db, now)
     _demo_checkins(db, therapist, now)
-    _demo_reminder_choices(db)
+    _demo_reminder_choices(db, now)
     _demo_alumni_and_audit(db, therapist, admin, now)
 
     if not services.has_invitation_named(db, therapist_id=therapist.id, name="Casey Morgan"):

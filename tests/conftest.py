@@ -59,6 +59,57 @@ def totp_code(key: str, secret: str = STAFF_TOTP_SECRET) -> str:
     return pyotp.TOTP(secret).at(step * 30)
 
 
+def pytest_configure(config) -> None:
+    """TEST_CLOCK=2027-03-14T06:30:00+00:00 runs the tests as if the clock had been set to that
+    moment when they started (it keeps ticking): the way to look for a test that only passes on
+    some days or at some hours. Tests that need a moment of their own still freeze it. Only this
+    process travels: the tests that start other processes (test_faults, test_several_machines)
+    and the browser's own clock keep the real time, so those fail under TEST_CLOCK."""
+    moment = os.environ.get("TEST_CLOCK")
+    if moment:
+        import time_machine
+
+        config._test_clock = time_machine.travel(moment, tick=True)
+        config._test_clock.start()
+
+
+def pytest_unconfigure(config) -> None:
+    line = getattr(config, "_skipped_line", None)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if line and reporter is not None:
+        reporter.write_line(line, yellow=True, bold=True)
+    clock = getattr(config, "_test_clock", None)
+    if clock is not None:
+        clock.stop()
+
+
+# Which system package a skip's reason points to (the skips of tests/browser and tests/machines.py
+# name the program they looked for).
+_PACKAGES = {"chromium": "chromium", "redis": "redis-server", "wrk": "wrk", "openssl": "openssl"}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """The last line of a run with skips: how many, why, and the one command that installs what
+    is missing (`make test` installs it itself where it runs as root with apt-get)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    packages: set[str] = set()
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+        packages |= {pkg for word, pkg in _PACKAGES.items() if word in reason.lower()}
+    why = "; ".join(f"{n} × {reason}" for reason, n in sorted(reasons.items(), key=lambda r: -r[1]))
+    line = f"{len(skipped)} tests skipped ({why})"
+    if packages:
+        command = "sudo apt-get install -y " + " ".join(sorted(packages))
+        line += f". Install what they need with: {command}"
+    config._skipped_line = line  # written by pytest_unconfigure: after pytest's own last line
+
+
 # Argon2id still, at its cheapest cost: hundreds of sign-ins in the suite stay fast.
 passwords.use_parameters(argon2.profiles.CHEAPEST)
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.sqlite3'}"

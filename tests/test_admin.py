@@ -6,9 +6,11 @@ query, a constant number of queries, admins only)."""
 from __future__ import annotations
 
 import html
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from sqlmodel import select
 
 from iop_pwa import audit
@@ -16,6 +18,7 @@ from iop_pwa.accounts.models import Group, GroupKind, ParticipantStatus, User
 from iop_pwa.audit import AuditEvent
 from iop_pwa.db import session_scope, utcnow
 from iop_pwa.safety.resources import CrisisResource
+from iop_pwa.web import local_today
 from tests.conftest import PASSWORD
 
 
@@ -313,6 +316,12 @@ def test_the_audit_log_is_for_admins_only_and_others_get_an_audited_404(app, peo
     assert anonymous.status_code == 303 and anonymous.headers["Location"].startswith("/sign-in")
 
 
+# Half past midnight UTC: still the evening before in New York, where the admin is. The date
+# filters are the admin's local days (a test reading `date.today()` failed at this hour).
+EVENING_BEFORE_IN_NEW_YORK = datetime(2026, 12, 8, 0, 30, tzinfo=UTC)
+
+
+@time_machine.travel(EVENING_BEFORE_IN_NEW_YORK, tick=True)
 def test_the_audit_log_names_people_newest_first_with_filters(app, admin, people, db):
     therapist, sam, robin = people
     now = utcnow()
@@ -351,7 +360,7 @@ def test_the_audit_log_names_people_newest_first_with_filters(app, admin, people
     assert rows(whom="ROBIN") == ["Staff read a record", "Discharged to alumni"]
     assert rows(whom="robin", who="theo") == ["Discharged to alumni"]
     assert rows(what="access_denied") == ["Refused access"]
-    today = date.today()
+    today = now.astimezone(ZoneInfo(admin.timezone)).date()
     assert "Staff read a record" not in rows(
         since=(today - timedelta(days=2)).isoformat(), who="theo"
     )
@@ -439,9 +448,11 @@ def test_the_audit_log_holds_no_ones_words(app, admin, people, db):
             "shared": "y",
         },
     )
-    therapist_client.post_form(
-        f"/dashboard/participants/{sam.id}/discharge", {"day": date.today().isoformat()}
+    discharged = therapist_client.post_form(
+        f"/dashboard/participants/{sam.id}/discharge",
+        {"day": local_today(sam.timezone).isoformat()},  # the participant's today, not UTC's
     )
+    assert discharged.status_code in (200, 303), discharged.status_code
     signed_in(app, admin).post_form("/admin/crisis-resources", LINE)
     for event in db.exec(select(AuditEvent)).all():
         detail = (event.detail or "").lower()

@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+import time_machine
 from sqlmodel import select
 
 from iop_pwa.accounts.models import User
@@ -190,8 +191,10 @@ def test_email_respects_quiet_hours_and_categories(app, make_user, mailbox, db):
     assert email_round(app, SUNDAY_2000_NY + timedelta(hours=1)) == (0, 1)
 
     choose(app, sam, care_team=False)
-    notify_now(app, sam, object_id=9)
-    assert email_round(app) == (0, 0)
+    after_quiet_hours = SUNDAY_2000_NY + timedelta(hours=2)  # 22:00, not in the quiet hours
+    with time_machine.travel(after_quiet_hours, tick=False):
+        notify_now(app, sam, object_id=9)
+        assert email_round(app) == (0, 0)
     assert len(mailbox.messages) == 1
     assert {d.status for d in db.exec(select(Delivery))} == {"sent", "off"}
 

@@ -138,8 +138,8 @@ def test_the_demo_has_a_working_history_and_a_participant_without_a_device(app, 
     jordan = db.exec(select(User).where(User.email == "jordan@demo.test")).one()
     assert len(db.exec(select(PushSubscription)).all()) == 1
     assert len(db.exec(select(Delivery).where(Delivery.user_id == sam.id)).all()) == 7
-    alex = db.exec(select(User).where(User.email == "alex@demo.test")).one()
-    assert db.get(preferences.ReminderPreference, alex.id).group_activity, "the digest shows"
+    priya = db.exec(select(User).where(User.email == "priya@demo.test")).one()
+    assert db.get(preferences.ReminderPreference, priya.id).group_activity, "the digest shows"
     client.post_form("/sign-in", {"email": THERAPIST_EMAIL, "password": DEMO_PASSWORD})
     page = client.get(f"/dashboard/participants/{sam.id}").get_data(as_text=True)
     assert "Reminders are on for 1 device." in page and "Last delivered" in page
