@@ -54,13 +54,21 @@ def _private_sqlite_file(url: str) -> None:
 
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL mode, a busy timeout, enforced foreign keys, and
-    secure_delete (deleted rows are overwritten with zeros, not left in free pages)."""
+    secure_delete (deleted rows are overwritten with zeros, not left in free pages).
+
+    On SQLite the app begins every transaction itself (SQLAlchemy's documented recipe for the
+    sqlite3 driver): the driver's own transaction control is off (`isolation_level = None`),
+    and the engine's `begin` event emits BEGIN. Left to the driver, no transaction began before
+    a SAVEPOINT (`begin_nested()`), so its RELEASE committed at once and a request that failed
+    afterwards could no longer roll that write back. The settings above are made on each new
+    connection before any BEGIN (SQLite ignores some of them inside a transaction)."""
     if url.startswith("sqlite"):
         _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # the driver begins nothing: see below
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=15000")
@@ -75,11 +83,21 @@ def make_engine(url: str) -> Engine:
             and is synced with the next write or checkpoint). The level is per connection and
             cannot change inside a transaction, so it is set here, before SQLite's BEGIN, and
             only when it differs from what the pooled connection has."""
+            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+                return  # asked for no transaction (a checkpoint, a test's reading session)
+            driver = conn.connection.driver_connection
+            # SQLAlchemy puts the driver's own transaction control back on a pooled connection
+            # that was lent in AUTOCOMMIT; this engine's transactions are begun here, always.
+            if driver.isolation_level is not None:
+                driver.isolation_level = None
             level = "NORMAL" if _bookkeeping_only() else "FULL"
             if conn.info.get("synchronous") != level:
                 # On the driver's connection: a setting, not one of the page's queries.
-                conn.connection.driver_connection.execute(f"PRAGMA synchronous={level}")
+                driver.execute(f"PRAGMA synchronous={level}")
                 conn.info["synchronous"] = level
+            # Then the transaction, begun before the first statement of any kind (a SAVEPOINT
+            # included): everything until COMMIT or ROLLBACK is one transaction.
+            driver.execute("BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -177,7 +195,7 @@ def purge_deleted() -> None:
     the rows) and truncate it. PostgreSQL needs nothing here (its VACUUM reclaims dead rows)."""
     if engine().dialect.name != "sqlite":
         return
-    with engine().connect() as conn:
+    with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
     if busy:
         current_app.logger.warning("WAL checkpoint after a deletion was blocked by a reader")
