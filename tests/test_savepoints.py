@@ -122,7 +122,9 @@ def test_sqlite_settings_hold_on_every_connection(app, make_user, db, first_use)
         assert pragma("busy_timeout") == 15000
         assert pragma("foreign_keys") == 1
         assert pragma("secure_delete") == 1
-        assert conn.connection.driver_connection.in_transaction  # BEGIN came first
+        assert not conn.connection.driver_connection.in_transaction  # reads stand alone
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS begin_probe (x)")
+        assert conn.connection.driver_connection.in_transaction  # a write begins one
         conn.rollback()
     with engine.connect() as conn:
         conn.exec_driver_sql("SAVEPOINT s")
@@ -134,3 +136,43 @@ def test_sqlite_settings_hold_on_every_connection(app, make_user, db, first_use)
             "SELECT count(*) FROM sqlite_master WHERE name = 'savepoint_probe'"
         ).scalar()
     assert found == 0
+
+
+def test_writes_and_staff_reads_at_the_same_moment_all_succeed(app, make_user, db):
+    """Each request is one transaction, and none is refused for it: people writing at the same
+    moment wait their turn (never "database is locked", a 503), and a staff read's audit row
+    goes in beside them."""
+    import threading
+
+    therapist = make_user("therapist", email="care@example.test")
+    people = [
+        make_user("participant", therapist=therapist, email=f"p{n}@example.test") for n in range(4)
+    ]
+    phones = [signed_in(app, person) for person in people]
+    staff = signed_in(app, therapist)
+    tokens = [phone.csrf_token() for phone in phones]
+    answers: list[int] = []
+    start = threading.Barrier(len(phones) + 1)
+
+    def write(phone, token):
+        start.wait()
+        for n in range(3):
+            entry = {"csrf_token": token, "client_id": str(uuid.uuid4()), "body": f"Entry {n}"}
+            answers.append(phone.post("/journal", data=entry).status_code)
+
+    def read():
+        start.wait()
+        for person in people:
+            answers.append(staff.get(f"/dashboard/participants/{person.id}").status_code)
+
+    threads = [
+        threading.Thread(target=write, args=pair) for pair in zip(phones, tokens, strict=True)
+    ]
+    threads.append(threading.Thread(target=read))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(set(answers)) == [200, 303], answers
+    assert len(answers) == 3 * len(people) + len(people)
+    assert len(db.exec(select(JournalEntry)).all()) == 3 * len(people)
