@@ -8,7 +8,13 @@
  * item (the person is asked to sign in again); a 4xx refusal keeps the item with the reason.
  *
  * A 401 also means the session is gone (signed out elsewhere, password changed, timed out,
- * deactivated): forgetPages() then deletes the pages kept for reading offline; the items stay.
+ * deactivated): forgetPages() then deletes the pages kept for reading offline; the items stay,
+ * and every page of the app is told ("signed-out" on the channel), whichever flush found out.
+ *
+ * One flush at a time, on the whole device: the page's (load, `online`, "Sync now", a new
+ * write), other tabs' and the service worker's (Background Sync) take turns under one Web Lock.
+ * A flush asked for while one runs here is remembered and run once after it (as Workbox's
+ * queue does): it may have been asked for because of an item the running one has not read.
  */
 (function (global) {
   "use strict";
@@ -18,7 +24,9 @@
   var CHANNEL = "iop-outbox";
   var PAGES_CACHE_PREFIX = "iop-pages-";
   var HTMX_HISTORY_KEY = "htmx-history-cache";
-  var flushing = null;
+  var FLUSH_LOCK = "iop-outbox-flush";
+  var running = null; // this page's (or worker's) flush under way
+  var queued = null; // {ids, resolve, promise}: the one flush asked for meanwhile
 
   function openDb() {
     return new Promise(function (resolve, reject) {
@@ -43,8 +51,10 @@
     });
   }
 
-  function announce() {
-    try { new BroadcastChannel(CHANNEL).postMessage("changed"); } catch (e) { /* old browser */ }
+  function announce(what) {
+    try {
+      new BroadcastChannel(CHANNEL).postMessage(typeof what === "string" ? what : "changed");
+    } catch (e) { /* old browser */ }
   }
 
   function all() {
@@ -106,12 +116,12 @@
     });
   }
 
-  function send(item, csrf, foregroundId) {
+  function send(item, csrf, foregroundIds) {
     var body = new FormData();
     item.fields.forEach(function (pair) { body.append(pair[0], pair[1]); });
     body.set("csrf_token", csrf);
     var headers = { Accept: "application/json", "X-Outbox": "1", "X-CSRFToken": csrf };
-    if (item.id === foregroundId) headers["X-Outbox-Foreground"] = "1";
+    if (foregroundIds.indexOf(item.id) >= 0) headers["X-Outbox-Foreground"] = "1";
     return fetch(item.url, {
       method: "POST", body: body, credentials: "same-origin", headers: headers,
       redirect: "manual",
@@ -123,14 +133,17 @@
   }
 
   /* Send every waiting item of the signed-in person, oldest first.
+   * Items whose ids are in `foregroundIds` were just written on a page that shows the answer.
    * Resolves to {sent: [{id, redirect}], signedOut, offline, invalid}. */
-  function flushOnce(options) {
-    options = options || {};
+  function flushOnce(foregroundIds) {
     var report = { sent: [], signedOut: false, offline: false, invalid: 0 };
     // Nothing waiting on this device: no request at all (most page loads).
     return all().then(function (items) {
       if (!items.some(function (item) { return item.status === "waiting"; })) return report;
-      return flushWaiting(options, report);
+      return flushWaiting({ foregroundIds: foregroundIds }, report);
+    }).then(function (done) {
+      if (done.signedOut) announce("signed-out");
+      return done;
     });
   }
 
@@ -145,12 +158,12 @@
         waiting.forEach(function (item) {
           chain = chain.then(function (goOn) {
             if (!goOn) return false;
-            return send(item, csrf, options.foregroundId).then(function (answer) {
+            return send(item, csrf, options.foregroundIds).then(function (answer) {
               if (answer.status === 400 && answer.data.error === "csrf") {
                 return session().then(function (again) {
                   if (again.signedOut) { report.signedOut = true; return null; }
                   csrf = again.csrf;
-                  return send(item, csrf, options.foregroundId);
+                  return send(item, csrf, options.foregroundIds);
                 });
               }
               return answer;
@@ -188,11 +201,39 @@
     });
   }
 
-  /* One flush at a time: a second call waits for the running one, then runs again. */
+  /* The device's one flush at a time: a Web Lock held by a page or by the service worker
+   * (released by the browser if its holder goes away). Without Web Locks, this page's turn. */
+  function exclusive(work) {
+    var locks = global.navigator && global.navigator.locks;
+    if (!locks || typeof locks.request !== "function") return work();
+    return locks.request(FLUSH_LOCK, work);
+  }
+
+  function start(ids) {
+    var run = exclusive(function () { return flushOnce(ids); });
+    running = run;
+    var after = function () {
+      if (!queued) { running = null; return; }
+      var next = queued;
+      queued = null;
+      next.resolve(start(next.ids)); // in the same turn: no third flush can slip in between
+    };
+    run.then(after, after);
+    return run;
+  }
+
+  /* Flush now, or (while a flush runs) once after it: every call made meanwhile shares that
+   * one next flush and its report. options.foregroundId: the item a page just wrote. */
   function flush(options) {
-    var run = function () { return flushOnce(options); };
-    flushing = (flushing || Promise.resolve()).then(run, run);
-    return flushing;
+    var id = options && options.foregroundId;
+    var ids = id ? [id] : [];
+    if (!running) return start(ids);
+    if (!queued) {
+      queued = { ids: [] };
+      queued.promise = new Promise(function (resolve) { queued.resolve = resolve; });
+    }
+    queued.ids = queued.ids.concat(ids);
+    return queued.promise;
   }
 
   function clearAll() {

@@ -378,7 +378,14 @@
     if (document.visibilityState === "visible") flush();
   });
   try {
-    new BroadcastChannel(outbox ? outbox.CHANNEL : "iop-outbox").onmessage = renderOutbox;
+    new BroadcastChannel(outbox ? outbox.CHANNEL : "iop-outbox").onmessage = function (event) {
+      // The service worker's (or another tab's) flush found the session gone: say so here too.
+      if (event.data === "signed-out") {
+        var signIn = $("#outbox-signin");
+        if (signIn) signIn.hidden = false;
+      }
+      renderOutbox();
+    };
   } catch (e) { /* no BroadcastChannel */ }
   if (userId) renderOutbox().then(function () { flush(); });
 

@@ -811,3 +811,90 @@ def test_signing_out_offline_changes_nothing_and_says_why(page, live_server, mak
     wait_until_outbox_empty(page)
     page.goto(live_server + "/today")
     expect(page).to_have_url(live_server + "/today")  # still signed in
+
+
+# --- 4b. one flush at a time --------------------------------------------------------------------
+
+
+class OutboxTraffic:
+    """WSGI middleware on the live server: how many of the outbox's requests (its session
+    check and its posts) were being answered at once, at most. Each is answered `slow` seconds
+    late (a phone's network), so that two flushes running side by side would overlap here."""
+
+    def __init__(self, wsgi_app, slow: float = 0.4):
+        import threading
+
+        self.wsgi_app, self.slow = wsgi_app, slow
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+        self.log: list[str] = []
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        ours = path == "/api/session" or environ.get("HTTP_X_OUTBOX") == "1"
+        if not ours:
+            return self.wsgi_app(environ, start_response)
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            self.log.append(f"{environ['REQUEST_METHOD']} {path}")
+        try:
+            time.sleep(self.slow)
+            return list(self.wsgi_app(environ, start_response))
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_going_back_online_flushes_the_outbox_once_at_a_time(
+    page, context, live_server, make_user, db, app
+):
+    """Back online, the page (its `online` event), the service worker (Background Sync) and a
+    tap on "Sync now" each start a flush: they run one after another, never side by side, and a
+    flush asked for while one runs is run once after it, not once per request."""
+    traffic = OutboxTraffic(app.wsgi_app)
+    app.wsgi_app = traffic
+    person = signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/journal")
+    context.set_offline(True)
+    page.goto(live_server + "/journal")
+    write_entry(page, "First, on the bus.")
+    write_entry(page, "Second, still offline.")
+    expect(outbox_count(page)).to_contain_text("2 waiting to sync")
+
+    context.set_offline(False)  # the `online` event and Background Sync both flush
+    for _ in range(3):
+        page.get_by_role("button", name="Sync now").dispatch_event("click")
+    wait_until_outbox_empty(page)
+    rows = entries_of(db, person)
+    assert [r.body for r in rows] == ["First, on the bus.", "Second, still offline."]
+    assert traffic.most == 1, traffic.log
+    assert traffic.log.count("POST /journal") == 2, traffic.log  # each sent once
+
+
+def test_taps_on_sync_now_during_a_flush_make_one_more_flush_not_one_each(
+    page, context, live_server, make_user, db, app
+):
+    """The session ended meanwhile, so every flush asks the server and keeps the items: three
+    taps while one flush runs give that flush and one more, run after it."""
+    person = signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/journal")
+    context.set_offline(True)
+    page.goto(live_server + "/journal")
+    write_entry(page, "Waiting for a signal.")
+    db.exec(delete(LoginSession).where(col(LoginSession.user_id) == person.id))
+    db.commit()
+    traffic = OutboxTraffic(app.wsgi_app)
+    app.wsgi_app = traffic
+    context.set_offline(False)
+    expect(page.get_by_text("Your session ended.")).to_be_visible()
+    wait_until(page, "() => !document.querySelector('#sync-now').disabled")
+    before = len(traffic.log)
+    page.evaluate(
+        """() => Promise.all([IOPOutbox.flush(), IOPOutbox.flush(), IOPOutbox.flush(),
+                              IOPOutbox.flush()])"""
+    )
+    assert traffic.log[before:] == ["GET /api/session", "GET /api/session"], traffic.log
+    assert len(outbox_items(page)) == 1
