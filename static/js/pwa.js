@@ -101,6 +101,41 @@
     }
   }
 
+  /* --- A page that takes long to come ---------------------------------------------------
+   * On a slow network the service worker waits for a page it has no copy of (sw.js): the phone
+   * then shows this page until the next one arrives, with no sign of progress in an installed
+   * app. After a few seconds it says so; the next page replaces it. */
+  var SLOW_AFTER_MS = 3000;
+  var slowTimer = null;
+
+  function leaving() {
+    var slow = $("#slow-banner");
+    if (!slow) return;
+    clearTimeout(slowTimer);
+    slowTimer = setTimeout(function () { slow.hidden = false; }, SLOW_AFTER_MS);
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[href]");
+    if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey ||
+        event.ctrlKey || event.shiftKey || event.altKey) return;
+    if (link.target && link.target !== "_self") return;
+    if (link.hasAttribute("download") || link.origin !== location.origin) return;
+    if (link.pathname === location.pathname && link.search === location.search && link.hash) {
+      return; // a jump within this page
+    }
+    leaving();
+  });
+  document.addEventListener("submit", function (event) {
+    if (!event.defaultPrevented && !event.target.hasAttribute("hx-post")) leaving();
+  });
+  window.addEventListener("pagehide", function () { clearTimeout(slowTimer); });
+  window.addEventListener("pageshow", function () {
+    clearTimeout(slowTimer);
+    var slow = $("#slow-banner");
+    if (slow) slow.hidden = true; // back here from the next page (back/forward cache)
+  });
+
   /* --- Outbox: queue every write, send when possible ------------------------------------- */
 
   /* A page opened from the device (offline copy, back/forward cache) holds the client id it was

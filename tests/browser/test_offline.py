@@ -898,3 +898,94 @@ def test_taps_on_sync_now_during_a_flush_make_one_more_flush_not_one_each(
     )
     assert traffic.log[before:] == ["GET /api/session", "GET /api/session"], traffic.log
     assert len(outbox_items(page)) == 1
+
+
+# --- 3b. a slow network -------------------------------------------------------------------------
+
+SLOWER_THAN_THE_WORKER_WAITS = 6.0  # seconds; sw.js gives the network 4 before using a copy
+
+
+class SlowPages:
+    """WSGI middleware on the live server: a page in `paths` is answered late, as over a slow
+    mobile network (the real service worker waits for it, as it would for the phone's radio)."""
+
+    def __init__(self, wsgi_app, *paths: str, delay: float = SLOWER_THAN_THE_WORKER_WAITS):
+        self.wsgi_app, self.paths, self.delay = wsgi_app, set(paths), delay
+        self.answered: list[str] = []
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path in self.paths and environ["REQUEST_METHOD"] == "GET":
+            time.sleep(self.delay)
+            self.answered.append(path)
+        return self.wsgi_app(environ, start_response)
+
+
+def test_on_a_slow_network_a_page_never_kept_goes_on_loading_and_says_so(
+    page, context, live_server, make_user, app
+):
+    signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    note = page.get_by_role("status").filter(has_text="Still loading on a slow connection")
+    expect(note).to_be_hidden()
+    # While a navigation is pending, Chromium answers DevTools questions about the page only
+    # after it (Playwright's locators too): what the person sees is read from the screen, where
+    # the note must look exactly as it does when shown.
+    screen = context.new_cdp_session(page)
+    page.locator("#slow-banner").evaluate("(el) => { el.hidden = false; }")
+    box = page.locator("#slow-banner").bounding_box()
+    clip = {**box, "scale": 1}
+    shown = screen.send("Page.captureScreenshot", {"clip": clip})["data"]
+    page.locator("#slow-banner").evaluate("(el) => { el.hidden = true; }")
+    assert screen.send("Page.captureScreenshot", {"clip": clip})["data"] != shown
+    app.wsgi_app = slow = SlowPages(app.wsgi_app, "/account")
+
+    page.get_by_role("link", name="Account", exact=True).click(no_wait_after=True)
+    deadline = time.monotonic() + SLOWER_THAN_THE_WORKER_WAITS - 1
+    while screen.send("Page.captureScreenshot", {"clip": clip})["data"] != shown:
+        assert time.monotonic() < deadline, "no word that the page is still loading"
+        time.sleep(0.1)
+    assert slow.answered == []  # said while the answer was still on its way
+    # Not "You're offline" once the worker's 4 seconds are up: the page itself, when it comes.
+    account = page.get_by_role("heading", name="Account", level=1)
+    expect(account).to_be_visible(timeout=SLOWER_THAN_THE_WORKER_WAITS * 1000 + 5_000)
+    expect(page).to_have_url(live_server + "/account")
+    expect(page.get_by_role("heading", name="You're offline")).to_have_count(0)
+    expect(note).to_be_hidden()
+    assert slow.answered == ["/account"]
+
+
+def test_on_a_slow_network_a_kept_page_opens_from_the_phone_and_is_kept_afresh(
+    page, live_server, make_user, app
+):
+    signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/journal")
+    saved_at = page.evaluate(KEPT_AT, [PAGES_CACHE, "/journal"])
+    page.goto(live_server + "/today")
+    app.wsgi_app = slow = SlowPages(app.wsgi_app, "/journal")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Journal").click(
+        no_wait_after=True
+    )
+    expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible(timeout=8_000)
+    banner = page.get_by_role("status").filter(has_text="showing what you saw at")
+    expect(banner).to_be_visible()
+    # The late answer still arrives, and is what the phone keeps for next time.
+    deadline = time.monotonic() + SLOWER_THAN_THE_WORKER_WAITS + 5
+    while not slow.answered and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert slow.answered == ["/journal"]
+    wait_until(page, KEPT_AFTER, [PAGES_CACHE, "/journal", saved_at])
+
+
+KEPT_AT = """async ([name, path]) => {
+    const hit = await (await caches.open(name)).match(path);
+    return hit && (await hit.text()).match(/data-offline-saved-at="([^"]+)"/)[1];
+}"""
+
+KEPT_AFTER = """async ([name, path, before]) => {
+    const hit = await (await caches.open(name)).match(path);
+    const at = hit && (await hit.text()).match(/data-offline-saved-at="([^"]+)"/)[1];
+    return !!at && at > before;
+}"""
