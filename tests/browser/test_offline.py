@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from flask import url_for
@@ -22,6 +24,8 @@ from iop_pwa.pwa.views import SHELL, current_shell_version
 from tests.browser.helpers import png_size, sign_in
 
 PAGES_CACHE = "iop-pages-v1"
+SCREENSHOTS = Path(tempfile.gettempdir()) / "iop-screenshots"
+SCREENSHOTS.mkdir(exist_ok=True)
 SHELL_CACHE = re.compile(r"^iop-shell-[0-9a-f]{12}$")
 
 
@@ -313,6 +317,35 @@ def test_get_help_now_opens_offline_though_never_visited_and_leaves_kept_pages_a
     page.goto(live_server + "/help")
     expect(page.get_by_role("heading", name="Get help now", level=1)).to_be_visible()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+def test_the_offline_page_has_get_help_now_the_crisis_numbers_and_the_pages_that_open_offline(
+    page, context, live_server, make_user
+):
+    """A page never visited, opened offline: the person still has "Get help now" where every
+    page has it, the numbers to call, and the bar of the pages that open offline."""
+    signed_in_participant(page, live_server, make_user, name="Robin Park")
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/today", "/journal")
+
+    context.set_offline(True)
+    page.goto(live_server + "/account")
+    expect(page.get_by_role("heading", name="You're offline", level=1)).to_be_visible()
+    expect(page.get_by_role("link", name="Call 988")).to_have_count(0)  # (the help page's)
+    expect(page.get_by_role("link", name="988", exact=True)).to_have_attribute("href", "tel:988")
+    expect(page.get_by_role("link", name="911", exact=True)).to_have_attribute("href", "tel:911")
+    bar = page.get_by_role("navigation", name="Main")
+    expect(bar.get_by_role("link")).to_have_text(
+        ["Today", "Practice", "Journal", "Messages", "Sessions"]
+    )
+    page.screenshot(path=str(SCREENSHOTS / "offline-page.png"))
+
+    bar.get_by_role("link", name="Journal").click()  # kept: opens from the phone
+    expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible()
+    page.goto(live_server + "/account")
+    page.get_by_role("banner").get_by_role("link", name="Get help now").click()
+    expect(page.get_by_role("heading", name="Get help now", level=1)).to_be_visible()
+    expect(page.get_by_role("link", name="Call 988")).to_have_attribute("href", "tel:988")
 
 
 def test_new_crisis_lines_make_a_new_shell_version_that_stores_them(
