@@ -9,12 +9,9 @@
  *
  * A 401 also means the session is gone (signed out elsewhere, password changed, timed out,
  * deactivated): forgetPages() then deletes the pages kept for reading offline; the items stay,
- * and every page of the app is told ("signed-out" on the channel), whichever flush found out.
- *
- * One flush at a time, on the whole device: the page's (load, `online`, "Sync now", a new
- * write), other tabs' and the service worker's (Background Sync) take turns under one Web Lock.
- * A flush asked for while one runs here is remembered and run once after it (as Workbox's
- * queue does): it may have been asked for because of an item the running one has not read.
+ * and every page is told ("signed-out" on the channel).
+ * One flush at a time on the device (pages and worker share a Web Lock); one asked for while
+ * one runs here runs once after it, as Workbox's queue does.
  */
 (function (global) {
   "use strict";
@@ -133,7 +130,6 @@
   }
 
   /* Send every waiting item of the signed-in person, oldest first.
-   * Items whose ids are in `foregroundIds` were just written on a page that shows the answer.
    * Resolves to {sent: [{id, redirect}], signedOut, offline, invalid}. */
   function flushOnce(foregroundIds) {
     var report = { sent: [], signedOut: false, offline: false, invalid: 0 };
@@ -201,8 +197,7 @@
     });
   }
 
-  /* The device's one flush at a time: a Web Lock held by a page or by the service worker
-   * (released by the browser if its holder goes away). Without Web Locks, this page's turn. */
+  /* A Web Lock: released by the browser if its holder goes away. */
   function exclusive(work) {
     var locks = global.navigator && global.navigator.locks;
     if (!locks || typeof locks.request !== "function") return work();
@@ -216,14 +211,13 @@
       if (!queued) { running = null; return; }
       var next = queued;
       queued = null;
-      next.resolve(start(next.ids)); // in the same turn: no third flush can slip in between
+      next.resolve(start(next.ids)); // at once: nothing can slip in between
     };
     run.then(after, after);
     return run;
   }
 
-  /* Flush now, or (while a flush runs) once after it: every call made meanwhile shares that
-   * one next flush and its report. options.foregroundId: the item a page just wrote. */
+  /* Now, or once after the running flush (calls meanwhile share it and its report). */
   function flush(options) {
     var id = options && options.foregroundId;
     var ids = id ? [id] : [];

@@ -100,10 +100,8 @@
     });
   }
 
-  /* Why subscribe() failed, as the panel's state. With permission granted, the browser refusing
-   * (NotAllowedError, AbortError: "push service error", "permission denied") or lacking a push
-   * service (NotSupportedError) means this browser cannot get pushes at all: a private window,
-   * a browser built without one. Offline, the same errors are the connection's. */
+  /* Permission granted, subscribe() refused: no push service (a private window, a browser
+   * without one), unless offline. */
   var NO_PUSH_SERVICE = ["NotAllowedError", "AbortError", "NotSupportedError"];
   function subscribeProblem(error) {
     var name = error && error.name;
@@ -130,7 +128,7 @@
         return "on";
       });
     }).catch(function (problem) {
-      // Anything else (the key or the subscription not reaching the server) is the connection.
+      // The key or the subscription did not reach the server: the connection.
       return (problem && problem.state) || "error";
     }).then(function (state) {
       button.disabled = false;

@@ -101,10 +101,7 @@
     }
   }
 
-  /* --- A page that takes long to come ---------------------------------------------------
-   * On a slow network the service worker waits for a page it has no copy of (sw.js): the phone
-   * then shows this page until the next one arrives, with no sign of progress in an installed
-   * app. After a few seconds it says so; the next page replaces it. */
+  /* --- Slow network: the worker waits for a page it has no copy of (sw.js); say so ------ */
   var SLOW_AFTER_MS = 3000;
   var slowTimer = null;
 
@@ -133,7 +130,7 @@
   window.addEventListener("pageshow", function () {
     clearTimeout(slowTimer);
     var slow = $("#slow-banner");
-    if (slow) slow.hidden = true; // back here from the next page (back/forward cache)
+    if (slow) slow.hidden = true; // back/forward cache
   });
 
   /* --- Outbox: queue every write, send when possible ------------------------------------- */
@@ -414,7 +411,7 @@
   });
   try {
     new BroadcastChannel(outbox ? outbox.CHANNEL : "iop-outbox").onmessage = function (event) {
-      // The service worker's (or another tab's) flush found the session gone: say so here too.
+      // Another tab's or the worker's flush found the session gone.
       if (event.data === "signed-out") {
         var signIn = $("#outbox-signin");
         if (signIn) signIn.hidden = false;
