@@ -20,6 +20,9 @@ from sqlmodel import Session, create_engine
 # session's last-seen time), never a person's words: see `_bookkeeping_durability`.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+# Statements that only read (SQLite: see `make_engine`, where a transaction begins).
+_READS = frozenset({"SELECT", "PRAGMA"})
+
 MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL (SQLite's is larger)
 
 
@@ -54,13 +57,30 @@ def _private_sqlite_file(url: str) -> None:
 
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL mode, a busy timeout, enforced foreign keys, and
-    secure_delete (deleted rows are overwritten with zeros, not left in free pages)."""
+    secure_delete (deleted rows are overwritten with zeros, not left in free pages).
+
+    On SQLite the app begins its transactions itself (SQLAlchemy's documented recipe for the
+    sqlite3 driver): the driver's own transaction control is off (`isolation_level = None`),
+    and BEGIN is emitted here. Left to the driver, no transaction began before a SAVEPOINT
+    (`begin_nested()`), so its RELEASE committed at once and a request that failed afterwards
+    could no longer roll that write back. Every transaction is BEGIN IMMEDIATE (it takes the
+    write lock at once, waiting for it as long as the busy timeout): a deferred one that read
+    first cannot become a writer once another request has committed meanwhile, and SQLite
+    refuses that at once ("database is locked") instead of waiting.
+    - A request that writes (POST and the like) is one transaction from its first statement:
+      BEGIN IMMEDIATE in the engine's `begin` event.
+    - A page read (GET) and work outside a request (worker, CLI) begin theirs at their first
+      write or savepoint: until then each read stands alone, so reading never waits for a writer
+      and holds no lock; from then on everything up to COMMIT or ROLLBACK is one transaction.
+    The settings below are made on each new connection, outside any transaction (SQLite ignores
+    some of them inside one)."""
     if url.startswith("sqlite"):
         _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # the driver begins nothing: see below
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=15000")
@@ -75,11 +95,34 @@ def make_engine(url: str) -> Engine:
             and is synced with the next write or checkpoint). The level is per connection and
             cannot change inside a transaction, so it is set here, before SQLite's BEGIN, and
             only when it differs from what the pooled connection has."""
+            autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+            conn.info["begin_at_first_write"] = False
+            if autocommit:
+                return  # asked for no transaction (a checkpoint, a test's reading session)
+            driver = conn.connection.driver_connection
+            # SQLAlchemy puts the driver's own transaction control back on a pooled connection
+            # that was lent in AUTOCOMMIT; this engine's transactions are begun here, always.
+            if driver.isolation_level is not None:
+                driver.isolation_level = None
             level = "NORMAL" if _bookkeeping_only() else "FULL"
             if conn.info.get("synchronous") != level:
                 # On the driver's connection: a setting, not one of the page's queries.
-                conn.connection.driver_connection.execute(f"PRAGMA synchronous={level}")
+                driver.execute(f"PRAGMA synchronous={level}")
                 conn.info["synchronous"] = level
+            if has_request_context() and request.method not in SAFE_METHODS:
+                driver.execute("BEGIN IMMEDIATE")
+            else:
+                conn.info["begin_at_first_write"] = True
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _sqlite_begin_at_first_write(conn, _cursor, statement, *_args):
+            """A read's or a worker's transaction begins before its first write or SAVEPOINT."""
+            if not conn.info.get("begin_at_first_write"):
+                return
+            driver = conn.connection.driver_connection
+            if driver.in_transaction or statement.lstrip()[:6].upper() in _READS:
+                return
+            driver.execute("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -177,7 +220,7 @@ def purge_deleted() -> None:
     the rows) and truncate it. PostgreSQL needs nothing here (its VACUUM reclaims dead rows)."""
     if engine().dialect.name != "sqlite":
         return
-    with engine().connect() as conn:
+    with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
     if busy:
         current_app.logger.warning("WAL checkpoint after a deletion was blocked by a reader")

@@ -48,14 +48,17 @@ def _run(connection) -> None:
         # Batch migrations copy a table and drop the old one; with foreign keys on, that drop
         # would cascade into every table that points at it. Off for the migration (it must be
         # set before the transaction begins), on again after.
-        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        connection.commit()
+        # On the driver's connection, outside any transaction (the engine begins one before
+        # the first statement it runs: see `make_engine`).
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
     try:
         _migrate(connection)
+        if sqlite:
+            connection.commit()
     finally:
         if sqlite:
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-            connection.commit()
+            connection.rollback()  # (nothing left to undo after the commit)
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def _migrate(connection) -> None:

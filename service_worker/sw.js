@@ -4,8 +4,9 @@
  *   help page, which then opens offline whether or not it was ever visited). Static files are
  *   named by their content's hash; offline, an older name gets the current file.
  * - Pages: network first with a short timeout. The participant's key pages are kept, for the
- *   signed-in person only, in a cache that sign-out deletes; offline, they open from it with a
- *   banner saying when they were saved. Any other page offline shows the offline page.
+ *   signed-in person only, in a cache that sign-out deletes; offline, or on a network slower
+ *   than the timeout, they open from it with a banner saying when they were saved. Any other
+ *   page shows the offline page when offline, and goes on loading when the network is slow.
  * - A navigation that lands on the sign-in page means the session is gone (revoked elsewhere,
  *   timed out): the kept pages are deleted then (the page script does it too; the outbox stays).
  * - Never stores a response to an htmx request as a page, nor anything but a 200.
@@ -60,9 +61,12 @@ function isOfflinePage(url) {
   );
 }
 
+const SLOW = new Error("slow network");
+
+/* The promise, or SLOW if it has not settled after `ms` (the promise itself goes on). */
 function withTimeout(promise, ms) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("timeout")), ms);
+    const timer = setTimeout(() => reject(SLOW), ms);
     promise.then(
       (value) => { clearTimeout(timer); resolve(value); },
       (error) => { clearTimeout(timer); reject(error); }
@@ -86,32 +90,63 @@ async function keepPage(request, response) {
   );
 }
 
+/* What the network answered a navigation: returned as it is; on the way, a kept page is stored
+ * afresh, and landing on the sign-in page takes the kept pages away. */
+function fromNetwork(event, request, url, response) {
+  if (response.ok && new URL(response.url || request.url).pathname === CONFIG.signIn) {
+    event.waitUntil(self.IOPOutbox.forgetPages());
+    return response;
+  }
+  // Only a real page for the signed-in person: a 200 that was not redirected (to sign-in).
+  if (response.status === 200 && !response.redirected && isOfflinePage(url) &&
+      response.headers.get("X-Offline-Page") === "1") {
+    event.waitUntil(keepPage(request, response.clone()));
+  }
+  return response;
+}
+
+/* This device's copy of the page, if it has one: a public shell page (crisis help, visited or
+ * not), or a page kept for the signed-in person. */
+async function copyOf(url) {
+  if (CONFIG.shellPages.includes(url.pathname)) {
+    const shell = await caches.match(url.pathname, { cacheName: SHELL_CACHE });
+    if (shell) return shell;
+  }
+  if (!isOfflinePage(url)) return undefined;
+  const cache = await caches.open(PAGES_CACHE);
+  return cache.match(url.pathname);
+}
+
+async function offlinePage() {
+  const offline = await caches.match("/offline");
+  return offline || new Response("You are offline.", { status: 503 });
+}
+
+/* Network first. Offline (the fetch fails): the device's copy, else the offline page.
+ * Slow (no answer within NETWORK_TIMEOUT_MS): the device's copy, with its "saved at" banner,
+ * while the answer still arrives and is kept for next time; without a copy, the page goes on
+ * loading (the page it was opened from says "Still loading on a slow connection", see
+ * pwa.js): saying "You're offline" while the answer is on its way would be wrong. */
 async function handleNavigation(event) {
   const request = event.request;
   const url = new URL(request.url);
+  const network = fetch(request).then((response) => fromNetwork(event, request, url, response));
   try {
-    const response = await withTimeout(fetch(request), NETWORK_TIMEOUT_MS);
-    if (response.ok && new URL(response.url || request.url).pathname === CONFIG.signIn) {
-      event.waitUntil(self.IOPOutbox.forgetPages());
-      return response;
-    }
-    // Only a real page for the signed-in person: a 200 that was not redirected (to sign-in).
-    if (response.status === 200 && !response.redirected && isOfflinePage(url) &&
-        response.headers.get("X-Offline-Page") === "1") {
-      event.waitUntil(keepPage(request, response.clone()));
-    }
-    return response;
+    return await withTimeout(network, NETWORK_TIMEOUT_MS);
   } catch (error) {
-    // A public shell page (crisis help) opens offline as it does online, visited or not.
-    if (CONFIG.shellPages.includes(url.pathname)) {
-      const shell = await caches.match(url.pathname, { cacheName: SHELL_CACHE });
-      if (shell) return shell;
+    const copy = await copyOf(url);
+    if (error === SLOW) {
+      if (copy) {
+        event.waitUntil(network.catch(() => undefined)); // kept afresh when it arrives
+        return copy;
+      }
+      try {
+        return await network;
+      } catch (failed) {
+        return offlinePage();
+      }
     }
-    const cache = await caches.open(PAGES_CACHE);
-    const kept = isOfflinePage(url) ? await cache.match(url.pathname) : undefined;
-    if (kept) return kept;
-    const offline = await caches.match("/offline");
-    return offline || new Response("You are offline.", { status: 503 });
+    return copy || offlinePage();
   }
 }
 

@@ -22,6 +22,7 @@ from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
 from iop_pwa.features import registry
+from iop_pwa.web import CORE_NAV, NavLink
 
 bp = Blueprint("pwa", __name__)
 
@@ -192,10 +193,27 @@ def manifest():
     return response
 
 
+def offline_nav() -> list[NavLink]:
+    """The participant's bar on the offline page: the items whose page opens offline once
+    visited (Today, Practice, Journal, Messages, Sessions), in the bar's order, without counts
+    (the page is rendered for no one)."""
+    exact, prefixes = offline_pages()
+    items = [i for i in CORE_NAV if i.audience == "participant"] + registry().nav("participant")
+    links = [
+        NavLink(item.key, url_for(item.endpoint), item.label)
+        for item in sorted(items, key=lambda i: (i.order, i.key))
+    ]
+    return [
+        link
+        for link in links
+        if link.url in exact or any(link.url + "/" == prefix for prefix in prefixes)
+    ]
+
+
 @bp.get("/offline")
 def offline():
     """Shown for a page that was never kept on this device; holds no personal data."""
-    response = Response(render_template("pwa/offline.html"))
+    response = Response(render_template("pwa/offline.html", nav=offline_nav()))
     response.headers["Cache-Control"] = "no-cache"
     return response
 

@@ -8,7 +8,10 @@
  * item (the person is asked to sign in again); a 4xx refusal keeps the item with the reason.
  *
  * A 401 also means the session is gone (signed out elsewhere, password changed, timed out,
- * deactivated): forgetPages() then deletes the pages kept for reading offline; the items stay.
+ * deactivated): forgetPages() then deletes the pages kept for reading offline; the items stay,
+ * and every page is told ("signed-out" on the channel).
+ * One flush at a time on the device (pages and worker share a Web Lock); one asked for while
+ * one runs here runs once after it, as Workbox's queue does.
  */
 (function (global) {
   "use strict";
@@ -18,7 +21,9 @@
   var CHANNEL = "iop-outbox";
   var PAGES_CACHE_PREFIX = "iop-pages-";
   var HTMX_HISTORY_KEY = "htmx-history-cache";
-  var flushing = null;
+  var FLUSH_LOCK = "iop-outbox-flush";
+  var running = null; // this page's (or worker's) flush under way
+  var queued = null; // {ids, resolve, promise}: the one flush asked for meanwhile
 
   function openDb() {
     return new Promise(function (resolve, reject) {
@@ -43,8 +48,10 @@
     });
   }
 
-  function announce() {
-    try { new BroadcastChannel(CHANNEL).postMessage("changed"); } catch (e) { /* old browser */ }
+  function announce(what) {
+    try {
+      new BroadcastChannel(CHANNEL).postMessage(typeof what === "string" ? what : "changed");
+    } catch (e) { /* old browser */ }
   }
 
   function all() {
@@ -106,12 +113,12 @@
     });
   }
 
-  function send(item, csrf, foregroundId) {
+  function send(item, csrf, foregroundIds) {
     var body = new FormData();
     item.fields.forEach(function (pair) { body.append(pair[0], pair[1]); });
     body.set("csrf_token", csrf);
     var headers = { Accept: "application/json", "X-Outbox": "1", "X-CSRFToken": csrf };
-    if (item.id === foregroundId) headers["X-Outbox-Foreground"] = "1";
+    if (foregroundIds.indexOf(item.id) >= 0) headers["X-Outbox-Foreground"] = "1";
     return fetch(item.url, {
       method: "POST", body: body, credentials: "same-origin", headers: headers,
       redirect: "manual",
@@ -124,13 +131,15 @@
 
   /* Send every waiting item of the signed-in person, oldest first.
    * Resolves to {sent: [{id, redirect}], signedOut, offline, invalid}. */
-  function flushOnce(options) {
-    options = options || {};
+  function flushOnce(foregroundIds) {
     var report = { sent: [], signedOut: false, offline: false, invalid: 0 };
     // Nothing waiting on this device: no request at all (most page loads).
     return all().then(function (items) {
       if (!items.some(function (item) { return item.status === "waiting"; })) return report;
-      return flushWaiting(options, report);
+      return flushWaiting({ foregroundIds: foregroundIds }, report);
+    }).then(function (done) {
+      if (done.signedOut) announce("signed-out");
+      return done;
     });
   }
 
@@ -145,12 +154,12 @@
         waiting.forEach(function (item) {
           chain = chain.then(function (goOn) {
             if (!goOn) return false;
-            return send(item, csrf, options.foregroundId).then(function (answer) {
+            return send(item, csrf, options.foregroundIds).then(function (answer) {
               if (answer.status === 400 && answer.data.error === "csrf") {
                 return session().then(function (again) {
                   if (again.signedOut) { report.signedOut = true; return null; }
                   csrf = again.csrf;
-                  return send(item, csrf, options.foregroundId);
+                  return send(item, csrf, options.foregroundIds);
                 });
               }
               return answer;
@@ -188,11 +197,37 @@
     });
   }
 
-  /* One flush at a time: a second call waits for the running one, then runs again. */
+  /* A Web Lock: released by the browser if its holder goes away. */
+  function exclusive(work) {
+    var locks = global.navigator && global.navigator.locks;
+    if (!locks || typeof locks.request !== "function") return work();
+    return locks.request(FLUSH_LOCK, work);
+  }
+
+  function start(ids) {
+    var run = exclusive(function () { return flushOnce(ids); });
+    running = run;
+    var after = function () {
+      if (!queued) { running = null; return; }
+      var next = queued;
+      queued = null;
+      next.resolve(start(next.ids)); // at once: nothing can slip in between
+    };
+    run.then(after, after);
+    return run;
+  }
+
+  /* Now, or once after the running flush (calls meanwhile share it and its report). */
   function flush(options) {
-    var run = function () { return flushOnce(options); };
-    flushing = (flushing || Promise.resolve()).then(run, run);
-    return flushing;
+    var id = options && options.foregroundId;
+    var ids = id ? [id] : [];
+    if (!running) return start(ids);
+    if (!queued) {
+      queued = { ids: [] };
+      queued.promise = new Promise(function (resolve) { queued.resolve = resolve; });
+    }
+    queued.ids = queued.ids.concat(ids);
+    return queued.promise;
   }
 
   function clearAll() {

@@ -4,7 +4,8 @@
  *   subscription with getSubscription() and sends it to the server, which stores it by endpoint:
  *   `pushsubscriptionchange` is unreliable, so this is how a renewed subscription is noticed.
  * - Elements marked [data-push-panel] show the line that fits this browser
- *   ([data-push-state~="on|off|denied|ios|unsupported|checking|error"]), and the buttons
+ *   ([data-push-state~="on|off|denied|dismissed|nopush|ios|unsupported|checking|error"]), and
+ *   the buttons
  *   [data-push-on] / [data-push-off] turn reminders on (permission is asked only after a tap,
  *   as iOS requires) or off for this device.
  * - iOS delivers push only to an app added to the Home Screen: outside it the page says so.
@@ -58,7 +59,7 @@
       });
       var on = panel.querySelector("[data-push-on]");
       var off = panel.querySelector("[data-push-off]");
-      if (on) on.hidden = !(state === "off" || state === "error");
+      if (on) on.hidden = !(state === "off" || state === "error" || state === "dismissed");
       if (off) off.hidden = state !== "on";
     });
   }
@@ -99,10 +100,20 @@
     });
   }
 
+  /* Permission granted, subscribe() refused: no push service (a private window, a browser
+   * without one), unless offline. */
+  var NO_PUSH_SERVICE = ["NotAllowedError", "AbortError", "NotSupportedError"];
+  function subscribeProblem(error) {
+    var name = error && error.name;
+    var state = NO_PUSH_SERVICE.indexOf(name) >= 0 && navigator.onLine !== false ? "nopush" : "error";
+    return { state: state };
+  }
+
   function turnOn(button) {
     button.disabled = true;
     Notification.requestPermission().then(function (permission) {
-      if (permission !== "granted") return "denied";
+      if (permission === "denied") return "denied";
+      if (permission !== "granted") return "dismissed"; // the question was closed unanswered
       return Promise.all([
         registration(),
         fetch("/push/key", { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -111,13 +122,14 @@
         return found[0].pushManager.subscribe({
           userVisibleOnly: true,
           applicationServerKey: keyBytes(found[1].publicKey),
-        });
+        }).catch(function (error) { throw subscribeProblem(error); });
       }).then(store).then(function () {
         window.location.reload(); // the device list now has this device
         return "on";
       });
-    }).catch(function () {
-      return "error";
+    }).catch(function (problem) {
+      // The key or the subscription did not reach the server: the connection.
+      return (problem && problem.state) || "error";
     }).then(function (state) {
       button.disabled = false;
       show(state);

@@ -101,6 +101,38 @@
     }
   }
 
+  /* --- Slow network: the worker waits for a page it has no copy of (sw.js); say so ------ */
+  var SLOW_AFTER_MS = 3000;
+  var slowTimer = null;
+
+  function leaving() {
+    var slow = $("#slow-banner");
+    if (!slow) return;
+    clearTimeout(slowTimer);
+    slowTimer = setTimeout(function () { slow.hidden = false; }, SLOW_AFTER_MS);
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[href]");
+    if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey ||
+        event.ctrlKey || event.shiftKey || event.altKey) return;
+    if (link.target && link.target !== "_self") return;
+    if (link.hasAttribute("download") || link.origin !== location.origin) return;
+    if (link.pathname === location.pathname && link.search === location.search && link.hash) {
+      return; // a jump within this page
+    }
+    leaving();
+  });
+  document.addEventListener("submit", function (event) {
+    if (!event.defaultPrevented && !event.target.hasAttribute("hx-post")) leaving();
+  });
+  window.addEventListener("pagehide", function () { clearTimeout(slowTimer); });
+  window.addEventListener("pageshow", function () {
+    clearTimeout(slowTimer);
+    var slow = $("#slow-banner");
+    if (slow) slow.hidden = true; // back/forward cache
+  });
+
   /* --- Outbox: queue every write, send when possible ------------------------------------- */
 
   /* A page opened from the device (offline copy, back/forward cache) holds the client id it was
@@ -378,7 +410,14 @@
     if (document.visibilityState === "visible") flush();
   });
   try {
-    new BroadcastChannel(outbox ? outbox.CHANNEL : "iop-outbox").onmessage = renderOutbox;
+    new BroadcastChannel(outbox ? outbox.CHANNEL : "iop-outbox").onmessage = function (event) {
+      // Another tab's or the worker's flush found the session gone.
+      if (event.data === "signed-out") {
+        var signIn = $("#outbox-signin");
+        if (signIn) signIn.hidden = false;
+      }
+      renderOutbox();
+    };
   } catch (e) { /* no BroadcastChannel */ }
   if (userId) renderOutbox().then(function () { flush(); });
 

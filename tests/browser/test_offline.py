@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from flask import url_for
@@ -22,6 +24,8 @@ from iop_pwa.pwa.views import SHELL, current_shell_version
 from tests.browser.helpers import png_size, sign_in
 
 PAGES_CACHE = "iop-pages-v1"
+SCREENSHOTS = Path(tempfile.gettempdir()) / "iop-screenshots"
+SCREENSHOTS.mkdir(exist_ok=True)
 SHELL_CACHE = re.compile(r"^iop-shell-[0-9a-f]{12}$")
 
 
@@ -329,6 +333,35 @@ def test_get_help_now_opens_offline_though_never_visited_and_leaves_kept_pages_a
     page.goto(live_server + "/help")
     expect(page.get_by_role("heading", name="Get help now", level=1)).to_be_visible()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+def test_the_offline_page_has_get_help_now_the_crisis_numbers_and_the_pages_that_open_offline(
+    page, context, live_server, make_user
+):
+    """A page never visited, opened offline: the person still has "Get help now" where every
+    page has it, the numbers to call, and the bar of the pages that open offline."""
+    signed_in_participant(page, live_server, make_user, name="Robin Park")
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/today", "/journal")
+
+    context.set_offline(True)
+    page.goto(live_server + "/account")
+    expect(page.get_by_role("heading", name="You're offline", level=1)).to_be_visible()
+    expect(page.get_by_role("link", name="Call 988")).to_have_count(0)  # (the help page's)
+    expect(page.get_by_role("link", name="988", exact=True)).to_have_attribute("href", "tel:988")
+    expect(page.get_by_role("link", name="911", exact=True)).to_have_attribute("href", "tel:911")
+    bar = page.get_by_role("navigation", name="Main")
+    expect(bar.get_by_role("link")).to_have_text(
+        ["Today", "Practice", "Journal", "Messages", "Sessions"]
+    )
+    page.screenshot(path=str(SCREENSHOTS / "offline-page.png"))
+
+    bar.get_by_role("link", name="Journal").click()  # kept: opens from the phone
+    expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible()
+    page.goto(live_server + "/account")
+    page.get_by_role("banner").get_by_role("link", name="Get help now").click()
+    expect(page.get_by_role("heading", name="Get help now", level=1)).to_be_visible()
+    expect(page.get_by_role("link", name="Call 988")).to_have_attribute("href", "tel:988")
 
 
 def test_new_crisis_lines_make_a_new_shell_version_that_stores_them(
@@ -827,3 +860,181 @@ def test_signing_out_offline_changes_nothing_and_says_why(page, live_server, mak
     wait_until_outbox_empty(page)
     page.goto(live_server + "/today")
     expect(page).to_have_url(live_server + "/today")  # still signed in
+
+
+# --- 4b. one flush at a time --------------------------------------------------------------------
+
+
+class OutboxTraffic:
+    """WSGI middleware on the live server: how many of the outbox's requests (its session
+    check and its posts) were being answered at once, at most. Each is answered `slow` seconds
+    late (a phone's network), so that two flushes running side by side would overlap here."""
+
+    def __init__(self, wsgi_app, slow: float = 0.4):
+        import threading
+
+        self.wsgi_app, self.slow = wsgi_app, slow
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+        self.log: list[str] = []
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        ours = path == "/api/session" or environ.get("HTTP_X_OUTBOX") == "1"
+        if not ours:
+            return self.wsgi_app(environ, start_response)
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            self.log.append(f"{environ['REQUEST_METHOD']} {path}")
+        try:
+            time.sleep(self.slow)
+            return list(self.wsgi_app(environ, start_response))
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_going_back_online_flushes_the_outbox_once_at_a_time(
+    page, context, live_server, make_user, db, app
+):
+    """Back online, the page (its `online` event), the service worker (Background Sync) and a
+    tap on "Sync now" each start a flush: they run one after another, never side by side, and a
+    flush asked for while one runs is run once after it, not once per request."""
+    traffic = OutboxTraffic(app.wsgi_app)
+    app.wsgi_app = traffic
+    person = signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/journal")
+    context.set_offline(True)
+    page.goto(live_server + "/journal")
+    write_entry(page, "First, on the bus.")
+    write_entry(page, "Second, still offline.")
+    expect(outbox_count(page)).to_contain_text("2 waiting to sync")
+
+    context.set_offline(False)  # the `online` event and Background Sync both flush
+    for _ in range(3):
+        page.get_by_role("button", name="Sync now").dispatch_event("click")
+    wait_until_outbox_empty(page)
+    rows = entries_of(db, person)
+    assert [r.body for r in rows] == ["First, on the bus.", "Second, still offline."]
+    assert traffic.most == 1, traffic.log
+    assert traffic.log.count("POST /journal") == 2, traffic.log  # each sent once
+
+
+def test_taps_on_sync_now_during_a_flush_make_one_more_flush_not_one_each(
+    page, context, live_server, make_user, db, app
+):
+    """The session ended meanwhile, so every flush asks the server and keeps the items: three
+    taps while one flush runs give that flush and one more, run after it."""
+    person = signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/journal")
+    context.set_offline(True)
+    page.goto(live_server + "/journal")
+    write_entry(page, "Waiting for a signal.")
+    db.exec(delete(LoginSession).where(col(LoginSession.user_id) == person.id))
+    db.commit()
+    traffic = OutboxTraffic(app.wsgi_app)
+    app.wsgi_app = traffic
+    context.set_offline(False)
+    expect(page.get_by_text("Your session ended.")).to_be_visible()
+    wait_until(page, "() => !document.querySelector('#sync-now').disabled")
+    before = len(traffic.log)
+    page.evaluate(
+        """() => Promise.all([IOPOutbox.flush(), IOPOutbox.flush(), IOPOutbox.flush(),
+                              IOPOutbox.flush()])"""
+    )
+    assert traffic.log[before:] == ["GET /api/session", "GET /api/session"], traffic.log
+    assert len(outbox_items(page)) == 1
+
+
+# --- 3b. a slow network -------------------------------------------------------------------------
+
+SLOWER_THAN_THE_WORKER_WAITS = 6.0  # seconds; sw.js gives the network 4 before using a copy
+
+
+class SlowPages:
+    """WSGI middleware on the live server: a page in `paths` is answered late, as over a slow
+    mobile network (the real service worker waits for it, as it would for the phone's radio)."""
+
+    def __init__(self, wsgi_app, *paths: str, delay: float = SLOWER_THAN_THE_WORKER_WAITS):
+        self.wsgi_app, self.paths, self.delay = wsgi_app, set(paths), delay
+        self.answered: list[str] = []
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path in self.paths and environ["REQUEST_METHOD"] == "GET":
+            time.sleep(self.delay)
+            self.answered.append(path)
+        return self.wsgi_app(environ, start_response)
+
+
+def test_on_a_slow_network_a_page_never_kept_goes_on_loading_and_says_so(
+    page, context, live_server, make_user, app
+):
+    signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    note = page.get_by_role("status").filter(has_text="Still loading on a slow connection")
+    expect(note).to_be_hidden()
+    # While a navigation is pending, Chromium answers DevTools questions about the page only
+    # after it (Playwright's locators too): what the person sees is read from the screen, where
+    # the note must look exactly as it does when shown.
+    screen = context.new_cdp_session(page)
+    page.locator("#slow-banner").evaluate("(el) => { el.hidden = false; }")
+    box = page.locator("#slow-banner").bounding_box()
+    clip = {**box, "scale": 1}
+    shown = screen.send("Page.captureScreenshot", {"clip": clip})["data"]
+    page.locator("#slow-banner").evaluate("(el) => { el.hidden = true; }")
+    assert screen.send("Page.captureScreenshot", {"clip": clip})["data"] != shown
+    app.wsgi_app = slow = SlowPages(app.wsgi_app, "/account")
+
+    page.get_by_role("link", name="Account", exact=True).click(no_wait_after=True)
+    deadline = time.monotonic() + SLOWER_THAN_THE_WORKER_WAITS - 1
+    while screen.send("Page.captureScreenshot", {"clip": clip})["data"] != shown:
+        assert time.monotonic() < deadline, "no word that the page is still loading"
+        time.sleep(0.1)
+    assert slow.answered == []  # said while the answer was still on its way
+    # Not "You're offline" once the worker's 4 seconds are up: the page itself, when it comes.
+    account = page.get_by_role("heading", name="Account", level=1)
+    expect(account).to_be_visible(timeout=SLOWER_THAN_THE_WORKER_WAITS * 1000 + 5_000)
+    expect(page).to_have_url(live_server + "/account")
+    expect(page.get_by_role("heading", name="You're offline")).to_have_count(0)
+    expect(note).to_be_hidden()
+    assert slow.answered == ["/account"]
+
+
+def test_on_a_slow_network_a_kept_page_opens_from_the_phone_and_is_kept_afresh(
+    page, live_server, make_user, app
+):
+    signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/journal")
+    saved_at = page.evaluate(KEPT_AT, [PAGES_CACHE, "/journal"])
+    page.goto(live_server + "/today")
+    app.wsgi_app = slow = SlowPages(app.wsgi_app, "/journal")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Journal").click(
+        no_wait_after=True
+    )
+    expect(page.get_by_role("heading", name="Journal", level=1)).to_be_visible(timeout=8_000)
+    banner = page.get_by_role("status").filter(has_text="showing what you saw at")
+    expect(banner).to_be_visible()
+    # The late answer still arrives, and is what the phone keeps for next time.
+    deadline = time.monotonic() + SLOWER_THAN_THE_WORKER_WAITS + 5
+    while not slow.answered and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert slow.answered == ["/journal"]
+    wait_until(page, KEPT_AFTER, [PAGES_CACHE, "/journal", saved_at])
+
+
+KEPT_AT = """async ([name, path]) => {
+    const hit = await (await caches.open(name)).match(path);
+    return hit && (await hit.text()).match(/data-offline-saved-at="([^"]+)"/)[1];
+}"""
+
+KEPT_AFTER = """async ([name, path, before]) => {
+    const hit = await (await caches.open(name)).match(path);
+    const at = hit && (await hit.text()).match(/data-offline-saved-at="([^"]+)"/)[1];
+    return !!at && at > before;
+}"""

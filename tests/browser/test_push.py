@@ -144,6 +144,72 @@ def test_a_browser_without_push_is_told_plainly(new_context, live_server, make_u
     expect(page.get_by_role("button", name="Turn on reminders on this device")).to_be_hidden()
 
 
+def reminders_panel(context, live_server, make_user):
+    """A new page on Account, its Reminders section and its "Turn on" button, once shown."""
+    page = context.new_page()
+    signed_in(page, live_server, make_user)
+    page.goto(live_server + "/account")
+    controlled(page)
+    section = page.locator("#reminders")
+    turn_on = section.get_by_role("button", name="Turn on reminders on this device")
+    expect(turn_on).to_be_visible(timeout=PATIENCE_MS)
+    return page, section, turn_on
+
+
+def test_a_browser_without_a_push_service_says_so_and_what_to_do(
+    new_context, live_server, make_user, app
+):
+    """Notifications allowed, but no push service answers (as in a private window; headless
+    Chromium here reaches none, so its subscribe() really fails): the page says what is wrong,
+    what to try, and offers email, not "check your connection"."""
+    app.config["MAIL_ENABLED"] = True
+    context = new_context(phone=True)
+    context.grant_permissions(["notifications"], origin=live_server)
+    page, section, turn_on = reminders_panel(context, live_server, make_user)
+    turn_on.click()
+    problem = section.get_by_role("alert").filter(has_text="This browser can't receive reminders")
+    expect(problem).to_be_visible(timeout=PATIENCE_MS)
+    expect(problem).to_contain_text("no push service")
+    expect(problem).to_contain_text("Try Chrome")
+    expect(problem).to_contain_text("Home Screen")
+    expect(problem).to_contain_text("isn't private")
+    expect(section.get_by_text("Check your connection")).to_be_hidden()
+    expect(turn_on).to_be_hidden()  # tapping again cannot help in this browser
+    problem.get_by_role("link", name="How reminders reach me").click()
+    expect(
+        page.get_by_role("group", name="How reminders reach me").get_by_label("By email")
+    ).to_be_visible()
+
+
+def test_turning_on_reminders_without_a_connection_says_to_check_it(
+    new_context, live_server, make_user
+):
+    context = new_context(phone=True)
+    context.grant_permissions(["notifications"], origin=live_server)
+    page, section, turn_on = reminders_panel(context, live_server, make_user)
+    context.set_offline(True)
+    turn_on.click()
+    expect(section.get_by_role("alert")).to_have_text(
+        "Reminders could not be turned on just now. Check your connection and try again.",
+        timeout=PATIENCE_MS,
+    )
+    expect(section.get_by_text("This browser can't receive reminders")).to_be_hidden()
+    expect(turn_on).to_be_visible()
+
+
+def test_notifications_blocked_says_where_to_allow_them(new_context, live_server, make_user):
+    context = new_context(phone=True)
+    page, section, turn_on = reminders_panel(context, live_server, make_user)
+    page.evaluate("() => Notification.requestPermission()")  # headless answers "denied"
+    if page.evaluate("() => Notification.permission") != "denied":
+        pytest.skip("this Chromium does not deny notifications by itself")
+    turn_on.click()
+    expect(section.get_by_text("This browser blocks notifications from this app.")).to_be_visible(
+        timeout=PATIENCE_MS
+    )
+    expect(section.get_by_text("Check your connection")).to_be_hidden()
+
+
 def test_iphone_safari_outside_the_home_screen_app_is_told_to_add_it(
     new_context, live_server, make_user
 ):
