@@ -384,9 +384,7 @@ def confirm():
     db = get_db()
     user = db.get(User, current_user.id)
     form = ConfirmItsYouForm()
-    factor_only = bool(request.args.get("factor")) and second_factor.factor_guards_changes(
-        db, user
-    )
+    factor_only = bool(request.args.get("factor")) and second_factor.factor_guards_changes(db, user)
     ask = (
         "Enter a code from your authenticator app or a recovery code, or use your passkey."
         if factor_only

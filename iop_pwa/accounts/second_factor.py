@@ -222,7 +222,7 @@ def recently_confirmed_factor(login: LoginSession | None, now: datetime | None =
 
 
 def stamp_confirmed(db: Session, login: LoginSession, *, factor: bool = False) -> None:
-    """"Confirm it's you" succeeded (`factor`: with the second factor or a passkey)."""
+    """ "Confirm it's you" succeeded (`factor`: with the second factor or a passkey)."""
     login.confirmed_at = utcnow()
     if factor:
         login.factor_confirmed_at = login.confirmed_at

@@ -43,9 +43,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("login_session_id", "name"),
     )
-    op.create_index(
-        "ix_session_secret_login_session_id", "session_secret", ["login_session_id"]
-    )
+    op.create_index("ix_session_secret_login_session_id", "session_secret", ["login_session_id"])
     with op.batch_alter_table("loginsession") as batch_op:
         batch_op.add_column(
             sa.Column("factor_confirmed_at", iop_pwa.db.UTCDateTime(timezone=True), nullable=True)
