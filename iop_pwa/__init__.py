@@ -48,11 +48,17 @@ class IOPFlask(Flask):
 
 
 class DatabaseIdConverter(IntegerConverter):
-    """`<int:...>` that matches only ids an id column can hold (up to `MAX_ID`).
+    """`<int:...>` that matches only ids an id column can hold (up to `MAX_ID`), written in
+    ASCII digits.
 
     A larger number would fail inside the query (a 500: "integer out of range" on PostgreSQL, an
-    OverflowError on SQLite); here the route simply doesn't match, so it answers 404.
+    OverflowError on SQLite); here the route simply doesn't match, so it answers 404. Werkzeug's
+    own pattern matches any Unicode digit, and `int()` reads them (/messages/<U+0661>/poll, an
+    Arabic-Indic one, would be conversation 1): one object would have many addresses, and checks
+    written for the ASCII spelling (the quick answer's, a proxy's) would miss the others.
     """
+
+    regex = r"[0-9]+"
 
     def __init__(self, map, *args, **kwargs) -> None:
         kwargs.setdefault("max", database.MAX_ID)

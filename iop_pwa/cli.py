@@ -92,6 +92,8 @@ def users_create(role, email, password, name, timezone, therapist_email, group_n
         raise click.BadParameter(f"unknown time zone {timezone!r}", param_hint="--timezone")
     if therapist_email and role != "participant":
         raise click.BadParameter("only a participant has a therapist", param_hint="--therapist")
+    if group_name and role == "admin":
+        raise click.BadParameter("an admin facilitates no group", param_hint="--group")
     with session_scope() as db:
         try:
             user = services.create_user(
@@ -110,12 +112,42 @@ def users_create(role, email, password, name, timezone, therapist_email, group_n
                 services.link_care_team(db, therapist=therapist, participant=user)
             if group_name:
                 group = services.get_or_create_group(db, group_name)
-                services.add_to_group(db, user=user, group=group, facilitator=role != "participant")
+                services.add_to_group(db, user=user, group=group, facilitator=role == "therapist")
         except services.AccountError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(
             f"Created {role} {user.email} (id {user.id}). "
             "They choose their own password at first sign-in."
+        )
+
+
+@users_cli.command("reset-second-factor")
+@click.argument("email")
+def users_reset_second_factor(email):
+    """A staff member lost their second factor (an admin too, whom no admin page changes): their
+    app, recovery codes and passkeys go, every device is signed out, and they set one up again at
+    their next sign-in. Audited as done from the command line."""
+    from iop_pwa import audit
+    from iop_pwa.accounts import second_factor, services
+    from iop_pwa.accounts.sessions import end_other_sessions
+
+    with session_scope() as db:
+        user = services.find_user_by_email(db, email)
+        if user is None or not user.is_staff:
+            raise click.ClickException(f"No staff account with email {email}.")
+        second_factor.reset(db, user=user)
+        end_other_sessions(db, user, None)
+        audit.record(
+            db,
+            "second_factor_reset",
+            actor_id=None,
+            object_type="user",
+            object_id=user.id,
+            detail="command line",
+        )
+        click.echo(
+            f"Reset the second factor of {user.email}: every device is signed out, and they set "
+            "one up again at their next sign-in."
         )
 
 

@@ -1,7 +1,9 @@
 """Settings, read from the environment (and an optional `.env`).
 
 Every setting has a development default except the secrets: in production the app refuses to start
-without a real `SECRET_KEY`, and in development one is generated once into `instance/`.
+without a real `SECRET_KEY`, and in development one is generated once into `instance/`. Production
+also refuses to start without `PUBLIC_URL` (passkeys' relying party), and without `REDIS_URL` when
+more than one web process serves it (rate limits shared by every process).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 import os
 import re
 import secrets
+import shlex
+import sys
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -188,6 +192,54 @@ def alumni_months(text: str) -> tuple[int, ...]:
     return months
 
 
+def _workers_in(args: list[str]) -> int | None:
+    """The last `-w N`, `-wN`, `--workers N` or `--workers=N` of a gunicorn command line."""
+    found = None
+    for i, arg in enumerate(args):
+        value = None
+        if arg in ("-w", "--workers") and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--workers="):
+            value = arg.removeprefix("--workers=")
+        elif arg.startswith("-w") and arg[2:].isascii() and arg[2:].isdigit():
+            value = arg[2:]
+        if value is not None and value.isascii() and value.strip().isdigit():
+            found = int(value)
+    return found
+
+
+def web_processes(argv: list[str] | None = None, environ=None) -> int:
+    """How many gunicorn worker processes serve this app, as gunicorn itself decides: its
+    command line (this process's, under gunicorn: `make run` passes `--workers`), else
+    `GUNICORN_CMD_ARGS`, else `WEB_CONCURRENCY`, else 1."""
+    argv = sys.argv if argv is None else argv
+    environ = os.environ if environ is None else environ
+    count = int(environ.get("WEB_CONCURRENCY", "1").strip() or 1)
+    from_env = _workers_in(shlex.split(environ.get("GUNICORN_CMD_ARGS", "")))
+    count = from_env if from_env is not None else count
+    if argv and os.path.basename(argv[0]).startswith("gunicorn"):
+        from_argv = _workers_in(list(argv[1:]))
+        count = from_argv if from_argv is not None else count
+    return count
+
+
+def _production_checks(public_url: str, redis_url: str) -> None:
+    """What production must have that development does without."""
+    if not public_url:
+        raise ConfigError(
+            "PUBLIC_URL is not set. Refusing to start in production without it: passkeys "
+            "belong to its host, and without it they would follow each request's Host header. "
+            "Set PUBLIC_URL=https://your.host."
+        )
+    processes = web_processes()
+    if processes > 1 and not redis_url:
+        raise ConfigError(
+            f"REDIS_URL is not set, and {processes} web processes would each count the rate "
+            "limits on their own (each limit multiplied by the number of processes). Set "
+            "REDIS_URL=redis://host:6379/0, or run one web process (WEB_CONCURRENCY=1)."
+        )
+
+
 def load_settings(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     instance = Path(instance_path)
@@ -211,7 +263,7 @@ def load_settings(instance_path: str) -> dict:
     participant_absolute = _minutes("PARTICIPANT_ABSOLUTE_MINUTES", 365 * 24 * 60)
     public_url = os.environ.get("PUBLIC_URL", "").strip().rstrip("/")
 
-    return {
+    settings = {
         "APP_ENV": env,
         "SECRET_KEY": _secret_key(instance, env),
         "DATABASE_URL": database_url,
@@ -264,3 +316,6 @@ def load_settings(instance_path: str) -> dict:
             os.environ.get("SMTP_URL", ""), os.environ.get("MAIL_FROM", ""), public_url
         ),
     }
+    if production:  # (after SECRET_KEY's own check, above)
+        _production_checks(public_url, settings["REDIS_URL"].strip())
+    return settings

@@ -87,11 +87,14 @@ class NotificationKind:
             raise ValueError(f"unknown notification category {self.category!r}")
 
 
-# Kinds that core itself notifies: a safety flag for the care team (see `safety`),
-# and a participant discharged to alumni or re-admitted (see `accounts.lifecycle`).
+# Kinds that core itself notifies: a safety flag for the care team (see `safety`), a
+# participant discharged to alumni or re-admitted (see `accounts.lifecycle`), and a change to how
+# someone signs in (see `accounts.second_factor.tell_changed`).
 CORE_NOTIFICATION_KINDS = (
     NotificationKind("care_flag", "dashboard.home", None, "alerts"),
     NotificationKind("program_status", "participant.today", None, "care_team"),
+    # A passkey, the authenticator app or recovery codes changed (accounts.second_factor).
+    NotificationKind("sign_in_changed", "accounts.account", None, "other"),
 )
 
 

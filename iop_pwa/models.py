@@ -10,10 +10,12 @@ from iop_pwa.accounts.models import (  # noqa: F401
     LoginSession,
     Passkey,
     RecoveryCode,
+    SessionSecret,
     SignInFailure,
     SignInLink,
     TotpFactor,
     User,
+    WebAuthnChallenge,
 )
 from iop_pwa.audit import AuditEvent  # noqa: F401
 from iop_pwa.checkins.models import (  # noqa: F401

@@ -6,6 +6,7 @@ query, a constant number of queries, admins only)."""
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -458,3 +459,107 @@ def test_the_audit_log_holds_no_ones_words(app, admin, people, db):
         detail = (event.detail or "").lower()
         for words in ("sam", "rivera", "sister", "riverside", "@example"):
             assert words not in detail, (event.action, event.detail)
+
+
+# --- Who may change whom: admins manage therapists; facilitators are active therapists ----------
+
+
+def _facilitators_of(db, group_id: int) -> set[int]:
+    from iop_pwa.accounts.models import GroupMembership
+
+    return set(
+        db.exec(
+            select(GroupMembership.user_id).where(
+                GroupMembership.group_id == group_id, GroupMembership.is_facilitator
+            )
+        ).all()
+    )
+
+
+def test_an_admin_cannot_make_themself_or_another_admin_a_facilitator(app, admin, make_user, db):
+    """A facilitator reads the group's whole history and its reported direct messages: only
+    active therapists facilitate, whoever asks."""
+    therapist = make_user("therapist", name="Theo Rapist", group="Tuesday circle")
+    other_admin = make_user("admin", name="Bo Admin")
+    gone = make_user("therapist", name="Gone Therapist")
+    group = db.exec(select(Group).where(Group.name == "Tuesday circle")).one()
+    client = signed_in(app, admin)
+    assert client.post_form(f"/admin/therapists/{gone.id}/deactivate").status_code == 303
+
+    page = text(client.get("/admin/groups"))
+    choices = re.findall(r'<option value="(\d+)">([^<]+)</option>', page)
+    assert {name for _, name in choices} == {"Theo Rapist"}  # no admin, no deactivated one
+    for person in (admin, other_admin, gone):
+        added = client.post_form(
+            f"/admin/groups/{group.id}/facilitators", {"facilitator": str(person.id)}
+        )
+        assert added.status_code == 303
+        assert "Choose a therapist to add." in text(client.get("/admin/groups"))
+        made = client.post_form(
+            "/admin/groups", {"name": "Mine now", "facilitator": str(person.id)}
+        )
+        assert made.status_code == 422
+    assert _facilitators_of(db, group.id) == {therapist.id}
+    assert db.exec(select(Group).where(Group.name == "Mine now")).all() == []
+
+    # An admin starting a group from an invitation (the dashboard) does not facilitate it either.
+    invite = client.post_form(
+        "/dashboard/invitations", {"name": "Sam Lee", "email": "", "new_group": "Admin's own"}
+    )
+    assert invite.status_code == 422 and "Only a therapist starts a group" in text(invite)
+    assert db.exec(select(Group).where(Group.name == "Admin's own")).all() == []
+
+
+def test_an_admin_pages_change_therapists_never_another_admin(app, admin, make_user, db):
+    """Another admin's account and second factor are not changed from these pages (404,
+    audited); a therapist's are."""
+    from iop_pwa.accounts.models import TotpFactor
+
+    other = make_user("admin", name="Bo Admin", email="bo@example.test")
+    bo = signed_in(app, other)
+    client = signed_in(app, admin)
+    page = text(client.get("/admin/therapists"))
+    assert "Bo Admin" in page and "Edit Bo Admin" not in page and "Deactivate Bo Admin" not in page
+    assert "Edit Ada Admin" not in page
+    for method, path, data in [
+        ("GET", f"/admin/therapists/{other.id}", None),
+        ("POST", f"/admin/therapists/{other.id}", {"name": "Mine", "email": "me@example.test"}),
+        ("POST", f"/admin/therapists/{other.id}/second-factor/reset", {}),
+        ("POST", f"/admin/therapists/{other.id}/deactivate", {}),
+        ("POST", f"/admin/therapists/{other.id}/reactivate", {}),
+        ("GET", f"/admin/therapists/{admin.id}", None),
+        ("POST", f"/admin/therapists/{admin.id}/second-factor/reset", {}),
+    ]:
+        answer = client.get(path) if method == "GET" else client.post_form(path, data)
+        assert answer.status_code == 404, (method, path, answer.status_code)
+    row = db.get(User, other.id)
+    assert (row.name, row.email, row.status) == ("Bo Admin", "bo@example.test", "active")
+    assert db.exec(select(TotpFactor).where(TotpFactor.user_id == other.id)).all()
+    assert bo.get("/admin/therapists").status_code == 200  # still signed in
+    denied = db.exec(
+        select(AuditEvent).where(
+            AuditEvent.action == "access_denied", AuditEvent.actor_id == admin.id
+        )
+    ).all()
+    assert {e.object_id for e in denied} == {other.id, admin.id}
+
+
+def test_an_operator_resets_a_locked_out_admins_second_factor_from_the_command_line(app, admin, db):
+    """The documented path for an admin who lost their phone: `flask users reset-second-factor`
+    on the server, audited as done from the command line."""
+    from iop_pwa.accounts.models import TotpFactor
+
+    client = signed_in(app, admin)
+    result = app.test_cli_runner().invoke(args=["users", "reset-second-factor", admin.email])
+    assert result.exit_code == 0, result.output
+    assert db.exec(select(TotpFactor).where(TotpFactor.user_id == admin.id)).all() == []
+    assert client.get("/admin/therapists").status_code in (302, 303)  # signed out everywhere
+    [event] = db.exec(select(AuditEvent).where(AuditEvent.action == "second_factor_reset")).all()
+    assert (event.actor_id, event.object_id, event.detail) == (None, admin.id, "command line")
+    missing = app.test_cli_runner().invoke(args=["users", "reset-second-factor", "no@one.test"])
+    assert missing.exit_code != 0 and "No staff account" in missing.output
+    no_group = app.test_cli_runner().invoke(
+        args=["users", "create", "--role", "admin", "--email", "x@example.test"]
+        + ["--password", PASSWORD, "--group", "Evening"]
+    )
+    assert no_group.exit_code != 0 and "an admin facilitates no group" in no_group.output

@@ -111,6 +111,40 @@ def test_ids_too_large_for_the_database_are_404(app, world, clients, too_large):
     assert not failures, "\n".join(failures)
 
 
+# Other scripts' digits: int() reads them, so Werkzeug's own converter took them for ids.
+ARABIC_INDIC = str.maketrans(
+    "0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
+)
+FULLWIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
+
+
+@pytest.mark.parametrize("digits", [ARABIC_INDIC, FULLWIDTH], ids=["arabic-indic", "fullwidth"])
+def test_ids_in_other_digits_are_404_where_the_ascii_id_opens_the_page(
+    app,
+    world,  # noqa: F811
+    clients,
+    digits,
+):
+    """/messages/\u0661/poll was conversation 1: a route's id is written in ASCII digits only, so
+    every other spelling of an id that opens a page answers 404."""
+    opened, failures = [], []
+    for rule in _rules(app, "GET"):
+        if not rule.arguments:
+            continue
+        values = {name: IDS[name](world) for name in rule.arguments}
+        client = clients[_role(rule.rule)]
+        if client.get(_path(rule, values)).status_code != 200:
+            continue  # (a page this person may not open, or a redirect: nothing to compare)
+        opened.append(rule.rule)
+        odd = _path(rule, {name: str(value).translate(digits) for name, value in values.items()})
+        status = client.get(odd).status_code
+        if status != 404:
+            failures.append(f"GET {odd}: {status}")
+    assert len(opened) >= 10, opened  # the participant's, the therapist's and the admin's pages
+    assert any("/messages/" in rule for rule in opened), opened
+    assert not failures, "\n".join(failures)
+
+
 # --- Every POST form, fed odd values --------------------------------------------------------------
 
 

@@ -92,6 +92,7 @@ def test_hsts_and_secure_cookie_behind_a_tls_proxy(app, make_user, monkeypatch):
     monkeypatch.setenv("APP_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "p" * 40)
     monkeypatch.setenv("PROXY_HOPS", "1")
+    monkeypatch.setenv("PUBLIC_URL", "https://app.example.org")
     from iop_pwa import create_app
 
     prod = create_app({"DATABASE_URL": app.config["DATABASE_URL"]})
@@ -113,6 +114,75 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path)
     monkeypatch.setenv("SECRET_KEY", "short")
     with pytest.raises(ConfigError):
         load_settings(str(tmp_path))
+
+
+def test_production_refuses_to_start_without_public_url(monkeypatch, tmp_path):
+    """Without PUBLIC_URL a passkey's relying party would follow each request's Host header."""
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "p" * 40)
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    with pytest.raises(ConfigError, match="PUBLIC_URL is not set"):
+        load_settings(str(tmp_path))
+    monkeypatch.setenv("PUBLIC_URL", "https://app.example.org")
+    assert load_settings(str(tmp_path))["PUBLIC_URL"] == "https://app.example.org"
+
+
+def test_production_with_several_web_processes_refuses_to_start_without_redis(
+    monkeypatch, tmp_path
+):
+    """Each process would count the rate limits in its own memory (2 workers let 26 messages a
+    minute through a limit of 20)."""
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "p" * 40)
+    monkeypatch.setenv("PUBLIC_URL", "https://app.example.org")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("GUNICORN_CMD_ARGS", raising=False)
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+    with pytest.raises(ConfigError, match="REDIS_URL is not set, and 2 web processes"):
+        load_settings(str(tmp_path))
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+    monkeypatch.setenv("GUNICORN_CMD_ARGS", "--bind 0.0.0.0:80 -w 3")
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        load_settings(str(tmp_path))
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert load_settings(str(tmp_path))["REDIS_URL"]
+    monkeypatch.delenv("REDIS_URL")
+    monkeypatch.delenv("GUNICORN_CMD_ARGS")
+    assert load_settings(str(tmp_path))["REDIS_URL"] == ""  # one process: its memory will do
+    # `make run` (development, two workers) needs neither.
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+    monkeypatch.delenv("PUBLIC_URL")
+    assert load_settings(str(tmp_path))["APP_ENV"] == "development"
+
+
+def test_gunicorn_with_two_workers_in_production_without_redis_stops_and_says_why(tmp_path):
+    """As deployed: `gunicorn --workers 2 app:app` with APP_ENV=production and no REDIS_URL
+    does not serve; its log names the variable."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "TEST_DATABASE"))}
+    for name in ("REDIS_URL", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS", "SMTP_URL", "MAIL_FROM"):
+        env.pop(name, None)
+    env.update(
+        APP_ENV="production",
+        SECRET_KEY="p" * 40,
+        PUBLIC_URL="https://app.example.org",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+        INSTANCE_PATH=str(tmp_path / "instance"),
+    )
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    argv = [gunicorn, "--bind", "127.0.0.1:0", "--workers", "2", "--no-control-socket", "app:app"]
+    done = subprocess.run(  # noqa: S603 - fixed argv
+        argv, cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "REDIS_URL is not set, and 2 web processes" in done.stderr, done.stderr[-2000:]
 
 
 def test_development_generates_and_keeps_a_secret_key(monkeypatch, tmp_path):

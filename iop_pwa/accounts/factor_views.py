@@ -5,11 +5,17 @@ actions.
 Between a staff member's password and their second factor there is no signed-in session: the
 signed session cookie holds only a pending step (the user id, where to go next, and an expiry a
 few minutes away), which this blueprint's second-factor pages alone read. Every other page sees
-nobody signed in.
+nobody signed in. Nothing secret goes into that cookie (it is signed, not encrypted): passkey
+challenges are kept on the server (`passkeys`), and recovery codes made with a passkey set-up
+are kept sealed for the new sign-in session until the next page shows them once.
+
+Changing a second factor (a passkey, the app, recovery codes) takes the current one
+(`recent_auth.second_factor_required`) and tells the person (`second_factor.tell_changed`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 import segno
@@ -28,6 +34,7 @@ from markupsafe import Markup
 
 from iop_pwa import access
 from iop_pwa.accounts import passkeys, second_factor, throttle
+from iop_pwa.accounts import sessions as login_sessions
 from iop_pwa.accounts.forms import (
     ConfirmItsYouForm,
     PasskeyNameForm,
@@ -36,7 +43,7 @@ from iop_pwa.accounts.forms import (
 )
 from iop_pwa.accounts.models import Passkey, User
 from iop_pwa.accounts.passwords import verify_password
-from iop_pwa.accounts.recent_auth import recent_auth_required, this_login
+from iop_pwa.accounts.recent_auth import second_factor_required, this_login
 from iop_pwa.accounts.views import home_for, sign_in_user
 from iop_pwa.db import get_db
 from iop_pwa.errors import wants_json
@@ -46,9 +53,9 @@ from iop_pwa.web import form_status, render_page, safe_next, staff_required
 bp = Blueprint("factors", __name__)
 
 PENDING_KEY = "pending_sign_in"
-# Recovery codes made when a passkey was set up (a script's request): kept in this browser's
-# signed session until the next page shows them once.
-FRESH_CODES_KEY = "fresh_recovery_codes"
+# Recovery codes made when a passkey was set up (a script's request): kept sealed for the new
+# sign-in session (`login_sessions.keep_secret`) until the next page shows them once.
+FRESH_CODES_KEY = "recovery_codes"
 
 
 # --- The pending step between password and second factor ---------------------------------------
@@ -88,7 +95,7 @@ def _finish(user: User, how: str) -> str:
     """Start the real session after the second factor; returns where to go."""
     pending = session.get(PENDING_KEY) or {}
     next_page = safe_next(pending.get("next"))
-    sign_in_user(user)  # clears the pending step with the rest of the old cookie
+    sign_in_user(user, second_factor=True)  # clears the pending step with the old cookie
     audit_event("sign_in", actor_id=user.id, detail=f"second factor: {how}")
     if user.must_change_password:
         return url_for("accounts.choose_password", next=next_page)
@@ -324,15 +331,25 @@ def set_up_passkey():
     audit_event("passkey_added", actor_id=user.id, object_type="passkey", object_id=passkey.id)
     audit_event("second_factor_set_up", actor_id=user.id, detail="passkey")
     target = _finish(user, "passkey (set up)")
-    session[FRESH_CODES_KEY] = {"codes": codes, "next": target}
+    login_sessions.keep_secret(
+        db, this_login(), FRESH_CODES_KEY, json.dumps({"codes": codes, "next": target})
+    )
     return jsonify(redirect=url_for("factors.fresh_recovery_codes"))
 
 
 @bp.get("/sign-in/recovery-codes")
 @login_required
 def fresh_recovery_codes():
-    """The recovery codes made with a passkey set-up, once; afterwards, the home page."""
-    fresh = session.pop(FRESH_CODES_KEY, None)
+    """The recovery codes made with a passkey set-up, once, on the device that made them;
+    afterwards (or anywhere else), the home page."""
+    db = get_db()
+    login = this_login()
+    kept = login_sessions.secret(db, login, FRESH_CODES_KEY)
+    login_sessions.forget_secret(db, login, FRESH_CODES_KEY)
+    try:
+        fresh = json.loads(kept) if kept else None
+    except ValueError:
+        fresh = None
     if not isinstance(fresh, dict) or not fresh.get("codes"):
         return redirect(home_for(current_user), 303)
     return _codes_page(list(fresh["codes"]), safe_next(fresh.get("next")) or home_for(current_user))
@@ -346,10 +363,12 @@ def _codes_page(codes: list[str], continue_to: str):
 # --- "Confirm it's you" ------------------------------------------------------------------------
 
 
-def _confirmed(how: str):
+def _confirmed(how: str, *, factor: bool = False):
+    """`factor`: confirmed with the second factor (a code) or a passkey, which is enough to
+    change a second factor for the next few minutes."""
     login = this_login()
     if login is not None:
-        second_factor.stamp_confirmed(get_db(), login)
+        second_factor.stamp_confirmed(get_db(), login, factor=factor)
     _clear_failures(current_user)
     audit_event("reauthenticated", detail=how)
     return safe_next(request.args.get("next")) or url_for("accounts.account")
@@ -359,35 +378,47 @@ def _confirmed(how: str):
 @login_required
 def confirm():
     """ "Confirm it's you" before exporting records, changing a second factor or deactivating
-    an account: the password, a passkey, or (staff) a code from the authenticator app."""
+    an account: the password, a passkey, or (staff) a code from the authenticator app or a
+    recovery code. Before changing a second factor (`?factor=1`) staff must use their current
+    one: the password alone is not enough."""
     db = get_db()
     user = db.get(User, current_user.id)
     form = ConfirmItsYouForm()
+    factor_only = bool(request.args.get("factor")) and second_factor.factor_guards_changes(db, user)
+    ask = (
+        "Enter a code from your authenticator app or a recovery code, or use your passkey."
+        if factor_only
+        else "Enter your password."
+    )
     error = None
     status = 200
     if form.validate_on_submit():
         refusal = _refused(user)
         if refusal is not None:
             error, status = refusal.message, 429
+        elif form.code.data and user.is_staff:
+            if second_factor.use_code(db, user=user, code=form.code.data) is not None:
+                return redirect(_confirmed("code", factor=True), 303)
+            _count_failure("reauthentication_failed", user, "wrong code")
+            error, status = "That code didn't work. Please try again.", 422
+        elif factor_only:
+            error, status = ask, 422
         elif form.password.data and verify_password(user.password_hash, form.password.data):
             return redirect(_confirmed("password"), 303)
-        elif (
-            form.code.data
-            and user.is_staff
-            and second_factor.use_code(db, user=user, code=form.code.data) is not None
-        ):
-            return redirect(_confirmed("code"), 303)
-        elif not (form.password.data or form.code.data):
-            error, status = "Enter your password.", 422
+        elif not form.password.data:
+            error, status = ask, 422
         else:
             _count_failure("reauthentication_failed", user, "wrong password or code")
             error, status = "That didn't match. Please try again.", 422
     elif request.method == "POST":
-        error, status = "Enter your password.", 422
+        error, status = ask, 422
+    if factor_only:
+        form.code.label.text = "A code from your authenticator app, or a recovery code"
     return render_page(
         "accounts/confirm.html",
         form=form,
         error=error,
+        factor_only=factor_only,
         has_app=user.is_staff and second_factor.confirmed_totp(db, user) is not None,
         has_passkey=second_factor.has_passkey(db, user),
         status=status,
@@ -406,7 +437,7 @@ def confirm_passkey():
     refused = _check_passkey(current_user, "reauthentication_failed")
     if refused is not None:
         return refused
-    return jsonify(redirect=_confirmed("passkey"))
+    return jsonify(redirect=_confirmed("passkey", factor=True))
 
 
 # --- Staff: a new app, new recovery codes (on Account) --------------------------------------------
@@ -414,7 +445,7 @@ def confirm_passkey():
 
 @bp.route("/account/second-factor/app", methods=["GET", "POST"])
 @staff_required
-@recent_auth_required
+@second_factor_required
 def change_app():
     """Set up a new authenticator app (a new phone): the old one works until the new one's
     first code is accepted."""
@@ -424,13 +455,14 @@ def change_app():
         codes = _confirm_app(user, form)
         if codes is not None:
             audit_event("second_factor_set_up", detail="app (changed)")
+            second_factor.tell_changed(get_db(), user=user, change="app_changed")
             return _codes_page(codes, url_for("accounts.account"))
     return _set_up_page(user, form, form_status(), signed_in=True)
 
 
 @bp.post("/account/recovery-codes")
 @staff_required
-@recent_auth_required
+@second_factor_required
 def new_recovery_codes():
     """Ten new recovery codes; the old ones stop working."""
     if not PasskeyNameForm().validate_on_submit():  # any FlaskForm: the CSRF check
@@ -438,6 +470,7 @@ def new_recovery_codes():
     user = get_db().get(User, current_user.id)
     codes = second_factor.new_recovery_codes(get_db(), user=user)
     audit_event("recovery_codes_made")
+    second_factor.tell_changed(get_db(), user=user, change="recovery_codes_made")
     return _codes_page(codes, url_for("accounts.account"))
 
 
@@ -478,7 +511,7 @@ def passkey_sign_in():
         audit_refusal("sign_in_failed", detail="passkey of a deactivated account")
         return jsonify(error="This account can't sign in. Please ask your care team."), 400
     next_page = safe_next((request.get_json(silent=True) or {}).get("next"))
-    sign_in_user(user)
+    sign_in_user(user, second_factor=True)  # a passkey is both factors
     audit_event("sign_in", actor_id=user.id, detail="passkey")
     if user.must_change_password:
         return jsonify(redirect=url_for("accounts.choose_password", next=next_page))
@@ -486,13 +519,13 @@ def passkey_sign_in():
 
 
 @bp.post("/account/passkeys/options")
-@recent_auth_required
+@second_factor_required
 def add_passkey_options():
     return jsonify(passkeys.registration_options(get_db(), user=current_user))
 
 
 @bp.post("/account/passkeys")
-@recent_auth_required
+@second_factor_required
 def add_passkey():
     """Keep the passkey this phone just made (named by the person: "My phone")."""
     form = _posted_passkey_name()
@@ -505,12 +538,13 @@ def add_passkey():
     except passkeys.PasskeyError as exc:
         return jsonify(error=str(exc)), 400
     audit_event("passkey_added", object_type="passkey", object_id=passkey.id)
+    second_factor.tell_changed(get_db(), user=current_user, change="passkey_added")
     flash(f"Passkey added: {passkey.name}. Next time, sign in with your phone's lock.")
     return jsonify(redirect=url_for("accounts.account"))
 
 
 @bp.post("/account/passkeys/<int:passkey_id>/remove")
-@recent_auth_required
+@second_factor_required
 def remove_passkey(passkey_id: int):
     """Remove one of your own passkeys (anyone else's answers "not found")."""
     db = get_db()
@@ -521,5 +555,6 @@ def remove_passkey(passkey_id: int):
         return redirect(url_for("accounts.account"), 303)
     db.delete(passkey)
     audit_event("passkey_removed", object_type="passkey", object_id=passkey_id)
+    second_factor.tell_changed(db, user=current_user, change="passkey_removed")
     flash(f"Passkey removed: {passkey.name}.")
     return redirect(url_for("accounts.account") + "#passkeys-heading", 303)

@@ -181,7 +181,29 @@ def mail_invitation(db: Session, row: mail.QueuedMail, send: Callable[..., None]
     return True
 
 
+SIGN_IN_CHANGED_SUBJECT = "Your IOP Companion sign-in was changed"
+
+
+def mail_sign_in_changed(db: Session, row: mail.QueuedMail, send: Callable[..., None]) -> bool:
+    """Tell a person that their second factor or a passkey changed, in general words (no code,
+    no key, no device), with where to check it."""
+    user = db.get(User, row.user_id) if row.user_id is not None else None
+    if user is None or not user.is_active:
+        return False
+    body = (
+        "Hello,\n\n"
+        "The way you sign in to IOP Companion was just changed: a passkey, the authenticator\n"
+        "app or the recovery codes.\n\n"
+        "If you did this, there is nothing more to do. If you did not, tell your program's admin\n"
+        "now, and check your account:\n\n"
+        f"{mail.public_url('accounts.account')}\n"
+    )
+    send(to=user.email, subject=SIGN_IN_CHANGED_SUBJECT, body=body)
+    return True
+
+
 COMPOSERS: dict[str, mail.Composer] = {
     "sign_in_link": mail_sign_in_link,
     "invitation_link": mail_invitation,
+    "sign_in_changed": mail_sign_in_changed,
 }

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     LargeBinary,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     false,
@@ -159,6 +160,10 @@ class LoginSession(SQLModel, table=True):
     # When the person last proved it was them (signing in, or "Confirm it's you"): the most
     # sensitive actions (`second_factor.recent_auth_required`) ask again after a few minutes.
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When they last proved it with their second factor (a staff sign-in, or "Confirm it's you"
+    # with the app's code, a recovery code or a passkey): changing a second factor asks for it
+    # (`recent_auth.second_factor_required`), so a stolen session and the password are not enough.
+    factor_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Invitation(SQLModel, table=True):
@@ -239,6 +244,13 @@ class SealedSecret(TypeDecorator):
             return ""
 
 
+class SealedText(SealedSecret):
+    """A sealed secret of any length (several recovery codes at once)."""
+
+    impl = Text
+    cache_ok = True
+
+
 _sealing_key: list[str | bytes] = []  # the last app's SECRET_KEY, for reads outside a request
 
 
@@ -305,3 +317,33 @@ class Passkey(SQLModel, table=True):
     name: str = Field(default="Passkey", max_length=60)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SessionSecret(SQLModel, table=True):
+    """A capability a page must show again on the device that made it, and only there: a sign-in
+    link or an invitation link a therapist just made, or the recovery codes made with a passkey
+    set-up. Kept sealed on the server, tied to the sign-in session (deleted with it), never in
+    the session cookie, which is only signed and so readable by anyone who holds it."""
+
+    __tablename__ = "session_secret"
+    __table_args__ = (UniqueConstraint("login_session_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    login_session_id: int = Field(foreign_key="loginsession.id", index=True, ondelete="CASCADE")
+    # What it is: "invitation:<id>", "sign_in_link:<participant id>", "recovery_codes".
+    name: str = Field(max_length=60)
+    value: str = Field(sa_type=SealedText)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WebAuthnChallenge(SQLModel, table=True):
+    """A passkey challenge the server gave out, by its SHA-256, for one purpose ("sign-in:" and
+    the person's id, or "register:" and the id), until it expires; deleted when it is used, so a
+    captured answer to it cannot be replayed."""
+
+    __tablename__ = "webauthn_challenge"
+
+    id: int | None = Field(default=None, primary_key=True)
+    challenge_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    purpose: str = Field(max_length=60)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -2,20 +2,23 @@
 fingerprint, PIN) instead of a password; staff use one as their second factor.
 
 The relying party is the site of `PUBLIC_URL` (its host is the RP id, its origin the expected
-origin); without PUBLIC_URL (a laptop's `make run`) the request's own host. A challenge lives in
-the signed session cookie for a few minutes and is used once. Passkeys are discoverable and
+origin); without PUBLIC_URL (a laptop's `make run`) the request's own host. A challenge is kept
+on the server (`WebAuthnChallenge`: its hash, purpose and expiry, a few minutes away) and deleted
+when an answer to it is accepted, so a captured answer cannot be replayed (a challenge in the
+session cookie could: an old copy of the cookie still carried it). Passkeys are discoverable and
 always ask for the phone's lock (user verification), so a passkey alone is two factors: the
 phone, and the face, finger or PIN that unlocks it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import time
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import current_app, request, session
-from sqlmodel import Session, select
+from flask import current_app, request
+from sqlmodel import Session, col, delete, select
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -32,11 +35,10 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from iop_pwa.accounts.models import Passkey, User
+from iop_pwa.accounts.models import Passkey, User, WebAuthnChallenge
 from iop_pwa.db import utcnow
 
 RP_NAME = "IOP Companion"
-CHALLENGE_KEY = "webauthn"
 CHALLENGE_SECONDS = 300
 MAX_PASSKEYS = 10
 
@@ -52,22 +54,60 @@ def relying_party() -> tuple[str, str]:
     return parts.hostname or "localhost", f"{parts.scheme}://{parts.netloc}"
 
 
-def _remember(purpose: str, challenge: bytes) -> None:
-    session[CHALLENGE_KEY] = {
-        "purpose": purpose,
-        "challenge": bytes_to_base64url(challenge),
-        "until": int(time.time()) + CHALLENGE_SECONDS,
-    }
+def _challenge_hash(challenge: bytes) -> str:
+    return hashlib.sha256(challenge).hexdigest()
 
 
-def _take_challenge(purpose: str) -> bytes:
-    """The challenge this browser was given for `purpose`, once (a replay finds none)."""
-    kept = session.pop(CHALLENGE_KEY, None)
-    if not isinstance(kept, dict) or kept.get("purpose") != purpose:
+def _remember(db: Session, purpose: str, challenge: bytes) -> None:
+    """Keep the challenge just given out (its hash) until it is used or expires; forget the
+    expired ones."""
+    now = utcnow()
+    db.exec(delete(WebAuthnChallenge).where(col(WebAuthnChallenge.expires_at) <= now))
+    db.add(
+        WebAuthnChallenge(
+            challenge_hash=_challenge_hash(challenge),
+            purpose=purpose,
+            expires_at=now + timedelta(seconds=CHALLENGE_SECONDS),
+        )
+    )
+
+
+def _answered_challenge(credential) -> bytes | None:
+    """The challenge the authenticator signed, read from the answer's clientDataJSON (the
+    signature check then proves it)."""
+    try:
+        client_data = json.loads(base64url_to_bytes(credential["response"]["clientDataJSON"]))
+        challenge = client_data["challenge"]
+        return base64url_to_bytes(challenge) if isinstance(challenge, str) else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _take_challenge(db: Session, purpose: str, credential) -> bytes:
+    """The challenge this answer is to, if the server gave it out for `purpose` and it has not
+    expired; deleted now, so it is used once (a replay finds none). The deletion commits with a
+    request that succeeds."""
+    challenge = _answered_challenge(credential)
+    if challenge is None or len(challenge) > 1024:
+        raise PasskeyError("This passkey could not be used. Please try again.")
+    taken = db.exec(
+        delete(WebAuthnChallenge).where(
+            col(WebAuthnChallenge.challenge_hash) == _challenge_hash(challenge),
+            col(WebAuthnChallenge.purpose) == purpose,
+            col(WebAuthnChallenge.expires_at) > utcnow(),
+        )
+    ).rowcount
+    if taken != 1:
         raise PasskeyError("That took too long or was already used. Please try again.")
-    if int(kept.get("until", 0)) < time.time():
-        raise PasskeyError("That took too long. Please try again.")
-    return base64url_to_bytes(kept["challenge"])
+    return challenge
+
+
+def _as_dict(credential: dict | str):
+    try:
+        data = json.loads(credential) if isinstance(credential, str) else credential
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def passkeys_of(db: Session, user: User) -> list[Passkey]:
@@ -95,7 +135,7 @@ def registration_options(db: Session, *, user: User) -> dict:
             for p in passkeys_of(db, user)
         ],
     )
-    _remember(f"register:{user.id}", options.challenge)
+    _remember(db, f"register:{user.id}", options.challenge)
     return json.loads(options_to_json(options))
 
 
@@ -103,11 +143,12 @@ def add(db: Session, *, user: User, credential: dict | str, name: str) -> Passke
     """Check the authenticator's answer to `registration_options` and keep the public key."""
     if len(passkeys_of(db, user)) >= MAX_PASSKEYS:
         raise PasskeyError(f"You have {MAX_PASSKEYS} passkeys. Remove one to add another.")
-    challenge = _take_challenge(f"register:{user.id}")
+    data = _as_dict(credential)
+    challenge = _take_challenge(db, f"register:{user.id}", data)
     rp_id, origin = relying_party()
     try:
         verified = verify_registration_response(
-            credential=credential,
+            credential=data,
             expected_challenge=challenge,
             expected_rp_id=rp_id,
             expected_origin=origin,
@@ -145,19 +186,16 @@ def authentication_options(db: Session, *, user: User | None = None) -> dict:
     options = generate_authentication_options(
         rp_id=rp_id, allow_credentials=allow, user_verification=UserVerificationRequirement.REQUIRED
     )
-    _remember(f"sign-in:{user.id if user else ''}", options.challenge)
+    _remember(db, f"sign-in:{user.id if user else ''}", options.challenge)
     return json.loads(options_to_json(options))
 
 
 def verify(db: Session, *, credential: dict | str, user: User | None = None) -> Passkey:
     """The passkey that answered `authentication_options` (which must be `user`'s, when given),
     its use counted. Raises PasskeyError for anything else."""
-    challenge = _take_challenge(f"sign-in:{user.id if user else ''}")
-    try:
-        data = json.loads(credential) if isinstance(credential, str) else credential
-        raw_id = data["rawId"] if isinstance(data, dict) else None
-    except (ValueError, KeyError, TypeError):
-        raw_id = None
+    data = _as_dict(credential)
+    challenge = _take_challenge(db, f"sign-in:{user.id if user else ''}", data)
+    raw_id = data.get("rawId") if data is not None else None
     if not isinstance(raw_id, str) or len(raw_id) > 1400:
         raise PasskeyError("This passkey could not be used. Please try again.")
     passkey = db.exec(select(Passkey).where(Passkey.credential_id == raw_id)).first()

@@ -1,7 +1,12 @@
-"""The "Confirm it's you" guard for the most sensitive actions (exporting a participant's record,
-changing a second factor, deactivating an account): the person must have proved it was them a
-few minutes ago (signing in counts), else they go to "Confirm it's you" (`factor_views.confirm`)
-and come back."""
+"""The "Confirm it's you" guards for the most sensitive actions (exporting a participant's record,
+deactivating an account: `recent_auth_required`; changing a second factor:
+`second_factor_required`): the person must have proved it was them a few minutes ago (signing
+in counts), else they go to "Confirm it's you" (`factor_views.confirm`) and come back.
+
+Changing a second factor takes the current one: a stolen session plus the password must not
+become a permanent second factor. Staff confirm with a code from their app, a recovery code or a
+passkey (the password alone is refused); participants, whose password signs them in on its own,
+confirm with the password or a passkey as for anything else."""
 
 from __future__ import annotations
 
@@ -59,6 +64,36 @@ def recent_auth_required(view):
         if second_factor.recently_confirmed(this_login()):
             return view(*args, **kwargs)
         target = url_for("factors.confirm", next=_back_here())
+        if wants_json():
+            return jsonify(error="confirm_required", confirm=target), 403
+        if htmx:
+            return htmx_response(redirect=target)
+        return redirect(target, 303)
+
+    return wrapper
+
+
+def second_factor_required(view):
+    """Like `recent_auth_required`, for changing a second factor (adding or removing a passkey,
+    a new authenticator app, new recovery codes): staff who have a second factor must have used
+    it in the last few minutes (a staff sign-in counts), or "Confirm it's you" asks for it."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        from flask_login import current_user
+
+        db = get_db()
+        login = this_login()
+        guarded = second_factor.factor_guards_changes(db, current_user)
+        confirmed = (
+            second_factor.recently_confirmed_factor(login)
+            if guarded
+            else second_factor.recently_confirmed(login)
+        )
+        if confirmed:
+            return view(*args, **kwargs)
+        target = url_for("factors.confirm", next=_back_here(), factor=1 if guarded else None)
         if wants_json():
             return jsonify(error="confirm_required", confirm=target), 403
         if htmx:

@@ -212,6 +212,55 @@ def recently_confirmed(login: LoginSession | None, now: datetime | None = None) 
     return (now or utcnow()) - login.confirmed_at <= limit
 
 
-def stamp_confirmed(db: Session, login: LoginSession) -> None:
+def recently_confirmed_factor(login: LoginSession | None, now: datetime | None = None) -> bool:
+    """Whether this session's person proved it with their second factor in the last few
+    minutes (a staff sign-in, or "Confirm it's you" with a code or a passkey)."""
+    if login is None or login.factor_confirmed_at is None:
+        return False
+    limit: timedelta = current_app.config["RECENT_AUTH_WINDOW"]
+    return (now or utcnow()) - login.factor_confirmed_at <= limit
+
+
+def stamp_confirmed(db: Session, login: LoginSession, *, factor: bool = False) -> None:
+    """ "Confirm it's you" succeeded (`factor`: with the second factor or a passkey)."""
     login.confirmed_at = utcnow()
+    if factor:
+        login.factor_confirmed_at = login.confirmed_at
     db.add(login)
+
+
+def factor_guards_changes(db: Session, user: User) -> bool:
+    """Whether changing `user`'s second factor (a passkey, the app, recovery codes) takes the
+    current one: staff who have one. A participant's password signs them in on its own, so a
+    passkey gives no more than the password does: for them the password is enough."""
+    return needs_second_factor(user) and is_enrolled(db, user)
+
+
+# --- Telling the person ------------------------------------------------------------------------
+
+# What changed, in generic words (the in-app notification; the mail says less).
+CHANGES = {
+    "passkey_added": "a passkey was added",
+    "passkey_removed": "a passkey was removed",
+    "app_changed": "a new authenticator app was set up",
+    "recovery_codes_made": "new recovery codes were made",
+}
+NOTIFICATION_KIND = "sign_in_changed"
+
+
+def tell_changed(db: Session, *, user: User, change: str) -> None:
+    """Tell the person their way of signing in changed: an in-app notification, and a mail
+    where mail is set up (queued for the worker; it holds no code or key), so a change they did
+    not make does not go unnoticed."""
+    from iop_pwa import mail
+    from iop_pwa.notifications import notify
+
+    notify(
+        db,
+        user_id=user.id,
+        kind=NOTIFICATION_KIND,
+        text=f"Your sign-in changed: {CHANGES[change]}. If this wasn't you, tell your "
+        "program's admin now.",
+    )
+    if mail.enabled():
+        mail.queue(db, purpose="sign_in_changed", user_id=user.id)

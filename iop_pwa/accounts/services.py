@@ -135,6 +135,8 @@ def start_group(db: Session, *, name: str, by: User) -> Group:
     """A new group started by a therapist, who facilitates it. Always a new group: another
     therapist's group of the same name stays theirs."""
     name = " ".join(name.split())
+    if not may_facilitate(by):
+        raise GroupNameTaken("Only a therapist starts a group: an admin makes one on Groups.")
     if not name:
         raise GroupNameTaken("Give the new group a name.")
     mine = db.exec(
@@ -170,10 +172,17 @@ def add_to_group(db: Session, *, user: User, group: Group, facilitator: bool = F
         db.add(exists)
 
 
+def may_facilitate(user: User) -> bool:
+    """Facilitators are active therapists: a facilitator reads the group's whole history and
+    its reported direct messages, so an admin never is one."""
+    return user.role == Role.therapist and user.is_active
+
+
 def set_facilitator(db: Session, *, group: Group, therapist: User, on: bool, by: User) -> None:
-    """An admin makes a therapist a facilitator of a group, or ends that (audited)."""
-    if therapist.role not in (Role.therapist, Role.admin):
-        raise AccountError("Only therapists can facilitate a group.")
+    """An admin makes an active therapist a facilitator of a group, or ends anyone's
+    facilitation (audited)."""
+    if on and not may_facilitate(therapist):
+        raise AccountError("Only an active therapist can facilitate a group.")
     if on:
         add_to_group(db, user=therapist, group=group, facilitator=True)
     else:

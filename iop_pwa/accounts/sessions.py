@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import String, bindparam
 from sqlmodel import Session, col, delete, select
 
-from iop_pwa.accounts.models import LoginSession, User
+from iop_pwa.accounts.models import LoginSession, SessionSecret, User
 from iop_pwa.db import utcnow
 
 # last_seen_at is written at most this often, so reading a page is not a database write each time.
@@ -55,20 +55,75 @@ def _session_statement():
     )
 
 
-def start_session(db: Session, user: User, device: str) -> str:
-    """Create a session row for a new sign-in and return the token for the cookie."""
+def start_session(db: Session, user: User, device: str, *, second_factor: bool = False) -> str:
+    """Create a session row for a new sign-in and return the token for the cookie.
+    `second_factor`: the sign-in itself took the person's second factor (or a passkey)."""
     token = secrets.token_urlsafe(32)
-    user.last_seen_at = utcnow()
+    now = utcnow()
+    user.last_seen_at = now
     db.add(user)
     db.add(
         LoginSession(
             user_id=user.id,
             token_hash=token_hash(token),
             device=device[:120],
-            confirmed_at=utcnow(),  # signing in is proof enough for the next few minutes
+            confirmed_at=now,  # signing in is proof enough for the next few minutes
+            factor_confirmed_at=now if second_factor else None,
         )
     )
+    db.flush()
     return token
+
+
+# --- Secrets kept for one sign-in session (never in the readable cookie) -------------------------
+
+# How many links one session keeps showing (the newest; older ones are still valid links, but
+# this device no longer shows them).
+SECRETS_PER_KIND = 20
+
+
+def keep_secret(db: Session, login: LoginSession | None, name: str, value: str) -> None:
+    """Keep `value` sealed for this sign-in session under `name` (replacing an older one); it
+    goes when the session ends. Of names that share a kind ("invitation:3", "invitation:4"), the
+    newest SECRETS_PER_KIND are kept. Without a session, nothing is kept."""
+    if login is None:
+        return
+    forget_secret(db, login, name)
+    db.add(SessionSecret(login_session_id=login.id, name=name, value=value))
+    db.flush()
+    kind = name.split(":", 1)[0] + ":"
+    older = db.exec(
+        select(SessionSecret.id)
+        .where(
+            SessionSecret.login_session_id == login.id,
+            col(SessionSecret.name).startswith(kind, autoescape=True),
+        )
+        .order_by(col(SessionSecret.id).desc())
+        .offset(SECRETS_PER_KIND)
+    ).all()
+    if older:
+        db.exec(delete(SessionSecret).where(col(SessionSecret.id).in_(older)))
+
+
+def secret(db: Session, login: LoginSession | None, name: str) -> str | None:
+    """The value this sign-in session keeps under `name`, or None (another device, or gone)."""
+    if login is None:
+        return None
+    row = db.exec(
+        select(SessionSecret).where(
+            SessionSecret.login_session_id == login.id, SessionSecret.name == name
+        )
+    ).first()
+    return row.value if row is not None and row.value else None
+
+
+def forget_secret(db: Session, login: LoginSession | None, name: str) -> None:
+    if login is not None:
+        db.exec(
+            delete(SessionSecret).where(
+                col(SessionSecret.login_session_id) == login.id, col(SessionSecret.name) == name
+            )
+        )
 
 
 def find_session(db: Session, token: str | None) -> tuple[LoginSession, User] | None:

@@ -51,12 +51,16 @@ def home_for(user: User) -> str:
     return url_for("dashboard.home")
 
 
-def sign_in_user(user: User) -> None:
-    """Start a server-side session for `user` in this browser (new token, fresh cookie)."""
+def sign_in_user(user: User, *, second_factor: bool = False) -> None:
+    """Start a server-side session for `user` in this browser (new token, fresh cookie);
+    `second_factor`: the sign-in took the person's second factor (or a passkey)."""
     db = get_db()
     session.clear()  # a new session id at sign-in: no fixation
     token = login_sessions.start_session(
-        db, user, login_sessions.describe_device(request.user_agent.string)
+        db,
+        user,
+        login_sessions.describe_device(request.user_agent.string),
+        second_factor=second_factor,
     )
     session[SESSION_TOKEN_KEY] = token
     session.permanent = True

@@ -1,7 +1,14 @@
 """Admin pages: therapist accounts (also possible with `flask users create`), groups with
 their facilitators (a therapist may use only the groups they facilitate) and their kind (a
 cohort or an alumni group), the crisis lines and the program's own contact shown on the help
-page, and the audit log."""
+page, and the audit log.
+
+Who may change whom: an admin manages therapists (correct, deactivate, reactivate, reset the
+second factor) and makes active therapists facilitators. No admin is ever a facilitator (a
+facilitator reads the group's whole history and its reported messages), and no admin page
+changes an admin: an admin changes their own account on Account (a second factor only with the
+current one), and an operator with the server resets a locked-out admin's second factor with
+`flask users reset-second-factor` (audited). Any other admin's id answers 404 here, audited."""
 
 from __future__ import annotations
 
@@ -85,7 +92,10 @@ def _staff(db) -> list[User]:
 
 
 def _staff_choices(db) -> list[tuple[str, str]]:
-    return [("", "Choose a therapist")] + [(str(u.id), u.name) for u in _staff(db)]
+    """Who can be made a facilitator: active therapists (never an admin)."""
+    return [("", "Choose a therapist")] + [
+        (str(u.id), u.name) for u in _staff(db) if services.may_facilitate(u)
+    ]
 
 
 def _groups_page(form: GroupForm | None = None, status: int = 200, edit_errors=None):
@@ -125,8 +135,15 @@ def _group_or_404(group_id: int) -> Group:
 
 
 def _therapist_or_none(value) -> User | None:
+    """The therapist (never an admin, nor a participant) of an id from a form or the path."""
     user = get_db().get(User, parse_id(value)) if parse_id(value) else None
-    return user if user is not None and user.is_staff else None
+    return user if user is not None and user.role == Role.therapist else None
+
+
+def _facilitator_or_none(value) -> User | None:
+    """Someone who can be made a facilitator now: an active therapist."""
+    user = _therapist_or_none(value)
+    return user if user is not None and services.may_facilitate(user) else None
 
 
 @bp.get("/groups")
@@ -142,7 +159,7 @@ def create_group():
     form = GroupForm()
     form.facilitator.choices = _staff_choices(db)
     if form.validate_on_submit():
-        therapist = _therapist_or_none(form.facilitator.data)
+        therapist = _facilitator_or_none(form.facilitator.data)
         group = Group(name=" ".join(form.name.data.split()))
         db.add(group)
         db.flush()
@@ -159,7 +176,7 @@ def add_facilitator(group_id: int):
     db = get_db()
     form = FacilitatorForm()
     form.facilitator.choices = _staff_choices(db)
-    therapist = _therapist_or_none(form.facilitator.data) if form.validate_on_submit() else None
+    therapist = _facilitator_or_none(form.facilitator.data) if form.validate_on_submit() else None
     if therapist is None:
         flash("Choose a therapist to add.")
     else:
@@ -171,9 +188,10 @@ def add_facilitator(group_id: int):
 @bp.post("/groups/<int:group_id>/facilitators/<int:user_id>/remove")
 @admin_required
 def remove_facilitator(group_id: int, user_id: int):
+    """End anyone's facilitation (an admin made facilitator before the rule, too)."""
     group = _group_or_404(group_id)
-    therapist = _therapist_or_none(user_id)
-    if therapist is None:
+    therapist = get_db().get(User, user_id)
+    if therapist is None or not therapist.is_staff:
         abort(404)
     db = get_db()
     services.set_facilitator(db, group=group, therapist=therapist, on=False, by=current_user)
@@ -216,9 +234,11 @@ def program_contact():
 
 
 def _therapist_or_404(user_id: int) -> User:
+    """A therapist these pages may change; an admin (another, or oneself) or a participant
+    answers 404, audited."""
     user = _therapist_or_none(user_id)
     if user is None:
-        abort(404)
+        access.deny("user", user_id)
     return user
 
 
@@ -250,10 +270,10 @@ def edit_therapist(user_id: int):
 def deactivate_therapist(user_id: int):
     """The therapist can no longer sign in (every device signed out); their groups, sessions
     and what they wrote stay. An admin cannot lock themself out."""
-    user = _therapist_or_404(user_id)
-    if user.id == current_user.id:
+    if user_id == current_user.id:
         flash("You can't deactivate your own account.")
         return redirect(url_for("admin.therapists"), 303)
+    user = _therapist_or_404(user_id)
     db = get_db()
     user.status = ParticipantStatus.deactivated
     db.add(user)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import segno
-from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
@@ -15,9 +15,10 @@ from iop_pwa import access, dates, mail
 from iop_pwa.access import Action, load_or_404
 from iop_pwa.accounts import lifecycle, links
 from iop_pwa.accounts import services as accounts
+from iop_pwa.accounts import sessions as login_sessions
 from iop_pwa.accounts.forms import EmailLinkForm, InvitationForm
 from iop_pwa.accounts.models import Invitation, ParticipantStatus
-from iop_pwa.accounts.recent_auth import recent_auth_required
+from iop_pwa.accounts.recent_auth import recent_auth_required, this_login
 from iop_pwa.dashboard import services
 from iop_pwa.dashboard.forms import ConfirmForm, DischargeForm, ReadmitForm
 from iop_pwa.dates import date_ as format_date
@@ -30,24 +31,27 @@ from iop_pwa.web import local_now, local_today, render_page, safe_next, staff_re
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-# Raw invitation tokens are kept only in the therapist's own signed session, to show the link
-# (and its QR code) again on the invitation's page; the database holds their hashes.
-SHOWN_LINKS_KEY = "invitation_links"
+# A raw invitation token is kept, sealed, for the therapist's sign-in session on the server
+# (`login_sessions.keep_secret`: deleted with the session, the newest 20 kept), to show the link
+# (and its QR code) again on the invitation's page on the device that made it; the invitation
+# row holds only its hash. Never in the session cookie: that is only signed, so anyone holding
+# it can read it.
+SHOWN_LINKS_KEY = "invitation"
 # Sign-in links made for participants, the same way (keyed by the participant's id).
-SHOWN_SIGN_IN_LINKS_KEY = "sign_in_links"
+SHOWN_SIGN_IN_LINKS_KEY = "sign_in_link"
 
 
-def _remember_link(invitation_id: int, token: str, key: str = SHOWN_LINKS_KEY) -> None:
-    shown = dict(session.get(key, {}))
-    shown.pop(str(invitation_id), None)  # re-added last, so the newest 20 are kept
-    shown[str(invitation_id)] = token
-    session[key] = dict(list(shown.items())[-20:])
+def _remember_link(object_id: int, token: str, key: str = SHOWN_LINKS_KEY) -> None:
+    login_sessions.keep_secret(get_db(), this_login(), f"{key}:{object_id}", token)
+
+
+def _shown_link(object_id: int, key: str = SHOWN_LINKS_KEY) -> str | None:
+    """The token this device made for the object, while its sign-in session lasts."""
+    return login_sessions.secret(get_db(), this_login(), f"{key}:{object_id}")
 
 
 def _forget_link(object_id: int, key: str = SHOWN_LINKS_KEY) -> None:
-    shown = dict(session.get(key, {}))
-    if shown.pop(str(object_id), None) is not None:
-        session[key] = shown
+    login_sessions.forget_secret(get_db(), this_login(), f"{key}:{object_id}")
 
 
 def _absolute_url(endpoint: str, token: str) -> str:
@@ -321,7 +325,7 @@ def sign_in_link(participant_id: int):
         _remember_link(person.id, token, SHOWN_SIGN_IN_LINKS_KEY)
         return redirect(url_for("dashboard.sign_in_link", participant_id=person.id), 303)
     person = _read_record(participant_id, "sign_in_link", Action.change)
-    token = session.get(SHOWN_SIGN_IN_LINKS_KEY, {}).get(str(person.id))
+    token = _shown_link(person.id, SHOWN_SIGN_IN_LINKS_KEY)
     found = links.find_open_link(get_db(), token) if token else None
     link = found[0] if found is not None and found[1].id == person.id else None
     url = _absolute_url("accounts.use_sign_in_link", token) if link else None
@@ -408,7 +412,7 @@ def invitation(invitation_id: int):
 
 
 def _invitation_page(inv: Invitation, email_form: EmailLinkForm | None = None, status=200):
-    token = session.get(SHOWN_LINKS_KEY, {}).get(str(inv.id))
+    token = _shown_link(inv.id)
     link = _join_url(token) if token and inv.state(utcnow()) == "pending" else None
     if email_form is None and mail.enabled():
         email_form = EmailLinkForm(email=inv.email)

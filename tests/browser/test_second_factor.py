@@ -216,3 +216,53 @@ def test_a_therapist_sets_up_a_passkey_instead_of_an_app(desktop_page, site, mak
     expect(page).to_have_url(site + "/dashboard")
     set_up = db.exec(select(AuditEvent).where(AuditEvent.action == "second_factor_set_up")).all()
     assert [(e.actor_id, e.detail) for e in set_up] == [(therapist.id, "passkey")]
+
+
+def test_adding_a_passkey_later_takes_the_current_second_factor_not_the_password(
+    desktop_page, site, make_user, db
+):
+    """Someone holding a staff member's session and password, past the few minutes a sign-in
+    counts as confirmation, cannot add their own passkey: "Confirm it's you" asks for the
+    current second factor (the app's code), and the person is told of the new passkey."""
+    from datetime import timedelta
+
+    from iop_pwa.accounts.models import LoginSession
+    from iop_pwa.notifications import Notification
+    from tests.conftest import totp_code
+
+    page = desktop_page
+    therapist = make_user("therapist", name="Dana Reyes")
+    add_authenticator(page)
+    sign_in(page, site, therapist.email)
+    expect(page).to_have_url(site + "/dashboard")
+    # Ten minutes later (the sign-in no longer counts as "Confirm it's you").
+    [login] = db.exec(select(LoginSession).where(LoginSession.user_id == therapist.id)).all()
+    login.confirmed_at -= timedelta(minutes=10)
+    login.factor_confirmed_at -= timedelta(minutes=10)
+    db.add(login)
+    db.commit()
+
+    page.goto(site + "/account")
+    passkeys = page.get_by_role("region", name="Passkeys")
+    passkeys.get_by_label("Name of this passkey").fill("Not mine")
+    passkeys.get_by_role("button", name="Add a passkey").click()
+    expect(page.get_by_role("heading", name="Confirm it's you", level=1)).to_be_visible()
+    expect(page.get_by_text("Your password alone is not enough")).to_be_visible()
+    expect(page.get_by_label("Password", exact=True)).to_have_count(0)
+    assert_no_axe_violations(page)
+    code = page.get_by_label("A code from your authenticator app, or a recovery code")
+    code.fill("000000")
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("That code didn't work")
+    assert db.exec(select(Passkey)).all() == []
+
+    code.fill(totp_code(therapist.email))
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    expect(page).to_have_url(site + "/account")
+    passkeys.get_by_label("Name of this passkey").fill("Office laptop")
+    passkeys.get_by_role("button", name="Add a passkey").click()
+    expect(
+        page.get_by_role("status").filter(has_text="Passkey added: Office laptop")
+    ).to_be_visible()
+    [told] = db.exec(select(Notification).where(Notification.user_id == therapist.id)).all()
+    assert told.kind == "sign_in_changed" and "a passkey was added" in told.text
