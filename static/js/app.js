@@ -147,13 +147,11 @@
     setInterval(update, 60000);
   }
 
-  // A form that came back with errors (a 422 page, or an htmx swap of one) puts focus on its
-  // first error: the error box, or the first field marked invalid (its label and error are read
-  // with it), so a screen reader says what is wrong and the keyboard is where it must be.
+  // A form back with errors (a 422 page or swap): focus its first error box or invalid field.
   function focusFirstError(root) {
     var scope = root === document ? (document.getElementById("main") || document.body) : root;
-    var found = scope.querySelector ? scope.querySelectorAll('.error-box[role="alert"], [aria-invalid="true"]') : [];
-    var target = Array.prototype.find.call(found, function (el) { return el.getClientRects().length > 0; });
+    var found = scope.querySelectorAll ? scope.querySelectorAll('.error-box[role="alert"], [aria-invalid="true"]') : [];
+    var target = Array.prototype.find.call(found, function (el) { return el.getClientRects().length; });
     if (!target || target.contains(document.activeElement)) return;
     if (!target.matches("input, select, textarea, button") && !target.hasAttribute("tabindex")) {
       target.setAttribute("tabindex", "-1");
