@@ -102,11 +102,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         reason = reason.removeprefix("Skipped: ")
         reasons[reason] = reasons.get(reason, 0) + 1
         packages |= {pkg for word, pkg in _PACKAGES.items() if word in reason.lower()}
+    if not packages:
+        return  # no install would change these (a database's own test): -ra lists them
     why = "; ".join(f"{n} × {reason}" for reason, n in sorted(reasons.items(), key=lambda r: -r[1]))
-    line = f"{len(skipped)} tests skipped ({why})"
-    if packages:
-        command = "sudo apt-get install -y " + " ".join(sorted(packages))
-        line += f". Install what they need with: {command}"
+    count = f"{len(skipped)} test{'s' if len(skipped) != 1 else ''} skipped"
+    command = "sudo apt-get install -y " + " ".join(sorted(packages))
+    line = f"{count} ({why}). Install what they need with: {command}"
     config._skipped_line = line  # written by pytest_unconfigure: after pytest's own last line
 
 

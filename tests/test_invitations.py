@@ -21,7 +21,7 @@ from iop_pwa.accounts.models import (
 )
 from iop_pwa.audit import AuditEvent
 from iop_pwa.db import engine, session_scope, utcnow
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, TEST_DATABASE_URL
 
 NOON = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
 
@@ -324,9 +324,29 @@ def test_an_email_taken_between_the_check_and_the_insert_is_a_clear_answer(
     assert db.exec(select(Invitation)).one().accepted_at is None
 
 
-def test_a_link_taken_while_the_form_was_open_gets_the_no_longer_valid_page(
+def test_a_link_taken_while_the_form_was_open_gets_the_no_longer_valid_page(app, make_user, db):
+    token = open_invitation(app, make_user("therapist"))
+    path = f"/join/{token}"
+    phone = app.test_client()
+    assert phone.get(path).status_code == 200  # the form is open on one phone
+    with app.app_context(), session_scope() as other:  # someone else sends it meanwhile
+        invitation = services.find_open_invitation(other, token)
+        accept_with(other, invitation, "first@example.test")
+    _, response = accept(app, path, email="second@example.test")
+    assert response.status_code == 404
+    assert "doesn't work any more" in response.get_data(as_text=True)
+    assert participants(db) == 1
+
+
+def test_a_link_claimed_between_reading_and_claiming_it_makes_one_account(
     app, make_user, db, monkeypatch
 ):
+    """The claim's conditional UPDATE, where two requests' transactions interleave. On SQLite
+    they can't: a write request holds the write lock from its first statement (BEGIN
+    IMMEDIATE), so the other request waits for it (the threads of
+    `test_four_people_posting_one_link_at_once_make_one_account` show that)."""
+    if TEST_DATABASE_URL.startswith("sqlite"):
+        pytest.skip("SQLite runs write requests one at a time: they cannot interleave")
     token = open_invitation(app, make_user("therapist"))
     path = f"/join/{token}"
     # The link is claimed by another request between this one reading it and claiming it.
