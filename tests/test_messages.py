@@ -52,7 +52,7 @@ class Room:
     message_id: int  # Jo's message in the room
     report_id: int  # Sam's report of it
     direct_id: int  # Sam and Jo's direct conversation (direct messages are on in the group)
-    direct_message_id: int  # Jo's message in it
+    direct_message_id: int  # Jo's message in it (Sam reported it too)
 
 
 def _conversations(app, user: User) -> None:
@@ -84,6 +84,14 @@ def room(app, make_user, db) -> Room:
         services.set_direct_messages(s, room=room, by=s.get(User, therapist.id), on=True)
         direct_id = services.start_direct(s, room=room, by=s.get(User, sam.id), member_id=jo.id).id
     direct_message_id = send_message(app, direct_id, jo, "Hi Sam, just us here")
+    with app.app_context(), session_scope() as s:  # facilitators act on reported ones only
+        services.report(
+            s,
+            message=s.get(Message, direct_message_id),
+            reporter=s.get(User, sam.id),
+            reason="unkind",
+            detail="",
+        )
     return Room(
         therapist,
         sam,
@@ -128,9 +136,11 @@ MESSAGE_ROUTES = [
     ("POST", "/messages/{direct}/unblock", "participant", 303),
     ("GET", "/messages/m/{dmessage}/report", "participant", 200),
     ("POST", "/messages/m/{dmessage}/report", "participant", 303),
+    ("GET", "/messages/m/{dmessage}/remove", "therapist", 200),
     ("POST", "/messages/m/{dmessage}/hide", "therapist", 303),
     ("GET", "/messages/m/{message}/report", "participant", 200),
     ("POST", "/messages/m/{message}/report", "participant", 303),
+    ("GET", "/messages/m/{message}/remove", "therapist", 200),
     ("POST", "/messages/m/{message}/hide", "therapist", 303),
     ("POST", "/messages/reports/{report}/dismiss", "therapist", 303),
 ]
@@ -496,7 +506,10 @@ def test_a_report_reaches_the_facilitators_queue_and_hiding_tells_the_author(app
     therapist = signed_in(app, room.therapist)
     queue = therapist.get("/messages/moderation").get_data(as_text=True)
     assert "Hello group" in queue and "Unkind or hurtful" in queue
-    assert therapist.post_form(f"/messages/m/{room.message_id}/hide").status_code == 303
+    assert (
+        therapist.post_form(f"/messages/m/{room.message_id}/hide", {"reason": "unkind"}).status_code
+        == 303
+    )
     assert "Hello group" not in therapist.get("/messages/moderation").get_data(as_text=True)
 
     sam_page = signed_in(app, room.sam).get(f"/messages/{room.room_id}").get_data(as_text=True)
@@ -713,7 +726,12 @@ def test_a_report_in_a_direct_message_goes_to_the_groups_facilitators(app, room,
     queue = therapist.get("/messages/moderation").get_data(as_text=True)
     assert "Hi Sam, just us here" in queue and "a direct message between members" in queue
     assert f"/messages/{room.direct_id}#" not in queue  # facilitators do not open it
-    assert therapist.post_form(f"/messages/m/{room.direct_message_id}/hide").status_code == 303
+    assert (
+        therapist.post_form(
+            f"/messages/m/{room.direct_message_id}/hide", {"reason": "unkind"}
+        ).status_code
+        == 303
+    )
     page = sam.get(f"/messages/{room.direct_id}").get_data(as_text=True)
     assert "Removed by a moderator" in page and "just us here" not in page
     notes = db.exec(select(Notification).where(Notification.user_id == room.jo.id)).all()
@@ -961,3 +979,138 @@ def test_a_crash_after_a_crisis_message_keeps_it_and_its_flag_together(app, room
     ).one()
     flags = db.exec(select(CareFlag).where(CareFlag.source_type == "message")).all()
     assert (stored, len(flags)) in {(0, 0), (1, 1)}
+
+
+# --- A message id shows no more than the room does (issue #22) ---------------------------------
+
+# Every route that takes a message id: what a member may use, and a facilitator's.
+MEMBER_MESSAGE_ROUTES = [("GET", "/messages/m/{id}/report"), ("POST", "/messages/m/{id}/report")]
+FACILITATOR_MESSAGE_ROUTES = [("GET", "/messages/m/{id}/remove"), ("POST", "/messages/m/{id}/hide")]
+
+
+def _answers(client, routes, message_id: int, room: Room) -> list[tuple[str, str, int, bool]]:
+    """Each route's status, and whether its answer holds any of the message's words."""
+    answers = []
+    for method, template in routes:
+        response = _call(client, method, template.format(id=message_id), room)
+        answers.append((method, template, response.status_code, "words" in response.get_data(True)))
+    return answers
+
+
+def _refused(routes) -> list[tuple[str, str, int, bool]]:
+    return [(method, template, 404, False) for method, template in routes]
+
+
+def _discharge_and_readmit(therapist, person: User, group_id: int) -> None:
+    """The therapist discharges `person` to alumni today, then re-admits them to the group."""
+    page = therapist.get(f"/dashboard/participants/{person.id}/discharge").get_data(True)
+    day = re.search(r'name="day"[^>]*value="([0-9-]+)"', page) or re.search(
+        r'value="([0-9-]+)"[^>]*name="day"', page
+    )
+    out = therapist.post_form(
+        f"/dashboard/participants/{person.id}/discharge",
+        {"day": day.group(1), "alumni_group": ""},
+    )
+    assert out.status_code == 303, out.get_data(True)[:2000]
+    back = therapist.post_form(
+        f"/dashboard/participants/{person.id}/readmit", {"group": str(group_id)}
+    )
+    assert back.status_code == 303, back.get_data(True)[:2000]
+
+
+def test_report_never_shows_a_message_the_room_does_not(app, room, make_user, db):
+    """42 CFR Part 2: walking message ids through "Report" reads nothing the room hides."""
+    group_id = db.get(Conversation, room.room_id).group_id
+    therapist = signed_in(app, room.therapist)
+    removed = send_message(app, room.room_id, room.jo, "removed words")
+    assert therapist.post_form(f"/messages/m/{removed}/hide", {"reason": "unkind"}).status_code
+    hidden_direct = send_message(app, room.direct_id, room.jo, "hidden direct words")
+    sam = signed_in(app, room.sam)
+    sam.post_form(f"/messages/m/{hidden_direct}/report", {"reason": "unkind"})
+    therapist.post_form(f"/messages/m/{hidden_direct}/hide", {"reason": "unkind"})
+
+    # A message a moderator removed, in the room and in a direct conversation: the room shows
+    # "Removed by a moderator", and so Report answers 404.
+    for conversation_id, message_id in ((room.room_id, removed), (room.direct_id, hidden_direct)):
+        page = sam.get(f"/messages/{conversation_id}").get_data(True)
+        assert "Removed by a moderator" in page and "words" not in page
+        assert _answers(sam, MEMBER_MESSAGE_ROUTES, message_id, room) == _refused(
+            MEMBER_MESSAGE_ROUTES
+        )
+
+    # A member who joined later: what came before is not in their room, nor behind Report.
+    with time_machine.travel(utcnow() + timedelta(minutes=5)):
+        before = send_message(app, room.room_id, room.jo, "words from before Pat")
+    with time_machine.travel(utcnow() + timedelta(minutes=10)):
+        pat = make_user("participant", email="pat@example.test", name="Pat", group="Evening")
+    with time_machine.travel(utcnow() + timedelta(minutes=15)):
+        after = send_message(app, room.room_id, room.jo, "Welcome Pat")
+        client = signed_in(app, pat)
+        assert "words from before Pat" not in client.get(f"/messages/{room.room_id}").get_data(True)
+        assert _answers(client, MEMBER_MESSAGE_ROUTES, before, room) == _refused(
+            MEMBER_MESSAGE_ROUTES
+        )
+        assert client.get(f"/messages/m/{after}/report").status_code == 200
+
+        # A re-admitted member: their history starts again when they came back.
+        away = send_message(app, room.room_id, room.jo, "words while Sam was away")
+    with time_machine.travel(utcnow() + timedelta(minutes=20)):
+        therapist = signed_in(app, room.therapist)
+        _discharge_and_readmit(therapist, room.sam, group_id)
+    with time_machine.travel(utcnow() + timedelta(minutes=25)):
+        back = send_message(app, room.room_id, room.jo, "Welcome back Sam")
+        sam = signed_in(app, room.sam)
+        page = sam.get(f"/messages/{room.room_id}").get_data(True)
+        assert "Welcome back Sam" in page and "words" not in page
+        for message_id in (room.message_id, before, away):
+            assert _answers(sam, MEMBER_MESSAGE_ROUTES, message_id, room) == _refused(
+                MEMBER_MESSAGE_ROUTES
+            )
+        assert sam.get(f"/messages/m/{back}/report").status_code == 200
+
+        # A facilitator never reads a direct conversation: only what was reported to them.
+        unreported = send_message(app, room.direct_id, room.jo, "direct words, not reported")
+        therapist = signed_in(app, room.therapist)
+        assert _answers(therapist, FACILITATOR_MESSAGE_ROUTES, unreported, room) == _refused(
+            FACILITATOR_MESSAGE_ROUTES
+        )
+        assert db.get(Message, unreported).hidden_at is None
+    assert db.exec(select(MessageReport).where(MessageReport.message_id == before)).first() is None
+    denied = db.exec(select(AuditEvent).where(AuditEvent.action == "access_denied")).all()
+    assert len(denied) == 2 * 2 + 2 + 3 * 2 + 2  # every refusal is audited
+
+
+def test_removing_a_message_asks_why_and_tells_the_author_in_general_words(app, room, db):
+    therapist = signed_in(app, room.therapist)
+    queue = therapist.get("/messages/moderation").get_data(as_text=True)
+    link = f"/messages/m/{room.message_id}/remove?next=moderation"
+    assert f'href="{link}"' in queue and "Remove the message…" in queue
+    confirm = therapist.get(link).get_data(as_text=True)
+    assert "Remove this message?" in confirm and "Hello group" in confirm
+    assert "Unkind or hurtful" in confirm and "Why is it removed?" in confirm
+    assert '<button type="submit" class="button-primary">Remove message</button>' in confirm
+    assert db.get(Message, room.message_id).hidden_at is None  # nothing happened yet
+
+    no_reason = therapist.post_form(f"/messages/m/{room.message_id}/hide", {"next": "moderation"})
+    assert no_reason.status_code == 422
+    assert "Choose why the message is removed." in no_reason.get_data(True)
+    db.expire_all()
+    assert db.get(Message, room.message_id).hidden_at is None
+
+    done = therapist.post_form(
+        f"/messages/m/{room.message_id}/hide", {"reason": "unkind", "next": "moderation"}
+    )
+    assert done.status_code == 303 and done.headers["Location"].endswith("/messages/moderation")
+    db.expire_all()
+    assert db.get(Message, room.message_id).hidden_at is not None
+    [note] = db.exec(select(Notification).where(Notification.user_id == room.jo.id)).all()
+    assert note.kind == "moderation"
+    assert "because it could hurt others in the group" in note.text and "Hello" not in note.text
+    [event] = db.exec(select(AuditEvent).where(AuditEvent.action == "message_hidden")).all()
+    assert event.detail == "reason=unkind"
+
+    # In the room, "Remove" leads to the same question first.
+    other = send_message(app, room.room_id, room.jo, "Another one")
+    page = therapist.get(f"/messages/{room.room_id}").get_data(as_text=True)
+    assert f'href="/messages/m/{other}/remove"' in page
+    assert f'action="/messages/m/{other}/hide"' not in page

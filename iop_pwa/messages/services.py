@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Integer, String, and_, bindparam, case, exists, literal, union, union_all
+from sqlalchemy import Integer, String, and_, bindparam, case, exists, literal, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete, func, or_, select
@@ -35,6 +35,7 @@ from iop_pwa.accounts.models import CareTeamLink, Group, GroupMembership, Role, 
 from iop_pwa.db import utcnow
 from iop_pwa.messages.models import (
     MAX_MESSAGE,
+    REMOVAL_REASONS,
     REPORT_REASONS,
     Block,
     Conversation,
@@ -46,6 +47,10 @@ from iop_pwa.messages.models import (
     ReadCursor,
 )
 from iop_pwa.messages.policies import CONVERSATION, GROUP_ROOM, MESSAGE, moderates
+from iop_pwa.messages.rules import joined_for as _joined_for
+from iop_pwa.messages.rules import since_joined as _since_joined
+from iop_pwa.messages.rules import visible_ids as _visible_ids
+from iop_pwa.messages.rules import visible_to as _visible_to
 from iop_pwa.notifications import Notification, notify
 from iop_pwa.safety import has_crisis_language, raise_flag
 
@@ -65,70 +70,11 @@ def _visible(user: User):
     return _visible_to(user.is_staff, user.id)
 
 
-def _visible_ids(staff: bool, user_id):
-    """The ids of the conversations `_visible_to` selects, as a UNION of one indexed select per
-    way of belonging: SQLite answers the OR of `_visible_to` by reading every conversation of
-    the program, which the navigation's count did on every page."""
-    rooms = Conversation.kind == ConversationKind.group
-    if staff:
-        branches = [
-            select(Conversation.id).where(
-                col(Conversation.participant_id).in_(caseload_ids(user_id))
-            ),
-            select(Conversation.id).where(
-                rooms, col(Conversation.group_id).in_(facilitated_group_ids(user_id))
-            ),
-        ]
-    else:
-        branches = [
-            select(Conversation.id).where(Conversation.participant_id == user_id),
-            select(Conversation.id).where(
-                rooms, col(Conversation.group_id).in_(member_group_ids(user_id))
-            ),
-            select(Conversation.id).where(Conversation.peer_a_id == user_id),
-            select(Conversation.id).where(Conversation.peer_b_id == user_id),
-        ]
-    return union(*branches)
-
-
-def _visible_to(staff: bool, user_id):
-    """`_visible` for a staff member or a participant whose id is `user_id` (a value, or a bound
-    parameter in a statement built once: see `_poll_statement`)."""
-    rooms = Conversation.kind == ConversationKind.group
-    if staff:
-        return or_(
-            col(Conversation.participant_id).in_(caseload_ids(user_id)),
-            and_(rooms, col(Conversation.group_id).in_(facilitated_group_ids(user_id))),
-        )
-    return or_(
-        Conversation.participant_id == user_id,
-        and_(rooms, col(Conversation.group_id).in_(member_group_ids(user_id))),
-        Conversation.peer_a_id == user_id,
-        Conversation.peer_b_id == user_id,
-    )
-
-
 def _joined(user: User):
     """For a participant: their own membership of each group room's group, to outer-join on
     Conversation (the alias and the ON clause), so a room shows and counts only what was posted
     since they joined. None for staff: facilitators see a room's whole history."""
     return _joined_for(user.is_staff, user.id)
-
-
-def _joined_for(staff: bool, user_id):
-    if staff:
-        return None
-    joined = aliased(GroupMembership)
-    return joined, and_(
-        joined.group_id == Conversation.group_id,
-        joined.user_id == user_id,
-        Conversation.kind == ConversationKind.group,
-    )
-
-
-def _since_joined(joined) -> object:
-    """The condition on Message for a participant's history (see `_joined`)."""
-    return or_(col(joined.joined_at).is_(None), col(Message.received_at) >= joined.joined_at)
 
 
 def history_start(db: Session, *, conversation: Conversation, user: User) -> datetime | None:
@@ -734,10 +680,13 @@ def _tell_and_audit(
     )
 
 
-def hide(db: Session, *, message: Message, by: User) -> None:
-    """A facilitator hides a message: others see "Removed by a moderator"; its reports close;
-    the author is told; audited."""
+def hide(db: Session, *, message: Message, by: User, reason: str) -> None:
+    """A facilitator hides a message, for one of `REMOVAL_REASONS`: others see "Removed by a
+    moderator"; its reports close; the author is told why in general words (never the message);
+    audited with the reason."""
     check(db, by, MESSAGE, message, Action.change)
+    if reason not in REMOVAL_REASONS:
+        raise MessageRefused("Choose why the message is removed.")
     if message.hidden_at is None:
         message.hidden_at, message.hidden_by_id = utcnow(), by.id
         db.add(message)
@@ -746,11 +695,16 @@ def hide(db: Session, *, message: Message, by: User) -> None:
             by=by,
             member_id=message.author_id,
             kind="moderation",
-            text="A moderator removed one of your messages in a group.",
+            text=(
+                "A moderator removed one of your messages in a group because "
+                f"{REMOVAL_REASONS[reason][1]}. You are still welcome there; the group's "
+                "guidelines are at the top of the room."
+            ),
             notification_object_id=message.conversation_id,
             action="message_hidden",
             object_type="message",
             object_id=message.id,
+            detail=f"reason={reason}",
         )
     _resolve_reports(db, message_id=message.id, by=by)
 

@@ -19,6 +19,7 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 
 from iop_pwa.access import Action, deny, load_or_404, parse_id
+from iop_pwa.accounts.models import User
 from iop_pwa.db import get_db
 from iop_pwa.extensions import limiter
 from iop_pwa.messages import services
@@ -29,6 +30,7 @@ from iop_pwa.messages.forms import (
     MemberForm,
     MessageForm,
     MuteForm,
+    RemoveMessageForm,
     ReportForm,
 )
 from iop_pwa.messages.models import MAX_MESSAGE, Conversation
@@ -394,17 +396,50 @@ def report(message_id: int):
     )
 
 
+def _remove_page(message, form: RemoveMessageForm, status: int = 200):
+    db = get_db()
+    conversation = db.get(Conversation, message.conversation_id)
+    author = db.get(User, message.author_id)
+    return render_page(
+        "messages/remove_message.html",
+        message=message,
+        author_name=author.name if author else "A member",
+        title=services.title_of(db, conversation=conversation, user=current_user)
+        if conversation.is_group
+        else None,
+        form=form,
+        back=_after_removing(message, form.next.data),
+        status=status,
+    )
+
+
+def _after_removing(message, target: str | None) -> str:
+    if target == "moderation":
+        return url_for("messages.moderation")
+    return url_for("messages.show", conversation_id=message.conversation_id)
+
+
+@bp.get("/m/<int:message_id>/remove")
+@staff_required
+def confirm_hide(message_id: int):
+    """Before a facilitator removes a message: the message, why it is removed (its author is
+    told), and the button."""
+    message = load_or_404(MESSAGE, message_id, Action.change)
+    return _remove_page(message, RemoveMessageForm(data={"next": request.args.get("next", "")}))
+
+
 @bp.post("/m/<int:message_id>/hide")
 @staff_required
 def hide(message_id: int):
-    """A facilitator removes a message from the group (others see "Removed by a moderator")."""
+    """A facilitator removes a message from the group (others see "Removed by a moderator"),
+    from the confirmation page, with the reason its author is told."""
     message = load_or_404(MESSAGE, message_id, Action.change)
-    services.hide(get_db(), message=message, by=current_user)
-    flash("The message is removed. Its author was told.")
-    target = request.form.get("next")
-    if target == "moderation":
-        return redirect(url_for("messages.moderation"), 303)
-    return redirect(url_for("messages.show", conversation_id=message.conversation_id), 303)
+    form = RemoveMessageForm()
+    if not form.validate_on_submit():
+        return _remove_page(message, form, 422)
+    services.hide(get_db(), message=message, by=current_user, reason=form.reason.data)
+    flash("The message is removed. Its author was told why, in general words.")
+    return redirect(_after_removing(message, form.next.data), 303)
 
 
 @bp.get("/moderation")

@@ -201,7 +201,10 @@ def test_a_reported_message_is_removed_from_the_facilitators_queue(
     report = laptop.get_by_role("listitem").filter(has_text="Jo never gets anything right")
     expect(report).to_contain_text("Unkind or hurtful")
     assert_no_axe_violations(laptop)
-    report.get_by_role("button", name="Remove the message").click()
+    report.get_by_role("link", name="Remove the message…").click()
+    expect(laptop.get_by_role("heading", name="Remove this message?", level=1)).to_be_visible()
+    laptop.get_by_label("Unkind or hurtful").check()
+    laptop.get_by_role("button", name="Remove message").click()
     expect(laptop.get_by_text("Nothing to review")).to_be_visible()
 
     jo_page.reload()
