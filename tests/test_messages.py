@@ -1114,3 +1114,35 @@ def test_removing_a_message_asks_why_and_tells_the_author_in_general_words(app, 
     page = therapist.get(f"/messages/{room.room_id}").get_data(as_text=True)
     assert f'href="/messages/m/{other}/remove"' in page
     assert f'action="/messages/m/{other}/hide"' not in page
+
+
+def _listed(page: str, title: str) -> str:
+    """The Messages list's line for one conversation, as text."""
+    match = re.search(
+        r'<li>\s*<a [^>]*><span class="conversation-title">'
+        + re.escape(title)
+        + r"</span>.*?</li>",
+        page,
+        re.S,
+    )
+    assert match, title
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match.group(0))).strip()
+
+
+def test_a_new_member_sees_no_last_message_for_a_room_quiet_since_they_joined(app, room, make_user):
+    start = utcnow() + timedelta(hours=1)  # after the fixture's messages
+    with time_machine.travel(start, tick=False):
+        send_message(app, room.room_id, room.jo, "Before Pat came")
+    with time_machine.travel(start + timedelta(days=1), tick=False):
+        pat = make_user("participant", email="pat@example.test", name="Pat", group="Evening")
+        _conversations(app, pat)
+        listed = _listed(signed_in(app, pat).get("/messages").get_data(True), "Evening")
+        assert "no messages yet" in listed and "last message" not in listed
+    with time_machine.travel(start + timedelta(days=2), tick=False):
+        send_message(app, room.room_id, room.jo, "Welcome Pat")
+        listed = _listed(signed_in(app, pat).get("/messages").get_data(True), "Evening")
+        assert "last message" in listed and "no messages yet" not in listed
+        # Those who were there all along see the same time.
+        assert _listed(signed_in(app, room.sam).get("/messages").get_data(True), "Evening") == (
+            listed.replace("1 unread", "3 unread")
+        )

@@ -160,23 +160,42 @@ class ConversationRow:
     title: str
     unread: int
     group_name: str | None = None
+    # When the newest message the person can see came (None: none yet). A member's history of
+    # a group's room starts when they joined: a room quiet since then has none for them.
+    last_at: datetime | None = None
 
 
 def conversation_rows(db: Session, *, user: User) -> list[ConversationRow]:
     """The person's conversations, newest activity first, named for them ("Care team", the
     group's name, the other person's in a direct conversation, or for staff the participant's
-    name), with unread counts: one query."""
+    name), with unread counts and the time of the newest message they can see: one query."""
     peer = aliased(User)
-    query = _with_cursor(
-        select(Conversation, Group.name, User.name, peer.name, func.count(Message.id)),
-        user.id,
-        Conversation.id,
-    )
+    last_at = col(Conversation.last_message_at)
+    group_by = [col(Conversation.id)]
     unread = [Message.conversation_id == Conversation.id, *_unread(user.id)]
     joined = _joined(user)
     if joined is not None:
-        query = query.outerjoin(joined[0], joined[1])
         unread.append(_since_joined(joined[0]))
+        # The conversation's newest message came at `last_message_at`: it is theirs if it came
+        # since they joined (`_since_joined`), and then so is the time; else nothing is.
+        last_at = case(
+            (
+                or_(
+                    col(joined[0].joined_at).is_(None),
+                    col(Conversation.last_message_at) >= joined[0].joined_at,
+                ),
+                Conversation.last_message_at,
+            ),
+            else_=None,
+        )
+        group_by.append(col(joined[0].joined_at))
+    query = _with_cursor(
+        select(Conversation, Group.name, User.name, peer.name, func.count(Message.id), last_at),
+        user.id,
+        Conversation.id,
+    )
+    if joined is not None:
+        query = query.outerjoin(joined[0], joined[1])
     other = case(
         (Conversation.peer_a_id == user.id, Conversation.peer_b_id), else_=Conversation.peer_a_id
     )
@@ -186,17 +205,17 @@ def conversation_rows(db: Session, *, user: User) -> list[ConversationRow]:
         .outerjoin(User, col(User.id) == Conversation.participant_id)
         .outerjoin(peer, peer.id == other)
         .where(_visible(user))
-        .group_by(col(Conversation.id), Group.name, User.name, peer.name)
+        .group_by(*group_by, Group.name, User.name, peer.name)
         .order_by(
-            col(Conversation.last_message_at).desc().nulls_last(),
+            last_at.desc().nulls_last(),
             func.lower(func.coalesce(peer.name, Group.name, User.name)),
         )
     ).all()
     return [
         ConversationRow(
-            c, title_for(c, user, group_name, person_name, peer_name), count, group_name
+            c, title_for(c, user, group_name, person_name, peer_name), count, group_name, at
         )
-        for c, group_name, person_name, peer_name, count in rows
+        for c, group_name, person_name, peer_name, count, at in rows
     ]
 
 
