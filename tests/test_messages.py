@@ -1146,3 +1146,61 @@ def test_a_new_member_sees_no_last_message_for_a_room_quiet_since_they_joined(ap
         assert _listed(signed_in(app, room.sam).get("/messages").get_data(True), "Evening") == (
             listed.replace("1 unread", "3 unread")
         )
+
+
+def test_staff_reads_of_messages_are_audited_with_the_participant_as_subject(
+    app, room, db, count_queries
+):
+    send_message(app, room.care_id, room.sam, "A hard week")
+    therapist = signed_in(app, room.therapist)
+
+    def reads_of(path: str, status: int = 200) -> list[tuple]:
+        seen = db.exec(select(func.max(AuditEvent.id))).one() or 0
+        assert therapist.get(path).status_code == status
+        return [
+            (e.subject_id, e.object_type, e.object_id, e.detail)
+            for e in db.exec(
+                select(AuditEvent)
+                .where(AuditEvent.action == "staff_read", AuditEvent.id > seen)
+                .order_by(AuditEvent.id)
+            )
+        ]
+
+    assert reads_of("/messages") == [(None, "caseload", None, "messages: 2 participants")]
+    care = f"/messages/{room.care_id}"
+    assert reads_of(care) == [
+        (room.sam.id, "conversation", room.care_id, "conversation, messages shown: 1")
+    ]
+    here = f"/messages/{room.room_id}"
+    assert reads_of(here) == [
+        (room.jo.id, "conversation", room.room_id, "conversation, messages shown: 1")
+    ]
+    with count_queries() as queries:
+        therapist.get(here)
+    one_subject = len(queries)
+    newer = send_message(app, room.room_id, room.sam, "Thanks all")
+    assert reads_of(f"{here}/older?before={newer}") == [
+        (room.jo.id, "conversation", room.room_id, "older, messages shown: 1")
+    ]
+    assert reads_of(f"{here}/poll?after={room.message_id}") == [
+        (room.sam.id, "conversation", room.room_id, "poll, messages shown: 1")
+    ]
+    assert reads_of(f"{here}/poll?after={newer}", 204) == []  # nothing shown, nothing read
+    # The queue shows Jo's reported messages, her direct one too.
+    assert reads_of("/messages/moderation") == [
+        (room.jo.id, "moderation_queue", None, "moderation, reports shown: 2")
+    ]
+    # One subject or two: the rows go in one statement, and the page's count stays the same.
+    assert len({subject for subject, *_ in reads_of(here)}) == 2
+    with count_queries() as two_subjects:
+        therapist.get(here)
+    assert len(two_subjects) == one_subject, two_subjects
+    # A participant's own reading is not a staff read.
+    sam = signed_in(app, room.sam)
+    sam.get(care)
+    sam.get(here)
+    assert not db.exec(
+        select(AuditEvent).where(
+            AuditEvent.action == "staff_read", AuditEvent.actor_id == room.sam.id
+        )
+    ).all()

@@ -627,16 +627,29 @@ class QueueRow:
     author_name: str
     conversation_id: int
     kind: str
+    author_role: str
 
     @property
     def is_direct(self) -> bool:
         return self.kind == ConversationKind.direct
 
+    @property
+    def author_is_staff(self) -> bool:
+        return self.author_role != Role.participant
+
 
 def open_reports(db: Session, *, staff: User) -> list[QueueRow]:
     """Reports on messages in the groups a staff member facilitates, oldest first: one query."""
     rows = db.exec(
-        select(MessageReport, Message, Group.name, User.name, Conversation.id, Conversation.kind)
+        select(
+            MessageReport,
+            Message,
+            Group.name,
+            User.name,
+            Conversation.id,
+            Conversation.kind,
+            User.role,
+        )
         .join(Message, col(Message.id) == MessageReport.message_id)
         .join(Conversation, col(Conversation.id) == Message.conversation_id)
         .join(Group, col(Group.id) == Conversation.group_id)

@@ -18,6 +18,7 @@ from flask import (
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 
+from iop_pwa import audit
 from iop_pwa.access import Action, deny, load_or_404, parse_id
 from iop_pwa.accounts.models import User
 from iop_pwa.db import get_db
@@ -44,6 +45,7 @@ from iop_pwa.messages.policies import (
 from iop_pwa.pwa import outbox
 from iop_pwa.pwa.device_write import valid_client_id, when_written
 from iop_pwa.safety.program import get_contact
+from iop_pwa.security import audit_staff_list
 from iop_pwa.web import render_page, staff_required
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
@@ -57,6 +59,27 @@ def _sender_key() -> str:
     return f"messages:{current_user.id}" if current_user.is_authenticated else "anonymous"
 
 
+def _audit_read(conversation, shown, purpose: str) -> None:
+    """A staff member read messages: one "staff_read" row per participant whose words were
+    shown (a care team's thread: its participant, always), like the participant's page. The
+    rows go in one statement, so a page's query count stays constant."""
+    if not current_user.is_staff:
+        return
+    if conversation.participant_id is not None:
+        subjects = [conversation.participant_id]
+    else:
+        subjects = sorted({i.message.author_id for i in shown if not i.author_is_staff}) or [None]
+    audit.record_for_each(
+        get_db(),
+        "staff_read",
+        subjects,
+        actor_id=current_user.id,
+        object_type="conversation",
+        object_id=conversation.id,
+        detail=f"{purpose}, messages shown: {len(shown)}",
+    )
+
+
 @bp.get("")
 @login_required
 @outbox.keep_offline
@@ -64,9 +87,12 @@ def index():
     """Every conversation the person belongs to, newest activity first, with unread counts."""
     db = get_db()
     services.ensure_conversations(db, user=current_user)
+    rows = services.conversation_rows(db, user=current_user)
+    if current_user.is_staff:  # their participants' names and last activity: a read
+        audit_staff_list("messages", sum(1 for r in rows if r.conversation.participant_id))
     return render_page(
         "messages/index.html",
-        rows=services.conversation_rows(db, user=current_user),
+        rows=rows,
         reports=services.open_report_count(db, staff=current_user) if current_user.is_staff else 0,
     )
 
@@ -75,6 +101,7 @@ def _conversation_page(conversation, form: MessageForm | None = None, status: in
     db = get_db()
     since = services.history_start(db, conversation=conversation, user=current_user)
     shown, more = services.latest(db, conversation=conversation, reader=current_user, since=since)
+    _audit_read(conversation, shown, "conversation")
     if shown:
         services.mark_read(
             db, conversation=conversation, user=current_user, up_to=shown[-1].message.id
@@ -180,6 +207,7 @@ def poll(conversation_id: int):
         response = make_response("", 204)
     else:
         conversation = db.get(Conversation, conversation_id)
+        _audit_read(conversation, new, "poll")
         services.mark_read(
             db, conversation=conversation, user=current_user, up_to=new[-1].message.id
         )
@@ -210,6 +238,7 @@ def older(conversation_id: int):
     shown, more = services.latest(
         db, conversation=conversation, reader=current_user, before=before, since=since
     )
+    _audit_read(conversation, shown, "older")
     return render_block(
         "messages/conversation.html",
         "older",
@@ -447,6 +476,15 @@ def hide(message_id: int):
 def moderation():
     """The facilitator's queue: reported messages in the groups they facilitate."""
     rows = services.open_reports(get_db(), staff=current_user)
+    # Reported messages, direct ones too: a read of each author's words.
+    audit.record_for_each(
+        get_db(),
+        "staff_read",
+        sorted({r.message.author_id for r in rows if not r.author_is_staff}) or [None],
+        actor_id=current_user.id,
+        object_type="moderation_queue",
+        detail=f"moderation, reports shown: {len(rows)}",
+    )
     return render_page("messages/moderation.html", rows=rows, member_form=MemberForm())
 
 
