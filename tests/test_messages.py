@@ -1204,3 +1204,44 @@ def test_staff_reads_of_messages_are_audited_with_the_participant_as_subject(
             AuditEvent.action == "staff_read", AuditEvent.actor_id == room.sam.id
         )
     ).all()
+
+
+def test_a_peers_safety_report_flags_the_person_and_comes_first_in_the_queue(app, room, db):
+    worrying = send_message(app, room.room_id, room.jo, "Gave away my things this week")
+    sam = signed_in(app, room.sam)
+    page = sam.get(f"/messages/m/{worrying}/report").get_data(as_text=True)
+    assert "Worried about someone&#39;s safety" in page and "Get help now" in page
+    done = sam.post_form(
+        f"/messages/m/{worrying}/report", {"reason": "unsafe"}, follow_redirects=True
+    )
+    assert "Their care team and the group" in done.get_data(as_text=True)
+
+    # Jo is flagged, like crisis language: the dashboard's top tier, and an alert.
+    [flag] = db.exec(select(CareFlag)).all()
+    assert (flag.participant_id, flag.reason, flag.source_type, flag.source_id) == (
+        room.jo.id,
+        "peer_report",
+        "message",
+        worrying,
+    )
+    [alert] = db.exec(select(Notification).where(Notification.kind == "care_flag")).all()
+    assert alert.user_id == room.therapist.id and "Gave" not in alert.text
+    therapist = signed_in(app, room.therapist)
+    dashboard = therapist.get("/dashboard").get_data(as_text=True)
+    first = dashboard.split('<li class="caseload-row')[1]
+    assert first.startswith(" flagged") and room.jo.name in first
+    assert "A group member is worried about their safety, after a message" in first
+    assert "Gave away" not in dashboard
+
+    # The queue puts it first, before the older "unkind" report, with Jo's page.
+    queue = therapist.get("/messages/moderation").get_data(as_text=True)
+    assert queue.index("Gave away my things") < queue.index("Hello group")
+    assert f"Worried about {room.jo.name}'s safety." in queue
+    assert f'href="/dashboard/participants/{room.jo.id}">Open {room.jo.name}\'s page' in queue
+
+    # Reported again (by someone else, or as "unkind"): still one flag, one alert.
+    sam.post_form(f"/messages/m/{worrying}/report", {"reason": "unsafe"})
+    assert len(db.exec(select(CareFlag)).all()) == 1
+    # Other reasons flag no one.
+    sam.post_form(f"/messages/m/{room.direct_message_id}/report", {"reason": "unkind"})
+    assert len(db.exec(select(CareFlag)).all()) == 1

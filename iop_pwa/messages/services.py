@@ -586,9 +586,15 @@ def _notify(db: Session, *, conversation: Conversation, author: User) -> None:
 # --- Reports and moderation --------------------------------------------------------------------
 
 
+# The report reason that is about a person's safety: it flags the message's author for their care
+# team, as crisis language does, and comes first in the moderation queue.
+SAFETY_REASON = "unsafe"
+
+
 def report(db: Session, *, message: Message, reporter: User, reason: str, detail: str) -> None:
     """Ask the group's facilitators to look at a message, in a group's room or a direct
-    conversation started in it (once per person and message)."""
+    conversation started in it (once per person and message). Worry about someone's safety
+    also raises a care flag on the author (a participant) and alerts their care team."""
     check(db, reporter, MESSAGE, message, Action.view)
     conversation = db.get(Conversation, message.conversation_id)
     if conversation.group_id is None or message.author_id == reporter.id:
@@ -612,10 +618,26 @@ def report(db: Session, *, message: Message, reporter: User, reason: str, detail
             )
             db.add(row)
             db.flush()
+            # In the same savepoint (see `send`): a report stored without its flag never flags.
+            if reason == SAFETY_REASON:
+                author = db.get(User, message.author_id)
+                if author is not None and author.is_participant:
+                    raise_flag(
+                        db,
+                        participant_id=author.id,
+                        reason="peer_report",
+                        source_type="message",
+                        source_id=message.id,
+                    )
     except IntegrityError:
         return
     audit.record(
-        db, "message_reported", actor_id=reporter.id, object_type="message", object_id=message.id
+        db,
+        "message_reported",
+        actor_id=reporter.id,
+        object_type="message",
+        object_id=message.id,
+        detail=f"reason={reason}",
     )
 
 
@@ -628,6 +650,11 @@ class QueueRow:
     conversation_id: int
     kind: str
     author_role: str
+    on_my_caseload: bool  # the author's page is the staff member's to open
+
+    @property
+    def about_safety(self) -> bool:
+        return self.report.reason == SAFETY_REASON
 
     @property
     def is_direct(self) -> bool:
@@ -639,7 +666,8 @@ class QueueRow:
 
 
 def open_reports(db: Session, *, staff: User) -> list[QueueRow]:
-    """Reports on messages in the groups a staff member facilitates, oldest first: one query."""
+    """Reports on messages in the groups a staff member facilitates: worry about someone's
+    safety first, then oldest first: one query."""
     rows = db.exec(
         select(
             MessageReport,
@@ -649,6 +677,7 @@ def open_reports(db: Session, *, staff: User) -> list[QueueRow]:
             Conversation.id,
             Conversation.kind,
             User.role,
+            col(User.id).in_(caseload_ids(staff.id)),
         )
         .join(Message, col(Message.id) == MessageReport.message_id)
         .join(Conversation, col(Conversation.id) == Message.conversation_id)
@@ -658,7 +687,11 @@ def open_reports(db: Session, *, staff: User) -> list[QueueRow]:
             col(Conversation.group_id).in_(facilitated_group_ids(staff.id)),
             col(MessageReport.resolved_at).is_(None),
         )
-        .order_by(col(MessageReport.created_at), col(MessageReport.id))
+        .order_by(
+            case((MessageReport.reason == SAFETY_REASON, 0), else_=1),
+            col(MessageReport.created_at),
+            col(MessageReport.id),
+        )
     ).all()
     return [QueueRow(*row) for row in rows]
 

@@ -414,7 +414,11 @@ def report(message_id: int):
         except services.MessageRefused as refused:
             form.reason.errors = [str(refused)]
         else:
-            flash("Thank you. The group's facilitators will look at it.")
+            flash(
+                "Thank you. Their care team and the group's facilitators will look at it soon."
+                if form.reason.data == services.SAFETY_REASON
+                else "Thank you. The group's facilitators will look at it."
+            )
             return redirect(back, 303)
     return render_page(
         "messages/report.html",
