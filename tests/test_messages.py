@@ -30,7 +30,7 @@ from iop_pwa.messages.models import (
 from iop_pwa.notifications import Notification
 from iop_pwa.safety import CareFlag
 from tests.conftest import PASSWORD
-from tests.helpers import send_message
+from tests.helpers import form_fields, send_message
 
 NOON = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)  # Wednesday noon in New York
 
@@ -1002,15 +1002,10 @@ def _refused(routes) -> list[tuple[str, str, int, bool]]:
 
 
 def _discharge_and_readmit(therapist, person: User, group_id: int) -> None:
-    """The therapist discharges `person` to alumni today, then re-admits them to the group."""
-    page = therapist.get(f"/dashboard/participants/{person.id}/discharge").get_data(True)
-    day = re.search(r'name="day"[^>]*value="([0-9-]+)"', page) or re.search(
-        r'value="([0-9-]+)"[^>]*name="day"', page
-    )
-    out = therapist.post_form(
-        f"/dashboard/participants/{person.id}/discharge",
-        {"day": day.group(1), "alumni_group": ""},
-    )
+    """The therapist discharges `person` to alumni today through the page's own form, then
+    re-admits them to the group."""
+    path = f"/dashboard/participants/{person.id}/discharge"
+    out = therapist.post_form(path, form_fields(therapist.get(path).get_data(True)))
     assert out.status_code == 303, out.get_data(True)[:2000]
     back = therapist.post_form(
         f"/dashboard/participants/{person.id}/readmit", {"group": str(group_id)}

@@ -203,6 +203,7 @@ def test_a_reported_message_is_removed_from_the_facilitators_queue(
     assert_no_axe_violations(laptop)
     report.get_by_role("link", name="Remove the message…").click()
     expect(laptop.get_by_role("heading", name="Remove this message?", level=1)).to_be_visible()
+    assert_no_axe_violations(laptop)
     laptop.get_by_label("Unkind or hurtful").check()
     laptop.get_by_role("button", name="Remove message").click()
     expect(laptop.get_by_text("Nothing to review")).to_be_visible()
