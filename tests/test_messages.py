@@ -30,7 +30,7 @@ from iop_pwa.messages.models import (
 from iop_pwa.notifications import Notification
 from iop_pwa.safety import CareFlag
 from tests.conftest import PASSWORD
-from tests.helpers import send_message
+from tests.helpers import form_fields, send_message
 
 NOON = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)  # Wednesday noon in New York
 
@@ -52,7 +52,7 @@ class Room:
     message_id: int  # Jo's message in the room
     report_id: int  # Sam's report of it
     direct_id: int  # Sam and Jo's direct conversation (direct messages are on in the group)
-    direct_message_id: int  # Jo's message in it
+    direct_message_id: int  # Jo's message in it (Sam reported it too)
 
 
 def _conversations(app, user: User) -> None:
@@ -84,6 +84,14 @@ def room(app, make_user, db) -> Room:
         services.set_direct_messages(s, room=room, by=s.get(User, therapist.id), on=True)
         direct_id = services.start_direct(s, room=room, by=s.get(User, sam.id), member_id=jo.id).id
     direct_message_id = send_message(app, direct_id, jo, "Hi Sam, just us here")
+    with app.app_context(), session_scope() as s:  # facilitators act on reported ones only
+        services.report(
+            s,
+            message=s.get(Message, direct_message_id),
+            reporter=s.get(User, sam.id),
+            reason="unkind",
+            detail="",
+        )
     return Room(
         therapist,
         sam,
@@ -128,9 +136,11 @@ MESSAGE_ROUTES = [
     ("POST", "/messages/{direct}/unblock", "participant", 303),
     ("GET", "/messages/m/{dmessage}/report", "participant", 200),
     ("POST", "/messages/m/{dmessage}/report", "participant", 303),
+    ("GET", "/messages/m/{dmessage}/remove", "therapist", 200),
     ("POST", "/messages/m/{dmessage}/hide", "therapist", 303),
     ("GET", "/messages/m/{message}/report", "participant", 200),
     ("POST", "/messages/m/{message}/report", "participant", 303),
+    ("GET", "/messages/m/{message}/remove", "therapist", 200),
     ("POST", "/messages/m/{message}/hide", "therapist", 303),
     ("POST", "/messages/reports/{report}/dismiss", "therapist", 303),
 ]
@@ -496,7 +506,10 @@ def test_a_report_reaches_the_facilitators_queue_and_hiding_tells_the_author(app
     therapist = signed_in(app, room.therapist)
     queue = therapist.get("/messages/moderation").get_data(as_text=True)
     assert "Hello group" in queue and "Unkind or hurtful" in queue
-    assert therapist.post_form(f"/messages/m/{room.message_id}/hide").status_code == 303
+    assert (
+        therapist.post_form(f"/messages/m/{room.message_id}/hide", {"reason": "unkind"}).status_code
+        == 303
+    )
     assert "Hello group" not in therapist.get("/messages/moderation").get_data(as_text=True)
 
     sam_page = signed_in(app, room.sam).get(f"/messages/{room.room_id}").get_data(as_text=True)
@@ -713,7 +726,12 @@ def test_a_report_in_a_direct_message_goes_to_the_groups_facilitators(app, room,
     queue = therapist.get("/messages/moderation").get_data(as_text=True)
     assert "Hi Sam, just us here" in queue and "a direct message between members" in queue
     assert f"/messages/{room.direct_id}#" not in queue  # facilitators do not open it
-    assert therapist.post_form(f"/messages/m/{room.direct_message_id}/hide").status_code == 303
+    assert (
+        therapist.post_form(
+            f"/messages/m/{room.direct_message_id}/hide", {"reason": "unkind"}
+        ).status_code
+        == 303
+    )
     page = sam.get(f"/messages/{room.direct_id}").get_data(as_text=True)
     assert "Removed by a moderator" in page and "just us here" not in page
     notes = db.exec(select(Notification).where(Notification.user_id == room.jo.id)).all()
@@ -961,3 +979,264 @@ def test_a_crash_after_a_crisis_message_keeps_it_and_its_flag_together(app, room
     ).one()
     flags = db.exec(select(CareFlag).where(CareFlag.source_type == "message")).all()
     assert (stored, len(flags)) in {(0, 0), (1, 1)}
+
+
+# --- A message id shows no more than the room does (issue #22) ---------------------------------
+
+# Every route that takes a message id: what a member may use, and a facilitator's.
+MEMBER_MESSAGE_ROUTES = [("GET", "/messages/m/{id}/report"), ("POST", "/messages/m/{id}/report")]
+FACILITATOR_MESSAGE_ROUTES = [("GET", "/messages/m/{id}/remove"), ("POST", "/messages/m/{id}/hide")]
+
+
+def _answers(client, routes, message_id: int, room: Room) -> list[tuple[str, str, int, bool]]:
+    """Each route's status, and whether its answer holds any of the message's words."""
+    answers = []
+    for method, template in routes:
+        response = _call(client, method, template.format(id=message_id), room)
+        answers.append((method, template, response.status_code, "words" in response.get_data(True)))
+    return answers
+
+
+def _refused(routes) -> list[tuple[str, str, int, bool]]:
+    return [(method, template, 404, False) for method, template in routes]
+
+
+def _discharge_and_readmit(therapist, person: User, group_id: int) -> None:
+    """The therapist discharges `person` to alumni today through the page's own form, then
+    re-admits them to the group."""
+    path = f"/dashboard/participants/{person.id}/discharge"
+    out = therapist.post_form(path, form_fields(therapist.get(path).get_data(True)))
+    assert out.status_code == 303, out.get_data(True)[:2000]
+    back = therapist.post_form(
+        f"/dashboard/participants/{person.id}/readmit", {"group": str(group_id)}
+    )
+    assert back.status_code == 303, back.get_data(True)[:2000]
+
+
+def test_report_never_shows_a_message_the_room_does_not(app, room, make_user, db):
+    """42 CFR Part 2: walking message ids through "Report" reads nothing the room hides."""
+    group_id = db.get(Conversation, room.room_id).group_id
+    therapist = signed_in(app, room.therapist)
+    removed = send_message(app, room.room_id, room.jo, "removed words")
+    assert therapist.post_form(f"/messages/m/{removed}/hide", {"reason": "unkind"}).status_code
+    hidden_direct = send_message(app, room.direct_id, room.jo, "hidden direct words")
+    sam = signed_in(app, room.sam)
+    sam.post_form(f"/messages/m/{hidden_direct}/report", {"reason": "unkind"})
+    therapist.post_form(f"/messages/m/{hidden_direct}/hide", {"reason": "unkind"})
+
+    # A message a moderator removed, in the room and in a direct conversation: the room shows
+    # "Removed by a moderator", and so Report answers 404.
+    for conversation_id, message_id in ((room.room_id, removed), (room.direct_id, hidden_direct)):
+        page = sam.get(f"/messages/{conversation_id}").get_data(True)
+        assert "Removed by a moderator" in page and "words" not in page
+        assert _answers(sam, MEMBER_MESSAGE_ROUTES, message_id, room) == _refused(
+            MEMBER_MESSAGE_ROUTES
+        )
+
+    # A member who joined later: what came before is not in their room, nor behind Report.
+    with time_machine.travel(utcnow() + timedelta(minutes=5)):
+        before = send_message(app, room.room_id, room.jo, "words from before Pat")
+    with time_machine.travel(utcnow() + timedelta(minutes=10)):
+        pat = make_user("participant", email="pat@example.test", name="Pat", group="Evening")
+    with time_machine.travel(utcnow() + timedelta(minutes=15)):
+        after = send_message(app, room.room_id, room.jo, "Welcome Pat")
+        client = signed_in(app, pat)
+        assert "words from before Pat" not in client.get(f"/messages/{room.room_id}").get_data(True)
+        assert _answers(client, MEMBER_MESSAGE_ROUTES, before, room) == _refused(
+            MEMBER_MESSAGE_ROUTES
+        )
+        assert client.get(f"/messages/m/{after}/report").status_code == 200
+
+        # A re-admitted member: their history starts again when they came back.
+        away = send_message(app, room.room_id, room.jo, "words while Sam was away")
+    with time_machine.travel(utcnow() + timedelta(minutes=20)):
+        therapist = signed_in(app, room.therapist)
+        _discharge_and_readmit(therapist, room.sam, group_id)
+    with time_machine.travel(utcnow() + timedelta(minutes=25)):
+        back = send_message(app, room.room_id, room.jo, "Welcome back Sam")
+        sam = signed_in(app, room.sam)
+        page = sam.get(f"/messages/{room.room_id}").get_data(True)
+        assert "Welcome back Sam" in page and "words" not in page
+        for message_id in (room.message_id, before, away):
+            assert _answers(sam, MEMBER_MESSAGE_ROUTES, message_id, room) == _refused(
+                MEMBER_MESSAGE_ROUTES
+            )
+        assert sam.get(f"/messages/m/{back}/report").status_code == 200
+
+        # A facilitator never reads a direct conversation: only what was reported to them.
+        unreported = send_message(app, room.direct_id, room.jo, "direct words, not reported")
+        therapist = signed_in(app, room.therapist)
+        assert _answers(therapist, FACILITATOR_MESSAGE_ROUTES, unreported, room) == _refused(
+            FACILITATOR_MESSAGE_ROUTES
+        )
+        assert db.get(Message, unreported).hidden_at is None
+    assert db.exec(select(MessageReport).where(MessageReport.message_id == before)).first() is None
+    denied = db.exec(select(AuditEvent).where(AuditEvent.action == "access_denied")).all()
+    assert len(denied) == 2 * 2 + 2 + 3 * 2 + 2  # every refusal is audited
+
+
+def test_removing_a_message_asks_why_and_tells_the_author_in_general_words(app, room, db):
+    therapist = signed_in(app, room.therapist)
+    queue = therapist.get("/messages/moderation").get_data(as_text=True)
+    link = f"/messages/m/{room.message_id}/remove?next=moderation"
+    assert f'href="{link}"' in queue and "Remove the message…" in queue
+    confirm = therapist.get(link).get_data(as_text=True)
+    assert "Remove this message?" in confirm and "Hello group" in confirm
+    assert "Unkind or hurtful" in confirm and "Why is it removed?" in confirm
+    assert '<button type="submit" class="button-primary">Remove message</button>' in confirm
+    assert db.get(Message, room.message_id).hidden_at is None  # nothing happened yet
+
+    no_reason = therapist.post_form(f"/messages/m/{room.message_id}/hide", {"next": "moderation"})
+    assert no_reason.status_code == 422
+    assert "Choose why the message is removed." in no_reason.get_data(True)
+    db.expire_all()
+    assert db.get(Message, room.message_id).hidden_at is None
+
+    done = therapist.post_form(
+        f"/messages/m/{room.message_id}/hide", {"reason": "unkind", "next": "moderation"}
+    )
+    assert done.status_code == 303 and done.headers["Location"].endswith("/messages/moderation")
+    db.expire_all()
+    assert db.get(Message, room.message_id).hidden_at is not None
+    [note] = db.exec(select(Notification).where(Notification.user_id == room.jo.id)).all()
+    assert note.kind == "moderation"
+    assert "because it could hurt others in the group" in note.text and "Hello" not in note.text
+    [event] = db.exec(select(AuditEvent).where(AuditEvent.action == "message_hidden")).all()
+    assert event.detail == "reason=unkind"
+
+    # In the room, "Remove" leads to the same question first.
+    other = send_message(app, room.room_id, room.jo, "Another one")
+    page = therapist.get(f"/messages/{room.room_id}").get_data(as_text=True)
+    assert f'href="/messages/m/{other}/remove"' in page
+    assert f'action="/messages/m/{other}/hide"' not in page
+
+
+def _listed(page: str, title: str) -> str:
+    """The Messages list's line for one conversation, as text."""
+    match = re.search(
+        r'<li>\s*<a [^>]*><span class="conversation-title">'
+        + re.escape(title)
+        + r"</span>.*?</li>",
+        page,
+        re.S,
+    )
+    assert match, title
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match.group(0))).strip()
+
+
+def test_a_new_member_sees_no_last_message_for_a_room_quiet_since_they_joined(app, room, make_user):
+    start = utcnow() + timedelta(hours=1)  # after the fixture's messages
+    with time_machine.travel(start, tick=False):
+        send_message(app, room.room_id, room.jo, "Before Pat came")
+    with time_machine.travel(start + timedelta(days=1), tick=False):
+        pat = make_user("participant", email="pat@example.test", name="Pat", group="Evening")
+        _conversations(app, pat)
+        listed = _listed(signed_in(app, pat).get("/messages").get_data(True), "Evening")
+        assert "no messages yet" in listed and "last message" not in listed
+    with time_machine.travel(start + timedelta(days=2), tick=False):
+        send_message(app, room.room_id, room.jo, "Welcome Pat")
+        listed = _listed(signed_in(app, pat).get("/messages").get_data(True), "Evening")
+        assert "last message" in listed and "no messages yet" not in listed
+        # Those who were there all along see the same time.
+        assert _listed(signed_in(app, room.sam).get("/messages").get_data(True), "Evening") == (
+            listed.replace("1 unread", "3 unread")
+        )
+
+
+def test_staff_reads_of_messages_are_audited_with_the_participant_as_subject(
+    app, room, db, count_queries
+):
+    send_message(app, room.care_id, room.sam, "A hard week")
+    therapist = signed_in(app, room.therapist)
+
+    def reads_of(path: str, status: int = 200) -> list[tuple]:
+        seen = db.exec(select(func.max(AuditEvent.id))).one() or 0
+        assert therapist.get(path).status_code == status
+        return [
+            (e.subject_id, e.object_type, e.object_id, e.detail)
+            for e in db.exec(
+                select(AuditEvent)
+                .where(AuditEvent.action == "staff_read", AuditEvent.id > seen)
+                .order_by(AuditEvent.id)
+            )
+        ]
+
+    assert reads_of("/messages") == [(None, "caseload", None, "messages: 2 participants")]
+    care = f"/messages/{room.care_id}"
+    assert reads_of(care) == [
+        (room.sam.id, "conversation", room.care_id, "conversation, messages shown: 1")
+    ]
+    here = f"/messages/{room.room_id}"
+    assert reads_of(here) == [
+        (room.jo.id, "conversation", room.room_id, "conversation, messages shown: 1")
+    ]
+    with count_queries() as queries:
+        therapist.get(here)
+    one_subject = len(queries)
+    newer = send_message(app, room.room_id, room.sam, "Thanks all")
+    assert reads_of(f"{here}/older?before={newer}") == [
+        (room.jo.id, "conversation", room.room_id, "older, messages shown: 1")
+    ]
+    assert reads_of(f"{here}/poll?after={room.message_id}") == [
+        (room.sam.id, "conversation", room.room_id, "poll, messages shown: 1")
+    ]
+    assert reads_of(f"{here}/poll?after={newer}", 204) == []  # nothing shown, nothing read
+    # The queue shows Jo's reported messages, her direct one too.
+    assert reads_of("/messages/moderation") == [
+        (room.jo.id, "moderation_queue", None, "moderation, reports shown: 2")
+    ]
+    # One subject or two: the rows go in one statement, and the page's count stays the same.
+    assert len({subject for subject, *_ in reads_of(here)}) == 2
+    with count_queries() as two_subjects:
+        therapist.get(here)
+    assert len(two_subjects) == one_subject, two_subjects
+    # A participant's own reading is not a staff read.
+    sam = signed_in(app, room.sam)
+    sam.get(care)
+    sam.get(here)
+    assert not db.exec(
+        select(AuditEvent).where(
+            AuditEvent.action == "staff_read", AuditEvent.actor_id == room.sam.id
+        )
+    ).all()
+
+
+def test_a_peers_safety_report_flags_the_person_and_comes_first_in_the_queue(app, room, db):
+    worrying = send_message(app, room.room_id, room.jo, "Gave away my things this week")
+    sam = signed_in(app, room.sam)
+    page = sam.get(f"/messages/m/{worrying}/report").get_data(as_text=True)
+    assert "Worried about someone&#39;s safety" in page and "Get help now" in page
+    done = sam.post_form(
+        f"/messages/m/{worrying}/report", {"reason": "unsafe"}, follow_redirects=True
+    )
+    assert "Their care team and the group" in done.get_data(as_text=True)
+
+    # Jo is flagged, like crisis language: the dashboard's top tier, and an alert.
+    [flag] = db.exec(select(CareFlag)).all()
+    assert (flag.participant_id, flag.reason, flag.source_type, flag.source_id) == (
+        room.jo.id,
+        "peer_report",
+        "message",
+        worrying,
+    )
+    [alert] = db.exec(select(Notification).where(Notification.kind == "care_flag")).all()
+    assert alert.user_id == room.therapist.id and "Gave" not in alert.text
+    therapist = signed_in(app, room.therapist)
+    dashboard = therapist.get("/dashboard").get_data(as_text=True)
+    first = dashboard.split('<li class="caseload-row')[1]
+    assert first.startswith(" flagged") and room.jo.name in first
+    assert "A group member is worried about their safety, after a message" in first
+    assert "Gave away" not in dashboard
+
+    # The queue puts it first, before the older "unkind" report, with Jo's page.
+    queue = therapist.get("/messages/moderation").get_data(as_text=True)
+    assert queue.index("Gave away my things") < queue.index("Hello group")
+    assert f"Worried about {room.jo.name}'s safety." in queue
+    assert f'href="/dashboard/participants/{room.jo.id}">Open {room.jo.name}\'s page' in queue
+
+    # Reported again (by someone else, or as "unkind"): still one flag, one alert.
+    sam.post_form(f"/messages/m/{worrying}/report", {"reason": "unsafe"})
+    assert len(db.exec(select(CareFlag)).all()) == 1
+    # Other reasons flag no one.
+    sam.post_form(f"/messages/m/{room.direct_message_id}/report", {"reason": "unkind"})
+    assert len(db.exec(select(CareFlag)).all()) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlmodel import Field, Session, SQLModel
 
 from iop_pwa.db import UTCDateTime, utcnow
@@ -55,6 +55,40 @@ def record(
     )
     db.add(row)
     return row
+
+
+def record_for_each(
+    db: Session,
+    action: str,
+    subject_ids: list[int | None],
+    *,
+    actor_id: int | None = None,
+    object_type: str | None = None,
+    object_id: int | None = None,
+    detail: str | None = None,
+) -> None:
+    """One audit row per subject (a page that showed several participants' words), written at
+    once in a single statement, whatever their number: the page's query count stays constant."""
+    if not subject_ids:
+        return
+    ip = request.remote_addr if has_request_context() else None
+    at = utcnow()
+    db.execute(
+        insert(AuditEvent),
+        [
+            {
+                "at": at,
+                "action": action,
+                "actor_id": actor_id,
+                "subject_id": subject_id,
+                "object_type": object_type,
+                "object_id": object_id,
+                "ip": ip,
+                "detail": detail,
+            }
+            for subject_id in subject_ids
+        ],
+    )
 
 
 class AuditLogIsAppendOnly(RuntimeError):

@@ -8,7 +8,7 @@ from wtforms import HiddenField, RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
 
-from iop_pwa.messages.models import MAX_MESSAGE, REPORT_REASONS
+from iop_pwa.messages.models import MAX_MESSAGE, REMOVAL_REASONS, REPORT_REASONS
 from iop_pwa.messages.services import MUTE_CHOICES
 from iop_pwa.pwa.device_write import DeviceWrite
 
@@ -35,6 +35,18 @@ class ReportForm(FlaskForm):
         validators=[Optional(), Length(max=500)],
         render_kw={"rows": 3, "maxlength": 500},
     )
+
+
+class RemoveMessageForm(FlaskForm):
+    """A facilitator confirms removing a message, with the reason its author is told."""
+
+    reason = RadioField(
+        "Why is it removed? Its author is told this, in general words.",
+        choices=[SelectChoice(k, label) for k, (label, _) in REMOVAL_REASONS.items()],
+        validators=[InputRequired("Choose why the message is removed.")],
+    )
+    # Where to go back to: the moderation queue, or (anything else) the room.
+    next = HiddenField()
 
 
 class MuteForm(FlaskForm):

@@ -137,6 +137,16 @@ REPORT_REASONS = {
 }
 
 
+# Why a facilitator removes a message: the choice on the confirmation page, and the calm, general
+# words its author is told (the notification says why, never what the message said).
+REMOVAL_REASONS = {
+    "unkind": ("Unkind or hurtful", "it could hurt others in the group"),
+    "private": ("Shares someone's private information", "it shared private information"),
+    "spam": ("Spam or selling something", "it looked like selling or spam"),
+    "other": ("Another of the group's guidelines", "it did not fit the group's guidelines"),
+}
+
+
 class MessageReport(SQLModel, table=True):
     """Someone asked the facilitators to look at a message. Open until a facilitator acts."""
 

@@ -15,7 +15,8 @@ only; reports in a direct conversation go to the facilitators of the group it wa
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlalchemy import exists, or_
+from sqlmodel import Session, select
 
 from iop_pwa.access import (
     Action,
@@ -27,6 +28,7 @@ from iop_pwa.access import (
 )
 from iop_pwa.accounts.models import User
 from iop_pwa.messages.models import Conversation, Message, MessageReport
+from iop_pwa.messages.rules import message_seen, reported_to
 
 
 def reaches(db: Session, user: User, conversation: Conversation) -> bool:
@@ -70,13 +72,25 @@ def moderates(db: Session, user: User, conversation: Conversation) -> bool:
     )
 
 
-def _message(db: Session, user: User, message: Message, action: Action) -> bool:
-    conversation = db.get(Conversation, message.conversation_id)
-    if conversation is None:
+def _exists(db: Session, message_id: int | None, condition) -> bool:
+    if message_id is None:
         return False
-    if action == Action.change:
-        return moderates(db, user, conversation)
-    return reaches(db, user, conversation)
+    return db.exec(select(exists().where(Message.id == message_id, condition))).one()
+
+
+def sees_message(db: Session, user: User, message_id: int | None) -> bool:
+    """Whether the reader's room shows them this message, words and all (`rules.message_seen`,
+    the rule of the room's own list): one indexed lookup."""
+    return _exists(db, message_id, message_seen(user.is_staff, user.id))
+
+
+def _message(db: Session, user: User, message: Message, action: Action) -> bool:
+    if action == Action.view:
+        return sees_message(db, user, message.id)
+    conversation = db.get(Conversation, message.conversation_id)
+    if conversation is None or not moderates(db, user, conversation):
+        return False
+    return _exists(db, message.id, or_(message_seen(True, user.id), reported_to(user.id)))
 
 
 GROUP_ROOM = Policy(
@@ -89,8 +103,10 @@ GROUP_ROOM = Policy(
 """A group's room as its facilitators run it: guidelines, muting and removing members."""
 
 MESSAGE = Policy("message", Message, _message)
-"""A message: those in its conversation view it (and may report it); its group's facilitators
-change it (hide it)."""
+"""A message: those whose room shows it view it (and may report it): not one from before a
+member joined, nor, for anyone but its author and the facilitators, one a moderator removed.
+Its group's facilitators change it (remove it): in the room, or reported to them from a direct
+conversation."""
 
 
 def _report(db: Session, user: User, report: MessageReport, _action: Action) -> bool:

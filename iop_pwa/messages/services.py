@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Integer, String, and_, bindparam, case, exists, literal, union, union_all
+from sqlalchemy import Integer, String, and_, bindparam, case, exists, literal, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete, func, or_, select
@@ -35,6 +35,7 @@ from iop_pwa.accounts.models import CareTeamLink, Group, GroupMembership, Role, 
 from iop_pwa.db import utcnow
 from iop_pwa.messages.models import (
     MAX_MESSAGE,
+    REMOVAL_REASONS,
     REPORT_REASONS,
     Block,
     Conversation,
@@ -46,6 +47,10 @@ from iop_pwa.messages.models import (
     ReadCursor,
 )
 from iop_pwa.messages.policies import CONVERSATION, GROUP_ROOM, MESSAGE, moderates
+from iop_pwa.messages.rules import joined_for as _joined_for
+from iop_pwa.messages.rules import since_joined as _since_joined
+from iop_pwa.messages.rules import visible_ids as _visible_ids
+from iop_pwa.messages.rules import visible_to as _visible_to
 from iop_pwa.notifications import Notification, notify
 from iop_pwa.safety import has_crisis_language, raise_flag
 
@@ -65,70 +70,11 @@ def _visible(user: User):
     return _visible_to(user.is_staff, user.id)
 
 
-def _visible_ids(staff: bool, user_id):
-    """The ids of the conversations `_visible_to` selects, as a UNION of one indexed select per
-    way of belonging: SQLite answers the OR of `_visible_to` by reading every conversation of
-    the program, which the navigation's count did on every page."""
-    rooms = Conversation.kind == ConversationKind.group
-    if staff:
-        branches = [
-            select(Conversation.id).where(
-                col(Conversation.participant_id).in_(caseload_ids(user_id))
-            ),
-            select(Conversation.id).where(
-                rooms, col(Conversation.group_id).in_(facilitated_group_ids(user_id))
-            ),
-        ]
-    else:
-        branches = [
-            select(Conversation.id).where(Conversation.participant_id == user_id),
-            select(Conversation.id).where(
-                rooms, col(Conversation.group_id).in_(member_group_ids(user_id))
-            ),
-            select(Conversation.id).where(Conversation.peer_a_id == user_id),
-            select(Conversation.id).where(Conversation.peer_b_id == user_id),
-        ]
-    return union(*branches)
-
-
-def _visible_to(staff: bool, user_id):
-    """`_visible` for a staff member or a participant whose id is `user_id` (a value, or a bound
-    parameter in a statement built once: see `_poll_statement`)."""
-    rooms = Conversation.kind == ConversationKind.group
-    if staff:
-        return or_(
-            col(Conversation.participant_id).in_(caseload_ids(user_id)),
-            and_(rooms, col(Conversation.group_id).in_(facilitated_group_ids(user_id))),
-        )
-    return or_(
-        Conversation.participant_id == user_id,
-        and_(rooms, col(Conversation.group_id).in_(member_group_ids(user_id))),
-        Conversation.peer_a_id == user_id,
-        Conversation.peer_b_id == user_id,
-    )
-
-
 def _joined(user: User):
     """For a participant: their own membership of each group room's group, to outer-join on
     Conversation (the alias and the ON clause), so a room shows and counts only what was posted
     since they joined. None for staff: facilitators see a room's whole history."""
     return _joined_for(user.is_staff, user.id)
-
-
-def _joined_for(staff: bool, user_id):
-    if staff:
-        return None
-    joined = aliased(GroupMembership)
-    return joined, and_(
-        joined.group_id == Conversation.group_id,
-        joined.user_id == user_id,
-        Conversation.kind == ConversationKind.group,
-    )
-
-
-def _since_joined(joined) -> object:
-    """The condition on Message for a participant's history (see `_joined`)."""
-    return or_(col(joined.joined_at).is_(None), col(Message.received_at) >= joined.joined_at)
 
 
 def history_start(db: Session, *, conversation: Conversation, user: User) -> datetime | None:
@@ -214,23 +160,42 @@ class ConversationRow:
     title: str
     unread: int
     group_name: str | None = None
+    # When the newest message the person can see came (None: none yet). A member's history of
+    # a group's room starts when they joined: a room quiet since then has none for them.
+    last_at: datetime | None = None
 
 
 def conversation_rows(db: Session, *, user: User) -> list[ConversationRow]:
     """The person's conversations, newest activity first, named for them ("Care team", the
     group's name, the other person's in a direct conversation, or for staff the participant's
-    name), with unread counts: one query."""
+    name), with unread counts and the time of the newest message they can see: one query."""
     peer = aliased(User)
-    query = _with_cursor(
-        select(Conversation, Group.name, User.name, peer.name, func.count(Message.id)),
-        user.id,
-        Conversation.id,
-    )
+    last_at = col(Conversation.last_message_at)
+    group_by = [col(Conversation.id)]
     unread = [Message.conversation_id == Conversation.id, *_unread(user.id)]
     joined = _joined(user)
     if joined is not None:
-        query = query.outerjoin(joined[0], joined[1])
         unread.append(_since_joined(joined[0]))
+        # The conversation's newest message came at `last_message_at`: it is theirs if it came
+        # since they joined (`_since_joined`), and then so is the time; else nothing is.
+        last_at = case(
+            (
+                or_(
+                    col(joined[0].joined_at).is_(None),
+                    col(Conversation.last_message_at) >= joined[0].joined_at,
+                ),
+                Conversation.last_message_at,
+            ),
+            else_=None,
+        )
+        group_by.append(col(joined[0].joined_at))
+    query = _with_cursor(
+        select(Conversation, Group.name, User.name, peer.name, func.count(Message.id), last_at),
+        user.id,
+        Conversation.id,
+    )
+    if joined is not None:
+        query = query.outerjoin(joined[0], joined[1])
     other = case(
         (Conversation.peer_a_id == user.id, Conversation.peer_b_id), else_=Conversation.peer_a_id
     )
@@ -240,17 +205,17 @@ def conversation_rows(db: Session, *, user: User) -> list[ConversationRow]:
         .outerjoin(User, col(User.id) == Conversation.participant_id)
         .outerjoin(peer, peer.id == other)
         .where(_visible(user))
-        .group_by(col(Conversation.id), Group.name, User.name, peer.name)
+        .group_by(*group_by, Group.name, User.name, peer.name)
         .order_by(
-            col(Conversation.last_message_at).desc().nulls_last(),
+            last_at.desc().nulls_last(),
             func.lower(func.coalesce(peer.name, Group.name, User.name)),
         )
     ).all()
     return [
         ConversationRow(
-            c, title_for(c, user, group_name, person_name, peer_name), count, group_name
+            c, title_for(c, user, group_name, person_name, peer_name), count, group_name, at
         )
-        for c, group_name, person_name, peer_name, count in rows
+        for c, group_name, person_name, peer_name, count, at in rows
     ]
 
 
@@ -621,9 +586,15 @@ def _notify(db: Session, *, conversation: Conversation, author: User) -> None:
 # --- Reports and moderation --------------------------------------------------------------------
 
 
+# The report reason that is about a person's safety: it flags the message's author for their care
+# team, as crisis language does, and comes first in the moderation queue.
+SAFETY_REASON = "unsafe"
+
+
 def report(db: Session, *, message: Message, reporter: User, reason: str, detail: str) -> None:
     """Ask the group's facilitators to look at a message, in a group's room or a direct
-    conversation started in it (once per person and message)."""
+    conversation started in it (once per person and message). Worry about someone's safety
+    also raises a care flag on the author (a participant) and alerts their care team."""
     check(db, reporter, MESSAGE, message, Action.view)
     conversation = db.get(Conversation, message.conversation_id)
     if conversation.group_id is None or message.author_id == reporter.id:
@@ -647,10 +618,26 @@ def report(db: Session, *, message: Message, reporter: User, reason: str, detail
             )
             db.add(row)
             db.flush()
+            # In the same savepoint (see `send`): a report stored without its flag never flags.
+            if reason == SAFETY_REASON:
+                author = db.get(User, message.author_id)
+                if author is not None and author.is_participant:
+                    raise_flag(
+                        db,
+                        participant_id=author.id,
+                        reason="peer_report",
+                        source_type="message",
+                        source_id=message.id,
+                    )
     except IntegrityError:
         return
     audit.record(
-        db, "message_reported", actor_id=reporter.id, object_type="message", object_id=message.id
+        db,
+        "message_reported",
+        actor_id=reporter.id,
+        object_type="message",
+        object_id=message.id,
+        detail=f"reason={reason}",
     )
 
 
@@ -662,16 +649,36 @@ class QueueRow:
     author_name: str
     conversation_id: int
     kind: str
+    author_role: str
+    on_my_caseload: bool  # the author's page is the staff member's to open
+
+    @property
+    def about_safety(self) -> bool:
+        return self.report.reason == SAFETY_REASON
 
     @property
     def is_direct(self) -> bool:
         return self.kind == ConversationKind.direct
 
+    @property
+    def author_is_staff(self) -> bool:
+        return self.author_role != Role.participant
+
 
 def open_reports(db: Session, *, staff: User) -> list[QueueRow]:
-    """Reports on messages in the groups a staff member facilitates, oldest first: one query."""
+    """Reports on messages in the groups a staff member facilitates: worry about someone's
+    safety first, then oldest first: one query."""
     rows = db.exec(
-        select(MessageReport, Message, Group.name, User.name, Conversation.id, Conversation.kind)
+        select(
+            MessageReport,
+            Message,
+            Group.name,
+            User.name,
+            Conversation.id,
+            Conversation.kind,
+            User.role,
+            col(User.id).in_(caseload_ids(staff.id)),
+        )
         .join(Message, col(Message.id) == MessageReport.message_id)
         .join(Conversation, col(Conversation.id) == Message.conversation_id)
         .join(Group, col(Group.id) == Conversation.group_id)
@@ -680,7 +687,11 @@ def open_reports(db: Session, *, staff: User) -> list[QueueRow]:
             col(Conversation.group_id).in_(facilitated_group_ids(staff.id)),
             col(MessageReport.resolved_at).is_(None),
         )
-        .order_by(col(MessageReport.created_at), col(MessageReport.id))
+        .order_by(
+            case((MessageReport.reason == SAFETY_REASON, 0), else_=1),
+            col(MessageReport.created_at),
+            col(MessageReport.id),
+        )
     ).all()
     return [QueueRow(*row) for row in rows]
 
@@ -734,10 +745,13 @@ def _tell_and_audit(
     )
 
 
-def hide(db: Session, *, message: Message, by: User) -> None:
-    """A facilitator hides a message: others see "Removed by a moderator"; its reports close;
-    the author is told; audited."""
+def hide(db: Session, *, message: Message, by: User, reason: str) -> None:
+    """A facilitator hides a message, for one of `REMOVAL_REASONS`: others see "Removed by a
+    moderator"; its reports close; the author is told why in general words (never the message);
+    audited with the reason."""
     check(db, by, MESSAGE, message, Action.change)
+    if reason not in REMOVAL_REASONS:
+        raise MessageRefused("Choose why the message is removed.")
     if message.hidden_at is None:
         message.hidden_at, message.hidden_by_id = utcnow(), by.id
         db.add(message)
@@ -746,11 +760,16 @@ def hide(db: Session, *, message: Message, by: User) -> None:
             by=by,
             member_id=message.author_id,
             kind="moderation",
-            text="A moderator removed one of your messages in a group.",
+            text=(
+                "A moderator removed one of your messages in a group because "
+                f"{REMOVAL_REASONS[reason][1]}. You are still welcome there; the group's "
+                "guidelines are at the top of the room."
+            ),
             notification_object_id=message.conversation_id,
             action="message_hidden",
             object_type="message",
             object_id=message.id,
+            detail=f"reason={reason}",
         )
     _resolve_reports(db, message_id=message.id, by=by)
 

@@ -18,7 +18,9 @@ from flask import (
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 
+from iop_pwa import audit
 from iop_pwa.access import Action, deny, load_or_404, parse_id
+from iop_pwa.accounts.models import User
 from iop_pwa.db import get_db
 from iop_pwa.extensions import limiter
 from iop_pwa.messages import services
@@ -29,6 +31,7 @@ from iop_pwa.messages.forms import (
     MemberForm,
     MessageForm,
     MuteForm,
+    RemoveMessageForm,
     ReportForm,
 )
 from iop_pwa.messages.models import MAX_MESSAGE, Conversation
@@ -42,6 +45,7 @@ from iop_pwa.messages.policies import (
 from iop_pwa.pwa import outbox
 from iop_pwa.pwa.device_write import valid_client_id, when_written
 from iop_pwa.safety.program import get_contact
+from iop_pwa.security import audit_staff_list
 from iop_pwa.web import render_page, staff_required
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
@@ -55,6 +59,27 @@ def _sender_key() -> str:
     return f"messages:{current_user.id}" if current_user.is_authenticated else "anonymous"
 
 
+def _audit_read(conversation, shown, purpose: str) -> None:
+    """A staff member read messages: one "staff_read" row per participant whose words were
+    shown (a care team's thread: its participant, always), like the participant's page. The
+    rows go in one statement, so a page's query count stays constant."""
+    if not current_user.is_staff:
+        return
+    if conversation.participant_id is not None:
+        subjects = [conversation.participant_id]
+    else:
+        subjects = sorted({i.message.author_id for i in shown if not i.author_is_staff}) or [None]
+    audit.record_for_each(
+        get_db(),
+        "staff_read",
+        subjects,
+        actor_id=current_user.id,
+        object_type="conversation",
+        object_id=conversation.id,
+        detail=f"{purpose}, messages shown: {len(shown)}",
+    )
+
+
 @bp.get("")
 @login_required
 @outbox.keep_offline
@@ -62,9 +87,12 @@ def index():
     """Every conversation the person belongs to, newest activity first, with unread counts."""
     db = get_db()
     services.ensure_conversations(db, user=current_user)
+    rows = services.conversation_rows(db, user=current_user)
+    if current_user.is_staff:  # their participants' names and last activity: a read
+        audit_staff_list("messages", sum(1 for r in rows if r.conversation.participant_id))
     return render_page(
         "messages/index.html",
-        rows=services.conversation_rows(db, user=current_user),
+        rows=rows,
         reports=services.open_report_count(db, staff=current_user) if current_user.is_staff else 0,
     )
 
@@ -73,6 +101,7 @@ def _conversation_page(conversation, form: MessageForm | None = None, status: in
     db = get_db()
     since = services.history_start(db, conversation=conversation, user=current_user)
     shown, more = services.latest(db, conversation=conversation, reader=current_user, since=since)
+    _audit_read(conversation, shown, "conversation")
     if shown:
         services.mark_read(
             db, conversation=conversation, user=current_user, up_to=shown[-1].message.id
@@ -178,6 +207,7 @@ def poll(conversation_id: int):
         response = make_response("", 204)
     else:
         conversation = db.get(Conversation, conversation_id)
+        _audit_read(conversation, new, "poll")
         services.mark_read(
             db, conversation=conversation, user=current_user, up_to=new[-1].message.id
         )
@@ -208,6 +238,7 @@ def older(conversation_id: int):
     shown, more = services.latest(
         db, conversation=conversation, reader=current_user, before=before, since=since
     )
+    _audit_read(conversation, shown, "older")
     return render_block(
         "messages/conversation.html",
         "older",
@@ -383,7 +414,11 @@ def report(message_id: int):
         except services.MessageRefused as refused:
             form.reason.errors = [str(refused)]
         else:
-            flash("Thank you. The group's facilitators will look at it.")
+            flash(
+                "Thank you. Their care team and the group's facilitators will look at it soon."
+                if form.reason.data == services.SAFETY_REASON
+                else "Thank you. The group's facilitators will look at it."
+            )
             return redirect(back, 303)
     return render_page(
         "messages/report.html",
@@ -394,17 +429,50 @@ def report(message_id: int):
     )
 
 
+def _remove_page(message, form: RemoveMessageForm, status: int = 200):
+    db = get_db()
+    conversation = db.get(Conversation, message.conversation_id)
+    author = db.get(User, message.author_id)
+    return render_page(
+        "messages/remove_message.html",
+        message=message,
+        author_name=author.name if author else "A member",
+        title=services.title_of(db, conversation=conversation, user=current_user)
+        if conversation.is_group
+        else None,
+        form=form,
+        back=_after_removing(message, form.next.data),
+        status=status,
+    )
+
+
+def _after_removing(message, target: str | None) -> str:
+    if target == "moderation":
+        return url_for("messages.moderation")
+    return url_for("messages.show", conversation_id=message.conversation_id)
+
+
+@bp.get("/m/<int:message_id>/remove")
+@staff_required
+def confirm_hide(message_id: int):
+    """Before a facilitator removes a message: the message, why it is removed (its author is
+    told), and the button."""
+    message = load_or_404(MESSAGE, message_id, Action.change)
+    return _remove_page(message, RemoveMessageForm(data={"next": request.args.get("next", "")}))
+
+
 @bp.post("/m/<int:message_id>/hide")
 @staff_required
 def hide(message_id: int):
-    """A facilitator removes a message from the group (others see "Removed by a moderator")."""
+    """A facilitator removes a message from the group (others see "Removed by a moderator"),
+    from the confirmation page, with the reason its author is told."""
     message = load_or_404(MESSAGE, message_id, Action.change)
-    services.hide(get_db(), message=message, by=current_user)
-    flash("The message is removed. Its author was told.")
-    target = request.form.get("next")
-    if target == "moderation":
-        return redirect(url_for("messages.moderation"), 303)
-    return redirect(url_for("messages.show", conversation_id=message.conversation_id), 303)
+    form = RemoveMessageForm()
+    if not form.validate_on_submit():
+        return _remove_page(message, form, 422)
+    services.hide(get_db(), message=message, by=current_user, reason=form.reason.data)
+    flash("The message is removed. Its author was told why, in general words.")
+    return redirect(_after_removing(message, form.next.data), 303)
 
 
 @bp.get("/moderation")
@@ -412,6 +480,15 @@ def hide(message_id: int):
 def moderation():
     """The facilitator's queue: reported messages in the groups they facilitate."""
     rows = services.open_reports(get_db(), staff=current_user)
+    # Reported messages, direct ones too: a read of each author's words.
+    audit.record_for_each(
+        get_db(),
+        "staff_read",
+        sorted({r.message.author_id for r in rows if not r.author_is_staff}) or [None],
+        actor_id=current_user.id,
+        object_type="moderation_queue",
+        detail=f"moderation, reports shown: {len(rows)}",
+    )
     return render_page("messages/moderation.html", rows=rows, member_form=MemberForm())
 
 

@@ -88,6 +88,8 @@ class CareFlag(SQLModel, table=True):
 REASON_WORDS = {
     "crisis_language": "Crisis language in {source}",
     "risk_answer": "PHQ-9 item 9 (thoughts of death or self-harm) above 0 in {source}",
+    # Someone in their group reported one of their messages as "Worried about someone's safety".
+    "peer_report": "A group member is worried about their safety, after {source}",
 }
 
 # How the dashboard names a flag's source; a feature raising flags uses one of these types.

@@ -47,6 +47,11 @@
                                     : (-left).toLocaleString() + " characters over the limit";
       }
       area.addEventListener("input", update);
+      // A form emptied after sending (form.reset(), which fires no input event) counts again;
+      // the fields change only after the reset event has run.
+      if (area.form) {
+        area.form.addEventListener("reset", function () { setTimeout(update, 0); });
+      }
       update();
     });
   }

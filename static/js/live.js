@@ -44,10 +44,37 @@
     if (document.visibilityState === "visible") { poll(); start(); } else { stop(); }
   });
 
-  function nearBottom() {
-    return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 200;
+  // "The bottom" is the conversation's end, the newest item, not the page's: below the list
+  // there may be more (a group's members, a facilitator's settings), and above the page's
+  // bottom edge sit what covers it (the composer, sticky, and a fixed navigation bar).
+  function newest() {
+    var items = list.querySelectorAll("[data-live-item]");
+    return items.length ? items[items.length - 1] : null;
   }
-  function toBottom() { window.scrollTo(0, document.documentElement.scrollHeight); }
+  function coveredBelow() {
+    var covered = 0;
+    var area = document.querySelector("textarea[data-enter-sends]");
+    var composer = area && area.form;
+    if (composer && getComputedStyle(composer).position === "sticky") {
+      covered += composer.getBoundingClientRect().height;
+    }
+    document.querySelectorAll("nav").forEach(function (bar) {
+      if (getComputedStyle(bar).position === "fixed") covered += bar.getBoundingClientRect().height;
+    });
+    return covered;
+  }
+  function nearBottom() {
+    var item = newest();
+    if (!item) return true;
+    var edge = item.getBoundingClientRect().bottom;
+    return edge >= 0 && edge <= window.innerHeight - coveredBelow() + 200;
+  }
+  function toBottom() {
+    var item = newest();
+    if (!item) return;
+    var overshoot = item.getBoundingClientRect().bottom - (window.innerHeight - coveredBelow());
+    window.scrollBy(0, overshoot + 8);
+  }
 
   // New messages arrived (a poll's answer was swapped in): keep the newest in view if the
   // reader was there, and say it for screen readers.
@@ -113,6 +140,15 @@
   });
 
   list.querySelectorAll("[data-live-item]").forEach(function (item) { item.dataset.seen = "1"; });
-  if (!location.hash) toBottom();
+  // Open at the newest message, once the page's other scripts have laid it out (the composer's
+  // counter shows on DOMContentLoaded), and again when fonts and images have loaded, unless the
+  // reader has moved away from it meanwhile.
+  function openAtNewest() { if (!location.hash) toBottom(); }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", openAtNewest);
+  } else {
+    openAtNewest();
+  }
+  window.addEventListener("load", function () { if (nearBottom()) openAtNewest(); });
   if (document.visibilityState === "visible") start();
 })();

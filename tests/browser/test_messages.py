@@ -201,7 +201,11 @@ def test_a_reported_message_is_removed_from_the_facilitators_queue(
     report = laptop.get_by_role("listitem").filter(has_text="Jo never gets anything right")
     expect(report).to_contain_text("Unkind or hurtful")
     assert_no_axe_violations(laptop)
-    report.get_by_role("button", name="Remove the message").click()
+    report.get_by_role("link", name="Remove the message…").click()
+    expect(laptop.get_by_role("heading", name="Remove this message?", level=1)).to_be_visible()
+    assert_no_axe_violations(laptop)
+    laptop.get_by_label("Unkind or hurtful").check()
+    laptop.get_by_role("button", name="Remove message").click()
     expect(laptop.get_by_text("Nothing to review")).to_be_visible()
 
     jo_page.reload()
@@ -309,3 +313,62 @@ def test_removing_a_member_asks_first_then_tells_the_facilitator_it_is_done(
         page.get_by_role("status").filter(has_text="Jo Park is no longer in the group")
     ).to_be_visible()
     expect(page.get_by_role("link", name="Remove Jo Park from the group")).to_have_count(0)
+
+
+def _above_the_composer(page, item) -> bool:
+    """Whether a message is in view on the screen, whole, above the composer (not under it)."""
+    box = item.bounding_box()
+    composer = page.locator("form.composer").bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= composer["y"] + 1
+
+
+def test_a_group_room_opens_at_its_newest_message_and_keeps_new_ones_in_view(
+    page, new_context, live_server, people, app, make_user, db
+):
+    therapist, sam, jo = people
+    for i in range(4):  # a group with members to message: their card sits below the composer
+        make_user("participant", name=f"Member {i}", therapist=therapist, group="Evening")
+    ensure_conversations(app, therapist)
+    room = db.exec(select(Conversation).where(Conversation.group_id.is_not(None))).one()
+    room.direct_messages = True
+    db.add(room)
+    db.commit()
+    for i in range(20):
+        send_message(app, room.id, jo if i % 2 else therapist, f"Earlier message {i:02d}")
+
+    open_conversation(page, live_server, sam.email, "Evening")
+    agree(page)
+    newest = messages_list(page).get_by_role("listitem").filter(has_text="Earlier message 19")
+    expect(newest).to_be_in_viewport()
+    page.wait_for_function("() => window.scrollY > 0")  # it scrolled
+    assert _above_the_composer(page, newest)
+    expect(page.get_by_role("button", name="Message Jo Park")).not_to_be_in_viewport()
+
+    jo_page = new_context(phone=True).new_page()
+    open_conversation(jo_page, live_server, jo.email, "Evening")  # Jo agreed before
+    jo_page.get_by_label("Message", exact=True).fill("Anyone around tonight?")
+    jo_page.get_by_role("button", name="Send").click()
+    arrived = messages_list(page).get_by_role("listitem").filter(has_text="Anyone around")
+    expect(arrived).to_be_in_viewport(timeout=LIVE)  # the reader was at the newest: kept there
+    page.wait_for_function(
+        """() => {
+            const items = document.querySelectorAll("[data-live-item]");
+            const last = items[items.length - 1].getBoundingClientRect();
+            return last.bottom <= document.querySelector("form.composer")
+                .getBoundingClientRect().top + 1;
+        }"""
+    )
+    assert _above_the_composer(page, arrived)
+
+
+def test_the_characters_left_counter_starts_again_after_send(page, live_server, people):
+    _, sam, _ = people
+    open_conversation(page, live_server, sam.email, "Care team")
+    box = page.get_by_label("Message", exact=True)
+    box.fill("Hello there")
+    expect(page.get_by_text("1,989 characters left")).to_be_visible()
+    page.get_by_role("button", name="Send").click()
+    expect(messages_list(page).get_by_text("Hello there")).to_be_visible(timeout=LIVE)
+    expect(box).to_have_value("")
+    expect(page.get_by_text("2,000 characters left")).to_be_visible()
+    expect(page.get_by_text("1,989 characters left")).to_have_count(0)
