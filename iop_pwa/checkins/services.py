@@ -292,8 +292,8 @@ def save_answer(
             with db.begin_nested():  # the same answer may arrive twice at once (page and worker)
                 db.add(answer)
                 db.flush()
-                # The flag goes in with the answer: on SQLite this savepoint's release commits,
-                # and an answer stored without its flag would never flag (a replay doesn't).
+                # The flag goes in with the answer, in the same savepoint: an answer stored
+                # without its flag would never flag (a replay doesn't).
                 if crisis:
                     _flag(db, participant, answer)
             created = True

@@ -79,8 +79,8 @@ def save_entry(
         with db.begin_nested():  # the same write may arrive twice at once (page and worker)
             db.add(entry)
             db.flush()
-            # The flag goes in with the entry: on SQLite this savepoint's release commits, and an
-            # entry stored without its flag would never flag (a replay doesn't).
+            # The flag goes in with the entry, in the same savepoint: an entry stored without its
+            # flag would never flag (a replay doesn't).
             crisis = _check_safety(db, entry)
     except IntegrityError:
         return _replayed(_by_client_id(db, user, client_id))

@@ -524,8 +524,8 @@ def send(
         with db.begin_nested():  # the same message may arrive twice at once (page and worker)
             db.add(message)
             db.flush()
-            # The flag goes in with the message: on SQLite this savepoint's release commits, and
-            # a message stored without its flag would never flag (a replay doesn't).
+            # The flag goes in with the message, in the same savepoint: a message stored without
+            # its flag would never flag (a replay doesn't).
             if crisis:
                 raise_flag(
                     db,

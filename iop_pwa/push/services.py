@@ -62,8 +62,8 @@ def subscribe(
         return _store(db, user, endpoint, p256dh, auth, user_agent, now)
     except IntegrityError:
         # Two pages of one browser sent the same new subscription at once and the other
-        # request stored it first: the whole transaction is rolled back (a savepoint's RELEASE
-        # would commit on SQLite) and the row, now there, is updated instead.
+        # request stored it first: the whole transaction is rolled back and the row, now
+        # there, is updated instead.
         db.rollback()
         return _store(db, user, endpoint, p256dh, auth, user_agent, now)
 
