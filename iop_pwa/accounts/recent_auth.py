@@ -63,14 +63,18 @@ def recent_auth_required(view):
     def wrapper(*args, **kwargs):
         if second_factor.recently_confirmed(this_login()):
             return view(*args, **kwargs)
-        target = url_for("factors.confirm", next=_back_here())
-        if wants_json():
-            return jsonify(error="confirm_required", confirm=target), 403
-        if htmx:
-            return htmx_response(redirect=target)
-        return redirect(target, 303)
+        return _ask_to_confirm(url_for("factors.confirm", next=_back_here()))
 
     return wrapper
+
+
+def _ask_to_confirm(target: str):
+    """Send the person to "Confirm it's you" in the way their request can follow."""
+    if wants_json():
+        return jsonify(error="confirm_required", confirm=target), 403
+    if htmx:
+        return htmx_response(redirect=target)
+    return redirect(target, 303)
 
 
 def second_factor_required(view):
@@ -93,11 +97,8 @@ def second_factor_required(view):
         )
         if confirmed:
             return view(*args, **kwargs)
-        target = url_for("factors.confirm", next=_back_here(), factor=1 if guarded else None)
-        if wants_json():
-            return jsonify(error="confirm_required", confirm=target), 403
-        if htmx:
-            return htmx_response(redirect=target)
-        return redirect(target, 303)
+        return _ask_to_confirm(
+            url_for("factors.confirm", next=_back_here(), factor=1 if guarded else None)
+        )
 
     return wrapper
