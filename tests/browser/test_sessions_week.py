@@ -79,7 +79,10 @@ def test_a_series_is_one_notification_in_the_bell_said_in_words(
         desk.get_by_label("Start time (your time zone)").fill("10:00")
         desk.get_by_label("Video link (https)").fill("https://zoom.us/j/5550100")
         desk.get_by_label("Repeat weekly for how many weeks").fill("12")
-        desk.get_by_role("button", name="Schedule").click()
+        # Twelve sessions and their notices are one request: on a loaded machine it can take
+        # longer than a click's usual wait, so wait for its answer, not for a time.
+        with desk.expect_navigation(url="**/dashboard/sessions**", timeout=30_000):
+            desk.get_by_role("button", name="Schedule").click(no_wait_after=True)
         expect(desk.get_by_text("Scheduled 12 sessions")).to_be_visible()
 
         phone = new_context(phone=True, locale="en-GB").new_page()
