@@ -13,7 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from iop_pwa import access, dates
 from iop_pwa.access import Action, load_or_404, parse_id
 from iop_pwa.accounts import services as accounts
-from iop_pwa.accounts.models import CareTeamLink, Group, User
+from iop_pwa.accounts.models import Group, User
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.extensions import limiter
 from iop_pwa.pwa import outbox
@@ -223,6 +223,7 @@ def staff_index():
             select(TherapySession)
             .where(
                 TherapySession.therapist_id == current_user.id,
+                THERAPY_SESSION.where(current_user, db=db),
                 TherapySession.starts_at >= now - timedelta(days=14),
             )
             .order_by(col(TherapySession.starts_at))
@@ -270,6 +271,7 @@ def _week():
             .outerjoin(Group, col(Group.id) == TherapySession.group_id)
             .where(
                 TherapySession.therapist_id == current_user.id,
+                THERAPY_SESSION.where(current_user),
                 TherapySession.starts_at >= services.local_to_utc(first, time(0), zone),
                 TherapySession.starts_at
                 < services.local_to_utc(first + timedelta(days=7), time(0), zone),
@@ -453,7 +455,7 @@ def _for_whom(db, s: TherapySession, attendees: list[User]) -> dict:
     ids = [p.id for p in attendees]
     linked = set(
         db.exec(
-            access.caseload_ids(current_user.id).where(col(CareTeamLink.participant_id).in_(ids))
+            select(User.id).where(col(User.id).in_(ids), access.PARTICIPANT.where(current_user))
         )
     )
     return {"group": db.get(Group, s.group_id) if s.group_id else None, "linked": linked}
