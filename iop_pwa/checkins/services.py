@@ -59,13 +59,16 @@ def builtins(db: Session) -> dict[str, Questionnaire]:
 
 
 def visible_to_staff(db: Session, staff: User) -> list[Questionnaire]:
-    """The built-in check-ins and the staff member's own (not archived), for form choices."""
+    """The built-in check-ins and the staff member's own (not archived), for form choices:
+    those `policies.QUESTIONNAIRE` lets them view."""
+    from iop_pwa.checkins.policies import QUESTIONNAIRE  # policies use `asked_of`, below
+
     builtins(db)
     return list(
         db.exec(
             select(Questionnaire)
             .where(
-                or_(col(Questionnaire.slug).is_not(None), Questionnaire.owner_id == staff.id),
+                QUESTIONNAIRE.where(staff),
                 col(Questionnaire.archived_at).is_(None),
             )
             .order_by(col(Questionnaire.slug).is_(None), func.lower(Questionnaire.title))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlmodel import col, func, or_, select
+from sqlmodel import col, func, select
 from wtforms.fields.choices import SelectChoice
 
 from iop_pwa import access
@@ -36,7 +36,7 @@ def index():
     skill = request.args.get("skill", "")
     q = request.args.get("q", "").strip()[:100]
     query = select(Exercise).where(
-        or_(col(Exercise.slug).is_not(None), Exercise.owner_id == current_user.id),
+        EXERCISE.where(current_user),
         col(Exercise.archived_at).is_(None),
     )
     if skill in SKILLS:
