@@ -32,6 +32,8 @@ from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import ColumnElement, exists, false
 from sqlalchemy.orm.evaluator import UnevaluatableError, _EvaluatorCompiler
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BooleanClauseList, Grouping
 from sqlmodel import Session, SQLModel, col, func, select
 
 from iop_pwa.accounts.models import (
@@ -261,15 +263,37 @@ def holds(db: Session, obj: SQLModel, condition: ColumnElement[bool]) -> bool:
     itself when it only compares the object's own columns with values (no query), else one
     indexed EXISTS by primary key (which sees the object's unflushed changes: autoflush)."""
     model = type(obj)
-    try:
-        return bool(_EvaluatorCompiler(model).process(condition)(obj))
-    except UnevaluatableError:
-        pass
+    known = _decided(_EvaluatorCompiler(model), condition, obj)
+    if known is not None:
+        return known
     if obj.id is None:
         db.flush()
     if obj.id is None:
         return False
     return db.exec(select(exists().where(model.id == obj.id, condition))).one()
+
+
+def _decided(compiler: _EvaluatorCompiler, condition, obj) -> bool | None:
+    """Whether `condition` is true for `obj`, if its own columns decide it (None if only the
+    database can): the whole condition evaluated on the object, else an OR with a branch that is
+    true (their own session) or an AND with a part that is not (a care team's thread is never
+    moderated). Not true counts as false, as in a WHERE: NULL selects nothing."""
+    while isinstance(condition, Grouping):
+        condition = condition.element
+    try:
+        return bool(compiler.process(condition)(obj))
+    except UnevaluatableError:
+        pass
+    if not isinstance(condition, BooleanClauseList):
+        return None
+    parts = [_decided(compiler, part, obj) for part in condition.clauses]
+    if condition.operator is operators.or_:
+        if True in parts:
+            return True
+        return False if all(part is False for part in parts) else None
+    if condition.operator is operators.and_:
+        return False if False in parts else None
+    return None
 
 
 class NotPermitted(LookupError):
