@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, request
 from flask_login import current_user
-from sqlalchemy import ColumnElement, exists, false
+from sqlalchemy import ColumnElement, exists, false, or_
 from sqlalchemy.orm.evaluator import UnevaluatableError, _EvaluatorCompiler
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BooleanClauseList, Grouping
@@ -226,7 +226,8 @@ Rule = Callable[..., ColumnElement[bool]]
 class Policy(Generic[T]):
     """Who may view or change objects of one kind, as one rule: `rule(reader, action)` (or
     `rule(db, reader, action)` with `needs_db`, for a rule that must read the reader's own rows
-    first) returns a condition on `model`'s table that selects the rows `reader` may `action`.
+    first) returns a condition on `model`'s table that selects the rows `reader` may `action`
+    (or an iterable of conditions, their OR: see `allows`).
     Python may branch on the reader (role, status, id); what concerns the object is SQL.
 
     `kind` names it in the audit log; `subject` says whose record the object belongs to (audited
@@ -238,6 +239,11 @@ class Policy(Generic[T]):
     subject: Callable[[T], int | None] = lambda _obj: None
     needs_db: bool = False
 
+    def _rule(self, reader: User, action: Action, db: Session | None):
+        if self.needs_db:
+            return self.rule(db if db is not None else get_db(), reader, action)
+        return self.rule(reader, action)
+
     def where(
         self, reader: User | None, action: Action = Action.view, *, db: Session | None = None
     ) -> ColumnElement[bool]:
@@ -245,9 +251,11 @@ class Policy(Generic[T]):
         signed in): for lists, counts and polls, `select(model).where(POLICY.where(reader))`."""
         if reader is None or not getattr(reader, "is_authenticated", False):
             return false()
-        if self.needs_db:
-            return self.rule(db if db is not None else get_db(), reader, action)
-        return self.rule(reader, action)
+        found = self._rule(reader, action, db)
+        if isinstance(found, ColumnElement):
+            return found
+        branches = list(found)
+        return or_(*branches) if branches else false()
 
     def ids(self, reader: User | None, action: Action = Action.view, *, db: Session | None = None):
         """The ids of those rows, as a subquery of its own (never correlated to the statement it
@@ -258,10 +266,22 @@ class Policy(Generic[T]):
     def allows(self, db: Session, user: User, obj: T | None, action: Action = Action.view) -> bool:
         """Whether `user` may `action` `obj`: the rule for this one row. A condition on the
         object's own columns alone is evaluated on the object (no query); any other is one
-        indexed EXISTS by primary key."""
+        indexed EXISTS by primary key. A rule given as OR-branches (an iterable, which may build
+        its later branches lazily) stops at the first branch the object's columns make true."""
         if obj is None or not getattr(user, "is_authenticated", False):
             return False
-        return holds(db, obj, self.where(user, action, db=db))
+        found = self._rule(user, action, db)
+        if isinstance(found, ColumnElement):
+            return holds(db, obj, found)
+        compiler = _EvaluatorCompiler(type(obj))
+        undecided = []
+        for branch in found:
+            known = _decided(compiler, branch, obj)
+            if known:
+                return True
+            if known is None:
+                undecided.append(branch)
+        return bool(undecided) and holds(db, obj, or_(*undecided))
 
 
 def holds(db: Session, obj: SQLModel, condition: ColumnElement[bool]) -> bool:

@@ -3,6 +3,7 @@ each written once as a condition on its table."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_
@@ -31,15 +32,19 @@ def joined_days(db: Session, participant: User) -> list[tuple[int, datetime]]:
     return [(group_id, first_moment(joined, participant.timezone)) for group_id, joined in rows]
 
 
-def participant_branches(participant_id, groups) -> list[ColumnElement[bool]]:
+def participant_branches(participant_id, groups) -> Iterator[ColumnElement[bool]]:
     """The ways a session is a participant's, one condition each: their own (individual and
     family), and each group's from the day they joined (`groups`: pairs of group and first
     moment, values or bound parameters). `THERAPY_SESSION` is their OR; the Sessions list runs
     them as a UNION ALL (`services._theirs`), one index each."""
-    return [TherapySession.participant_id == participant_id] + [
-        and_(TherapySession.group_id == group, TherapySession.starts_at >= since)
-        for group, since in groups
-    ]
+    yield TherapySession.participant_id == participant_id
+    for group, since in groups:
+        yield and_(TherapySession.group_id == group, TherapySession.starts_at >= since)
+
+
+def _joined_days_later(db: Session, participant: User) -> Iterator[tuple[int, datetime]]:
+    """`joined_days`, read only when asked for: an own session's check needs no query."""
+    yield from joined_days(db, participant)
 
 
 def _session(db: Session, user: User, _action: Action) -> ColumnElement[bool]:
@@ -47,7 +52,7 @@ def _session(db: Session, user: User, _action: Action) -> ColumnElement[bool]:
     they joined (their local date), as their Sessions list shows. Staff: a session for someone
     on their caseload, or for a group they facilitate."""
     if user.is_participant:
-        return or_(*participant_branches(user.id, joined_days(db, user)))
+        return participant_branches(user.id, _joined_days_later(db, user))
     if not user.is_staff:
         return false()
     return or_(

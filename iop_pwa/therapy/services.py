@@ -394,15 +394,17 @@ def _theirs(db: Session, participant: User):
 def _theirs_shape(groups: int):
     """`_theirs`'s entity for a participant in `groups` groups, built once per count with bound
     parameters: building a UNION of ORM selects costs more Python than running it."""
-    branches = participant_branches(
-        bindparam("theirs_participant", type_=Integer),
-        [
-            (
-                bindparam(f"theirs_group_{n}", type_=Integer),
-                bindparam(f"theirs_since_{n}", type_=UTCDateTime),
-            )
-            for n in range(groups)
-        ],
+    branches = list(
+        participant_branches(
+            bindparam("theirs_participant", type_=Integer),
+            [
+                (
+                    bindparam(f"theirs_group_{n}", type_=Integer),
+                    bindparam(f"theirs_since_{n}", type_=UTCDateTime),
+                )
+                for n in range(groups)
+            ],
+        )
     )
     selects = [select(TherapySession).where(branch) for branch in branches]
     found = union_all(*selects) if len(selects) > 1 else selects[0]
