@@ -7,12 +7,11 @@ from datetime import date, time, timedelta
 
 from flask import Blueprint, Response, abort, flash, redirect, request, session, url_for
 from flask_login import current_user
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from wtforms.fields.choices import SelectChoice
 
 from iop_pwa import access, dates
 from iop_pwa.access import Action, load_or_404, parse_id
-from iop_pwa.accounts import services as accounts
 from iop_pwa.accounts.models import Group, User
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.extensions import limiter
@@ -200,7 +199,11 @@ def _session_form(formdata=None, **defaults) -> SessionForm:
         if formdata is not None
         else SessionForm(**defaults)
     )
-    people = [p for p in accounts.caseload(db, current_user.id) if access.open_to_new_work(p)]
+    people = db.exec(  # those a session may be for: PARTICIPANT, change
+        select(User)
+        .where(access.PARTICIPANT.where(current_user, Action.change))
+        .order_by(func.lower(User.name))
+    ).all()
     audit_staff_list("session form", len(people))
     form.participant.choices = [SelectChoice("", "Choose a participant")] + [
         SelectChoice(str(p.id), p.name) for p in people
