@@ -6,13 +6,17 @@ participant only through a care-team link (their caseload), and a group only if 
 participant's record can be read but nothing new is added to it. What alumni may see and do is
 one table below ("What a participant's program status allows").
 
-Each kind of object has one `Policy` that says, with these rules, whether a person may view or
-change one object. The core policies (participant record, group, invitation, care flag) are here;
-each feature writes its own in its `policies.py` with the same rules. Views and services load
-objects through `load_or_404`, and form choices come from the same rules, so a POST can never
-reach what a form would not offer. Anything refused answers 404 (never 403, which would confirm
-that the object exists) and is audited; one person's repeated refusals are throttled (429) so that
-they cannot flood the audit log.
+Each kind of object has one `Policy`, and its rule is written once, as SQL: given the reader and
+the action, a condition on the object's table ("the rows of this kind this person may view /
+change"). Everything derives from it: the object check (`allows`, behind `load_or_404` and
+`check`: one indexed EXISTS by primary key, or, when the condition only compares the object's own
+columns with values, the same condition evaluated on the loaded object without a query), and every
+list, count and poll (`.where(POLICY.where(reader))`). The core policies (participant record,
+group, invitation) are here; each feature writes its own in its `policies.py` with the same rules.
+Views and services load objects through `load_or_404`, and form choices come from the same rules,
+so a POST can never reach what a form would not offer. Anything refused answers 404 (never 403,
+which would confirm that the object exists) and is audited; one person's repeated refusals are
+throttled (429) so that they cannot flood the audit log.
 """
 
 from __future__ import annotations
@@ -26,11 +30,16 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, request
 from flask_login import current_user
+from sqlalchemy import ColumnElement, exists, false, or_
+from sqlalchemy.orm.evaluator import UnevaluatableError, _EvaluatorCompiler
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BooleanClauseList, Grouping
 from sqlmodel import Session, SQLModel, col, func, select
 
 from iop_pwa.accounts.models import (
     CareTeamLink,
     Group,
+    GroupKind,
     GroupMembership,
     Invitation,
     ParticipantStatus,
@@ -169,6 +178,28 @@ def group_practice_reaches(participant: User) -> bool:
     return participant.status != ParticipantStatus.alumni
 
 
+# The same three rules as conditions on User's row, for policies' SQL rules and lists.
+
+
+def open_to_new_work_sql() -> ColumnElement[bool]:
+    return col(User.status) != ParticipantStatus.deactivated
+
+
+def open_to_new_practice_sql() -> ColumnElement[bool]:
+    return col(User.status) == ParticipantStatus.active
+
+
+def group_practice_reaches_sql() -> ColumnElement[bool]:
+    return col(User.status) != ParticipantStatus.alumni
+
+
+def person_meets(person_id, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Whether the person a column names meets a condition on their row, e.g. a status rule
+    above: `person_meets(Thing.participant_id, open_to_new_work_sql())` (one indexed EXISTS,
+    correlated to the row of Thing)."""
+    return exists().where(User.id == person_id, condition)
+
+
 def may_belong_to(status: ParticipantStatus, group: Group) -> bool:
     """Which groups a participant with this status may be in: alumni in alumni groups, people
     in the program in cohort groups; nobody deactivated joins a group."""
@@ -188,22 +219,107 @@ def staff_reaches_group(db: Session, user: User, group_id: int | None) -> bool:
 # --- Policies -----------------------------------------------------------------------------------
 
 
+Rule = Callable[..., ColumnElement[bool]]
+
+
 @dataclass(frozen=True)
 class Policy(Generic[T]):
-    """May this person view or change this object? `kind` names it in the audit log; `subject`
-    says whose record the object belongs to (audited with a refusal)."""
+    """Who may view or change objects of one kind, as one rule: `rule(reader, action)` (or
+    `rule(db, reader, action)` with `needs_db`, for a rule that must read the reader's own rows
+    first) returns a condition on `model`'s table that selects the rows `reader` may `action`
+    (or an iterable of conditions, their OR: see `allows`).
+    Python may branch on the reader (role, status, id); what concerns the object is SQL.
+
+    `kind` names it in the audit log; `subject` says whose record the object belongs to (audited
+    with a refusal)."""
 
     kind: str
     model: type[T]
-    may: Callable[[Session, User, T, Action], bool]
+    rule: Rule
     subject: Callable[[T], int | None] = lambda _obj: None
+    needs_db: bool = False
+
+    def _rule(self, reader: User, action: Action, db: Session | None):
+        if self.needs_db:
+            return self.rule(db if db is not None else get_db(), reader, action)
+        return self.rule(reader, action)
+
+    def where(
+        self, reader: User | None, action: Action = Action.view, *, db: Session | None = None
+    ) -> ColumnElement[bool]:
+        """The condition on `model` for the rows `reader` may `action` (false for no one
+        signed in): for lists, counts and polls, `select(model).where(POLICY.where(reader))`."""
+        if reader is None or not getattr(reader, "is_authenticated", False):
+            return false()
+        found = self._rule(reader, action, db)
+        if isinstance(found, ColumnElement):
+            return found
+        branches = list(found)
+        return or_(*branches) if branches else false()
+
+    def ids(self, reader: User | None, action: Action = Action.view, *, db: Session | None = None):
+        """The ids of those rows, as a subquery of its own (never correlated to the statement it
+        is used in): for a list that joins this kind with the tables its rule reads, e.g.
+        `.where(col(Report.id).in_(REPORT.ids(reader)))`."""
+        return select(self.model.id).where(self.where(reader, action, db=db)).correlate(None)
 
     def allows(self, db: Session, user: User, obj: T | None, action: Action = Action.view) -> bool:
-        return (
-            obj is not None
-            and getattr(user, "is_authenticated", False)
-            and self.may(db, user, obj, action)
-        )
+        """Whether `user` may `action` `obj`: the rule for this one row. A condition on the
+        object's own columns alone is evaluated on the object (no query); any other is one
+        indexed EXISTS by primary key. A rule given as OR-branches (an iterable, which may build
+        its later branches lazily) stops at the first branch the object's columns make true."""
+        if obj is None or not getattr(user, "is_authenticated", False):
+            return False
+        found = self._rule(user, action, db)
+        if isinstance(found, ColumnElement):
+            return holds(db, obj, found)
+        compiler = _EvaluatorCompiler(type(obj))
+        undecided = []
+        for branch in found:
+            known = _decided(compiler, branch, obj)
+            if known:
+                return True
+            if known is None:
+                undecided.append(branch)
+        return bool(undecided) and holds(db, obj, or_(*undecided))
+
+
+def holds(db: Session, obj: SQLModel, condition: ColumnElement[bool]) -> bool:
+    """Whether a condition on an object's table holds for this object: evaluated on the object
+    itself when it only compares the object's own columns with values (no query), else one
+    indexed EXISTS by primary key (which sees the object's unflushed changes: autoflush)."""
+    model = type(obj)
+    known = _decided(_EvaluatorCompiler(model), condition, obj)
+    if known is not None:
+        return known
+    if obj.id is None:
+        db.flush()
+    if obj.id is None:
+        return False
+    return db.exec(select(exists().where(model.id == obj.id, condition))).one()
+
+
+def _decided(compiler: _EvaluatorCompiler, condition, obj) -> bool | None:
+    """Whether `condition` is true for `obj`, if its own columns decide it (None if only the
+    database can): the whole condition evaluated on the object, else an OR with a branch that is
+    true (their own session) or an AND with a part that is not (a care team's thread is never
+    moderated). Not true counts as false, as in a WHERE: NULL selects nothing."""
+    while isinstance(condition, Grouping):
+        condition = condition.element
+    try:
+        return bool(compiler.process(condition)(obj))
+    except UnevaluatableError:
+        pass
+    if not isinstance(condition, BooleanClauseList):
+        return None
+    parts = [_decided(compiler, part, obj) for part in condition.clauses]
+    if condition.operator is operators.or_:
+        if True in parts:
+            return True
+        return False if all(part is False for part in parts) else None
+    if condition.operator is operators.and_:
+        return False if False in parts else None
+    return None
 
 
 class NotPermitted(LookupError):
@@ -268,10 +384,11 @@ def _recent_denials(db: Session, actor_id: int) -> int:
     ).one()
 
 
-def _participant_record(db: Session, user: User, person: User, action: Action) -> bool:
-    if person.role != Role.participant or not staff_reaches_participant(db, user, person.id):
-        return False
-    return action == Action.view or open_to_new_work(person)
+def _participant_record(user: User, action: Action) -> ColumnElement[bool]:
+    if not user.is_staff:
+        return false()
+    condition = (col(User.role) == Role.participant) & col(User.id).in_(caseload_ids(user.id))
+    return condition if action == Action.view else condition & open_to_new_work_sql()
 
 
 PARTICIPANT = Policy("participant", User, _participant_record, subject=lambda p: p.id)
@@ -279,17 +396,21 @@ PARTICIPANT = Policy("participant", User, _participant_record, subject=lambda p:
 feedback) while the person is not deactivated."""
 
 
-def _group(db: Session, user: User, group: Group, action: Action) -> bool:
+def _group(user: User, action: Action) -> ColumnElement[bool]:
     if user.is_staff:
-        return staff_reaches_group(db, user, group.id)
-    return action == Action.view and member_of(db, user.id, group.id)
+        return col(Group.id).in_(facilitated_group_ids(user.id))
+    if action != Action.view:
+        return false()
+    return col(Group.id).in_(member_group_ids(user.id))
 
 
 GROUP = Policy("group", Group, _group)
 """A group: its facilitators view and use it; its members view it."""
 
 ALUMNI_GROUP = Policy(
-    "group", Group, lambda _db, user, group, _action: user.is_staff and group.is_alumni
+    "group",
+    Group,
+    lambda user, _action: Group.kind == GroupKind.alumni if user.is_staff else false(),
 )
 """An alumni group, for discharge: the program's, so any therapist may place someone they
 discharge in it (they use it further only if they facilitate it: GROUP)."""
@@ -297,7 +418,7 @@ discharge in it (they use it further only if they facilitate it: GROUP)."""
 INVITATION = Policy(
     "invitation",
     Invitation,
-    lambda _db, user, inv, _action: user.is_staff and inv.therapist_id == user.id,
+    lambda user, _action: Invitation.therapist_id == user.id if user.is_staff else false(),
 )
 """An invitation: only the therapist who made it."""
 

@@ -333,6 +333,11 @@ class Registry:
                 return policy
         raise KeyError(kind)
 
+    def has_policy(self, kind: str) -> bool:
+        """Whether some feature registered a policy for this kind of object (so the app has
+        such objects: e.g. the Help page speaks of messages only if there are messages)."""
+        return any(policy.kind == kind for policy in self._all("policies"))
+
     def nav(self, audience: str) -> list[NavItem]:
         """The navigation items features registered for "participant" or "staff"."""
         return [item for item in self._all("nav") if item.audience == audience]

@@ -19,7 +19,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
-from sqlalchemy import Integer, bindparam
+from sqlalchemy import ColumnElement, Integer, bindparam, exists, false
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, or_, select
 
@@ -59,13 +59,16 @@ def builtins(db: Session) -> dict[str, Questionnaire]:
 
 
 def visible_to_staff(db: Session, staff: User) -> list[Questionnaire]:
-    """The built-in check-ins and the staff member's own (not archived), for form choices."""
+    """The built-in check-ins and the staff member's own (not archived), for form choices:
+    those `policies.QUESTIONNAIRE` lets them view."""
+    from iop_pwa.checkins.policies import QUESTIONNAIRE  # policies use `asked_of`, below
+
     builtins(db)
     return list(
         db.exec(
             select(Questionnaire)
             .where(
-                or_(col(Questionnaire.slug).is_not(None), Questionnaire.owner_id == staff.id),
+                QUESTIONNAIRE.where(staff),
                 col(Questionnaire.archived_at).is_(None),
             )
             .order_by(col(Questionnaire.slug).is_(None), func.lower(Questionnaire.title))
@@ -211,14 +214,27 @@ def plans_for(db: Session, person: User, today: date) -> list[Plan]:
     return sorted(plans.values(), key=lambda p: (not p.due, p.questionnaire.title.lower()))
 
 
-def is_asked_of(db: Session, person: User, questionnaire: Questionnaire) -> bool:
-    """Whether a check-in is asked of a participant now (the participant's access to it)."""
+def asked_of(person: User) -> ColumnElement[bool]:
+    """The condition on Questionnaire for the check-ins asked of a participant now (their access
+    to them): for alumni the built-in ones (asked at set months after discharge), for people in
+    the program those a live schedule of theirs or of their groups asks; none when deactivated."""
     if person.status == ParticipantStatus.deactivated:
-        return False
+        return false()
     if is_alumnus(person):
-        return questionnaire.slug in forms.BUILTIN
-    query = _applying().where(CheckinSchedule.questionnaire_id == questionnaire.id).limit(1)
-    return db.exec(query, params={"person": person.id}).first() is not None
+        return col(Questionnaire.slug).in_(list(forms.BUILTIN))
+    return exists().where(
+        CheckinSchedule.questionnaire_id == Questionnaire.id,
+        or_(
+            CheckinSchedule.participant_id == person.id,
+            col(CheckinSchedule.group_id).in_(access.member_group_ids(person.id)),
+        ),
+        col(CheckinSchedule.stopped_at).is_(None),
+    )
+
+
+def is_asked_of(db: Session, person: User, questionnaire: Questionnaire) -> bool:
+    """Whether a check-in is asked of a participant now (`asked_of` for this one)."""
+    return access.holds(db, questionnaire, asked_of(person))
 
 
 def _valid_occurrence(

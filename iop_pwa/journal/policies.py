@@ -3,12 +3,14 @@ participant shared through the participant's record (`access.PARTICIPANT`), neve
 
 from __future__ import annotations
 
+from sqlalchemy import false
+
 from iop_pwa.access import Policy
 from iop_pwa.journal.models import JournalEntry
 
 JOURNAL_ENTRY = Policy(
     "journal_entry",
     JournalEntry,
-    lambda _db, user, entry, _action: user.is_participant and entry.user_id == user.id,
+    lambda user, _action: JournalEntry.user_id == user.id if user.is_participant else false(),
     subject=lambda entry: entry.user_id,
 )

@@ -1,4 +1,5 @@
-"""Who may reach a conversation and its messages, written with the rules in `access.py`.
+"""Who may reach a conversation and its messages, each written once as SQL from the rules in
+`messages/rules.py` (the same expressions the lists, counts, the poll and its quick answer use).
 
 - A care team's thread: the participant, and every therapist with them on their caseload.
 - A group's room: its members and its facilitators.
@@ -15,92 +16,89 @@ only; reports in a direct conversation go to the facilitators of the group it wa
 
 from __future__ import annotations
 
-from sqlalchemy import exists, or_
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, and_, exists, false, or_
+from sqlmodel import Session, col
 
 from iop_pwa.access import (
     Action,
     Policy,
-    facilitates,
-    member_of,
-    on_caseload,
-    open_to_new_work,
+    facilitated_group_ids,
+    open_to_new_work_sql,
+    person_meets,
 )
 from iop_pwa.accounts.models import User
-from iop_pwa.messages.models import Conversation, Message, MessageReport
-from iop_pwa.messages.rules import message_seen, reported_to
+from iop_pwa.messages.models import Conversation, ConversationKind, Message, MessageReport
+from iop_pwa.messages.rules import message_seen, reported_to, visible_to
 
 
-def reaches(db: Session, user: User, conversation: Conversation) -> bool:
-    """Whether a person belongs to a conversation (reads it)."""
-    if conversation.is_direct:
-        return user.is_participant and user.id in (conversation.peer_a_id, conversation.peer_b_id)
-    if conversation.is_group:
-        if user.is_staff:
-            return facilitates(db, user.id, conversation.group_id)
-        return member_of(db, user.id, conversation.group_id)
-    if user.is_staff:
-        return on_caseload(db, user.id, conversation.participant_id)
-    return user.is_participant and conversation.participant_id == user.id
-
-
-def _conversation(db: Session, user: User, conversation: Conversation, action: Action) -> bool:
-    if not reaches(db, user, conversation):
-        return False
-    if action == Action.view or conversation.is_group or not user.is_staff:
-        return True
-    participant = db.get(User, conversation.participant_id)
-    return participant is not None and open_to_new_work(participant)
-
-
-CONVERSATION = Policy(
-    "conversation",
-    Conversation,
-    _conversation,
-    subject=lambda c: c.participant_id,
-)
-
-
-def moderates(db: Session, user: User, conversation: Conversation) -> bool:
-    """A group's facilitators moderate its room and its members' direct conversations (hide a
-    reported message; they do not read the conversation). No one moderates a care team's
-    thread."""
-    return (
-        (conversation.is_group or conversation.is_direct)
-        and user.is_staff
-        and facilitates(db, user.id, conversation.group_id)
+def _conversation(user: User, action: Action) -> ColumnElement[bool]:
+    """Its members read it (`rules.visible_to`); staff post into a care team's thread only while
+    the participant is open to new work."""
+    if not (user.is_staff or user.is_participant):
+        return false()
+    condition = visible_to(user.is_staff, user.id)
+    if action == Action.view or not user.is_staff:
+        return condition
+    return and_(
+        condition,
+        or_(
+            Conversation.kind == ConversationKind.group,
+            person_meets(Conversation.participant_id, open_to_new_work_sql()),
+        ),
     )
 
 
-def _exists(db: Session, message_id: int | None, condition) -> bool:
-    if message_id is None:
-        return False
-    return db.exec(select(exists().where(Message.id == message_id, condition))).one()
+CONVERSATION = Policy(
+    "conversation", Conversation, _conversation, subject=lambda c: c.participant_id
+)
 
 
-def sees_message(db: Session, user: User, message_id: int | None) -> bool:
-    """Whether the reader's room shows them this message, words and all (`rules.message_seen`,
-    the rule of the room's own list): one indexed lookup."""
-    return _exists(db, message_id, message_seen(user.is_staff, user.id))
+def _moderated(user: User, _action: Action) -> ColumnElement[bool]:
+    """A group's facilitators moderate its room and its members' direct conversations (hide a
+    reported message; they do not read the conversation). No one moderates a care team's
+    thread."""
+    if not user.is_staff:
+        return false()
+    return and_(
+        col(Conversation.kind).in_([ConversationKind.group, ConversationKind.direct]),
+        col(Conversation.group_id).in_(facilitated_group_ids(user.id)),
+    )
 
 
-def _message(db: Session, user: User, message: Message, action: Action) -> bool:
-    if action == Action.view:
-        return sees_message(db, user, message.id)
-    conversation = db.get(Conversation, message.conversation_id)
-    if conversation is None or not moderates(db, user, conversation):
-        return False
-    return _exists(db, message.id, or_(message_seen(True, user.id), reported_to(user.id)))
+MODERATED = Policy("conversation", Conversation, _moderated)
+"""The conversations a staff member moderates (see `_moderated`)."""
+
+
+def moderates(db: Session, user: User, conversation: Conversation) -> bool:
+    """Whether this person moderates this conversation (`MODERATED`)."""
+    return MODERATED.allows(db, user, conversation)
 
 
 GROUP_ROOM = Policy(
     "group_room",
     Conversation,
-    lambda db, user, conversation, _action: (
-        conversation.is_group and moderates(db, user, conversation)
+    lambda user, action: and_(
+        Conversation.kind == ConversationKind.group, _moderated(user, action)
     ),
 )
 """A group's room as its facilitators run it: guidelines, muting and removing members."""
+
+
+def _message(user: User, action: Action) -> ColumnElement[bool]:
+    """View: the reader's room shows them this message, words and all (`rules.message_seen`, the
+    rule of the room's own list). Change (remove): its conversation is one they moderate, and
+    they see it there or it was reported to them from a direct conversation."""
+    if not (user.is_staff or user.is_participant):
+        return false()
+    if action == Action.view:
+        return message_seen(user.is_staff, user.id)
+    if not user.is_staff:
+        return false()
+    return and_(
+        exists().where(Conversation.id == Message.conversation_id, _moderated(user, action)),
+        or_(message_seen(True, user.id), reported_to(user.id)),
+    )
+
 
 MESSAGE = Policy("message", Message, _message)
 """A message: those whose room shows it view it (and may report it): not one from before a
@@ -109,10 +107,11 @@ Its group's facilitators change it (remove it): in the room, or reported to them
 conversation."""
 
 
-def _report(db: Session, user: User, report: MessageReport, _action: Action) -> bool:
-    message = db.get(Message, report.message_id)
-    return message is not None and _message(db, user, message, Action.change)
-
-
-MESSAGE_REPORT = Policy("message_report", MessageReport, _report)
+MESSAGE_REPORT = Policy(
+    "message_report",
+    MessageReport,
+    lambda user, _action: exists().where(
+        Message.id == MessageReport.message_id, _message(user, Action.change)
+    ),
+)
 """A report: only the facilitators of the group whose message it names."""

@@ -1,8 +1,8 @@
 """Who sees which conversation and which message, written once as SQL expressions.
 
-`visible_to` is the condition on Conversation for the ones a reader belongs to (the same rule as
-`policies.reaches`); `since_joined` limits a participant's history of a group's room to what was
-posted since they joined. `message_seen` puts them together for one message: what the reader's
+`visible_to` is the condition on Conversation for the ones a reader belongs to (the rule of
+`policies.CONVERSATION`); `since_joined` limits a participant's history of a group's room to what
+was posted since they joined. `message_seen` puts them together for one message: what the reader's
 room shows them, words and all. Lists, counts, the poll and its quick answer use the first two;
 every view that takes a message id uses the third (`policies.MESSAGE`), so a message id can never
 show more than the room does.

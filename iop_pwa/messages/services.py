@@ -21,6 +21,7 @@ from sqlmodel import Session, col, delete, func, or_, select
 
 from iop_pwa import audit
 from iop_pwa.access import (
+    PARTICIPANT,
     Action,
     NotPermitted,
     caseload_ids,
@@ -46,7 +47,13 @@ from iop_pwa.messages.models import (
     Mute,
     ReadCursor,
 )
-from iop_pwa.messages.policies import CONVERSATION, GROUP_ROOM, MESSAGE, moderates
+from iop_pwa.messages.policies import (
+    CONVERSATION,
+    GROUP_ROOM,
+    MESSAGE,
+    MESSAGE_REPORT,
+    moderates,
+)
 from iop_pwa.messages.rules import joined_for as _joined_for
 from iop_pwa.messages.rules import since_joined as _since_joined
 from iop_pwa.messages.rules import visible_ids as _visible_ids
@@ -677,14 +684,14 @@ def open_reports(db: Session, *, staff: User) -> list[QueueRow]:
             Conversation.id,
             Conversation.kind,
             User.role,
-            col(User.id).in_(caseload_ids(staff.id)),
+            PARTICIPANT.where(staff),
         )
         .join(Message, col(Message.id) == MessageReport.message_id)
         .join(Conversation, col(Conversation.id) == Message.conversation_id)
         .join(Group, col(Group.id) == Conversation.group_id)
         .join(User, col(User.id) == Message.author_id)
         .where(
-            col(Conversation.group_id).in_(facilitated_group_ids(staff.id)),
+            col(MessageReport.id).in_(MESSAGE_REPORT.ids(staff)),
             col(MessageReport.resolved_at).is_(None),
         )
         .order_by(
@@ -698,12 +705,8 @@ def open_reports(db: Session, *, staff: User) -> list[QueueRow]:
 
 def open_report_count(db: Session, *, staff: User) -> int:
     return db.exec(
-        select(func.count(MessageReport.id))
-        .join(Message, col(Message.id) == MessageReport.message_id)
-        .join(Conversation, col(Conversation.id) == Message.conversation_id)
-        .where(
-            col(Conversation.group_id).in_(facilitated_group_ids(staff.id)),
-            col(MessageReport.resolved_at).is_(None),
+        select(func.count(MessageReport.id)).where(
+            MESSAGE_REPORT.where(staff), col(MessageReport.resolved_at).is_(None)
         )
     ).one()
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlmodel import col, func, or_, select
+from sqlmodel import col, func, select
 from wtforms.fields.choices import SelectChoice
 
 from iop_pwa import access
 from iop_pwa.access import Action, load_or_404
-from iop_pwa.accounts import services as accounts
+from iop_pwa.accounts.models import User
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.practice import library, services
 from iop_pwa.practice.forms import AssignForm, AssignmentEditForm, ExerciseForm, FeedbackForm
@@ -36,7 +36,7 @@ def index():
     skill = request.args.get("skill", "")
     q = request.args.get("q", "").strip()[:100]
     query = select(Exercise).where(
-        or_(col(Exercise.slug).is_not(None), Exercise.owner_id == current_user.id),
+        EXERCISE.where(current_user),
         col(Exercise.archived_at).is_(None),
     )
     if skill in SKILLS:
@@ -144,7 +144,11 @@ def _assign_form(formdata=None, **defaults) -> AssignForm:
         if formdata is not None
         else AssignForm(**defaults)
     )
-    people = [p for p in accounts.caseload(db, current_user.id) if access.open_to_new_practice(p)]
+    people = db.exec(  # those practice may be assigned to: on the caseload, in the program
+        select(User)
+        .where(access.PARTICIPANT.where(current_user), access.open_to_new_practice_sql())
+        .order_by(func.lower(User.name))
+    ).all()
     audit_staff_list("assign form", len(people))
     form.participant.choices = [SelectChoice("", "Choose a participant")] + [
         SelectChoice(str(p.id), p.name) for p in people

@@ -9,6 +9,6 @@ from iop_pwa.push.models import PushSubscription
 PUSH_SUBSCRIPTION = Policy(
     "push_subscription",
     PushSubscription,
-    lambda _db, user, sub, _action: sub.user_id == user.id,
+    lambda user, _action: PushSubscription.user_id == user.id,
     subject=lambda sub: sub.user_id,
 )

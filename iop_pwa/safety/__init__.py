@@ -12,10 +12,11 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 
+from sqlalchemy import false
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from iop_pwa import audit
-from iop_pwa.access import Policy, staff_reaches_participant
+from iop_pwa.access import Policy, caseload_ids
 from iop_pwa.accounts.models import CareTeamLink
 from iop_pwa.db import UTCDateTime, utcnow
 from iop_pwa.notifications import notify
@@ -171,7 +172,9 @@ def mark_seen(db: Session, *, flag: CareFlag, therapist_id: int) -> None:
 CARE_FLAG = Policy(
     "care_flag",
     CareFlag,
-    lambda db, user, flag, _action: staff_reaches_participant(db, user, flag.participant_id),
+    lambda user, _action: (
+        col(CareFlag.participant_id).in_(caseload_ids(user.id)) if user.is_staff else false()
+    ),
     subject=lambda flag: flag.participant_id,
 )
 """A safety flag: staff with the participant on their caseload."""

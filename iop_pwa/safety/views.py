@@ -25,8 +25,8 @@ def crisis_help():
         "safety/help.html",
         resources=crisis_resources(get_db()),
         contact=get_contact(get_db()),
-        # Until a messages feature is registered, the app has no messages to speak of.
-        has_messages=any(f.name == "messages" for f in registry().features),
+        # Until a feature registers messages, the app has no messages to speak of.
+        has_messages=registry().has_policy("message"),
     )
 
 

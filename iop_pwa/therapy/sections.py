@@ -7,14 +7,14 @@ from datetime import datetime
 
 from flask import session, url_for
 from flask_login import current_user
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from iop_pwa.access import facilitated_group_ids
 from iop_pwa.accounts.models import User
 from iop_pwa.db import utcnow
 from iop_pwa.therapy import services
 from iop_pwa.therapy.forms import FeedForm
-from iop_pwa.therapy.models import ATTENDANCE, CalendarFeed
+from iop_pwa.therapy.models import ATTENDANCE, CalendarFeed, TherapySession
+from iop_pwa.therapy.policies import THERAPY_SESSION
 
 SHOWN_FEED = "feed_link"  # the raw feed token, kept only in the person's own signed session
 
@@ -44,13 +44,23 @@ def account(*, db: Session, person: User) -> dict | None:
 
 def participant_page(*, db: Session, person: User) -> dict:
     """The participant's next few sessions and their latest past ones with attendance (limited in
-    SQL). A group session links to its page only for the group's facilitators: anyone else would
-    be refused there."""
+    SQL). A session links to its page only for those who may open it (a group's session: its
+    facilitators): anyone else would be refused there."""
     found = services.overview(db, participant=person, now=utcnow())
     return {
         "person": person,
         "upcoming": found.upcoming,
         "attendance": found.past,
         "attendance_words": ATTENDANCE,
-        "facilitated": set(db.exec(facilitated_group_ids(current_user.id))),
+        # The sessions whose page the therapist may open (THERAPY_SESSION): one query.
+        "managed": set(
+            db.exec(
+                select(TherapySession.id).where(
+                    col(TherapySession.id).in_(
+                        [s.id for s in found.upcoming] + [row.session.id for row in found.past]
+                    ),
+                    THERAPY_SESSION.where(current_user, db=db),
+                )
+            )
+        ),
     }

@@ -35,7 +35,7 @@ from iop_pwa.therapy.models import (
     SessionKind,
     TherapySession,
 )
-from iop_pwa.therapy.policies import THERAPY_SESSION
+from iop_pwa.therapy.policies import THERAPY_SESSION, joined_days, participant_branches
 from iop_pwa.web import in_zone
 
 
@@ -373,42 +373,41 @@ def cancel(db: Session, *, session: TherapySession, by: User) -> None:
 
 
 def _theirs(db: Session, participant: User):
-    """The sessions a participant is part of, as an entity to select from, and the values of its
-    bound parameters: their own individual and family sessions, and each of their groups'
-    sessions from the day they joined (one query, for the memberships).
+    """The sessions a participant is part of (`policies.THERAPY_SESSION`'s rule for them), as an
+    entity to select from, and the values of its bound parameters: their own individual and
+    family sessions, and each of their groups' sessions from the day they joined (one query, for
+    the memberships).
 
-    A UNION ALL with one branch per source, each served by an index on (source, starts_at), and
-    not one `participant_id = ? OR group_id IN (...)`: PostgreSQL answers that OR by reading every
-    session of the program. Conditions on the result (`starts_at` ranges) reach each branch."""
-    memberships = db.exec(
-        select(GroupMembership.group_id, GroupMembership.joined_at).where(
-            GroupMembership.user_id == participant.id
-        )
-    ).all()
+    A UNION ALL with one branch per source (`policies.participant_branches`), each served by an
+    index on (source, starts_at), and not one `participant_id = ? OR group_id IN (...)`:
+    PostgreSQL answers that OR by reading every session of the program. Conditions on the result
+    (`starts_at` ranges) reach each branch."""
+    groups = joined_days(db, participant)
     params: dict[str, object] = {"theirs_participant": participant.id}
-    for n, (group_id, joined) in enumerate(memberships):
+    for n, (group_id, since) in enumerate(groups):
         params[f"theirs_group_{n}"] = group_id
-        params[f"theirs_since_{n}"] = first_moment(joined, participant.timezone)
-    return _theirs_shape(len(memberships)), params
+        params[f"theirs_since_{n}"] = since
+    return _theirs_shape(len(groups)), params
 
 
 @cache
 def _theirs_shape(groups: int):
     """`_theirs`'s entity for a participant in `groups` groups, built once per count with bound
     parameters: building a UNION of ORM selects costs more Python than running it."""
-    branches = [
-        select(TherapySession).where(
-            TherapySession.participant_id == bindparam("theirs_participant", type_=Integer)
+    branches = list(
+        participant_branches(
+            bindparam("theirs_participant", type_=Integer),
+            [
+                (
+                    bindparam(f"theirs_group_{n}", type_=Integer),
+                    bindparam(f"theirs_since_{n}", type_=UTCDateTime),
+                )
+                for n in range(groups)
+            ],
         )
-    ]
-    branches += [
-        select(TherapySession).where(
-            TherapySession.group_id == bindparam(f"theirs_group_{n}", type_=Integer),
-            TherapySession.starts_at >= bindparam(f"theirs_since_{n}", type_=UTCDateTime),
-        )
-        for n in range(groups)
-    ]
-    found = union_all(*branches) if len(branches) > 1 else branches[0]
+    )
+    selects = [select(TherapySession).where(branch) for branch in branches]
+    found = union_all(*selects) if len(selects) > 1 else selects[0]
     return aliased(TherapySession, found.subquery("theirs"))
 
 

@@ -7,13 +7,12 @@ from datetime import date, time, timedelta
 
 from flask import Blueprint, Response, abort, flash, redirect, request, session, url_for
 from flask_login import current_user
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from wtforms.fields.choices import SelectChoice
 
 from iop_pwa import access, dates
 from iop_pwa.access import Action, load_or_404, parse_id
-from iop_pwa.accounts import services as accounts
-from iop_pwa.accounts.models import CareTeamLink, Group, User
+from iop_pwa.accounts.models import Group, User
 from iop_pwa.db import get_db, utcnow
 from iop_pwa.extensions import limiter
 from iop_pwa.pwa import outbox
@@ -200,7 +199,11 @@ def _session_form(formdata=None, **defaults) -> SessionForm:
         if formdata is not None
         else SessionForm(**defaults)
     )
-    people = [p for p in accounts.caseload(db, current_user.id) if access.open_to_new_work(p)]
+    people = db.exec(  # those a session may be for: PARTICIPANT, change
+        select(User)
+        .where(access.PARTICIPANT.where(current_user, Action.change))
+        .order_by(func.lower(User.name))
+    ).all()
     audit_staff_list("session form", len(people))
     form.participant.choices = [SelectChoice("", "Choose a participant")] + [
         SelectChoice(str(p.id), p.name) for p in people
@@ -223,6 +226,7 @@ def staff_index():
             select(TherapySession)
             .where(
                 TherapySession.therapist_id == current_user.id,
+                THERAPY_SESSION.where(current_user, db=db),
                 TherapySession.starts_at >= now - timedelta(days=14),
             )
             .order_by(col(TherapySession.starts_at))
@@ -270,6 +274,7 @@ def _week():
             .outerjoin(Group, col(Group.id) == TherapySession.group_id)
             .where(
                 TherapySession.therapist_id == current_user.id,
+                THERAPY_SESSION.where(current_user),
                 TherapySession.starts_at >= services.local_to_utc(first, time(0), zone),
                 TherapySession.starts_at
                 < services.local_to_utc(first + timedelta(days=7), time(0), zone),
@@ -453,7 +458,7 @@ def _for_whom(db, s: TherapySession, attendees: list[User]) -> dict:
     ids = [p.id for p in attendees]
     linked = set(
         db.exec(
-            access.caseload_ids(current_user.id).where(col(CareTeamLink.participant_id).in_(ids))
+            select(User.id).where(col(User.id).in_(ids), access.PARTICIPANT.where(current_user))
         )
     )
     return {"group": db.get(Group, s.group_id) if s.group_id else None, "linked": linked}
