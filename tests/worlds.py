@@ -128,6 +128,78 @@ class World:
     def conversations_of(self, kind: ConversationKind) -> list[int]:
         return [i for i, c in enumerate(self.conversations) if c.kind == kind]
 
+    def __repr__(self) -> str:
+        """The world as a short story (hypothesis prints it for a counterexample): t0 is
+        therapist 0, p1 participant 1, g0 group 0, c3 conversation 3 (each participant's care
+        team thread comes first, then each group's room, then direct conversations), h5 is
+        five hours after T0 (now is h72)."""
+
+        def who(person: tuple[str, int]) -> str:
+            return f"{person[0]}{person[1]}"
+
+        def conv(c: int) -> str:
+            x = self.conversations[c]
+            if x.kind == ConversationKind.care_team:
+                return f"c{c}(care team of p{x.participant})"
+            if x.kind == ConversationKind.group:
+                return f"c{c}(room of g{x.group})"
+            return f"c{c}(direct p{x.peers[0]}-p{x.peers[1]} from g{x.group})"
+
+        lines = [
+            f"{self.therapists} therapists",
+            "people: " + ", ".join(f"p{p} {x.status} {x.zone}" for p, x in enumerate(self.people)),
+            "groups: " + ", ".join(f"g{g} {k}" for g, k in enumerate(self.groups)),
+            "caseload: " + ", ".join(f"t{t}-p{p}" for t, p in sorted(self.caseload)),
+            "facilitates: " + ", ".join(f"t{t}-g{g}" for t, g in sorted(self.facilitates)),
+            "joined (latest): "
+            + ", ".join(f"p{p} g{g} h{h}" for (p, g), h in sorted(self.joined.items())),
+            "conversations: " + ", ".join(conv(c) for c in range(len(self.conversations))),
+            "messages: "
+            + ", ".join(
+                f"m{n} in c{m.conversation} by {who(m.author)} h{m.hour}"
+                + (" hidden" if m.hidden else "")
+                + (" reported" if m.reported else "")
+                for n, m in enumerate(self.messages)
+            ),
+            "read cursors: "
+            + ", ".join(f"{r}{p} c{c} up to #{k}" for (r, p, c), k in sorted(self.cursors.items())),
+            "blocks: " + ", ".join(f"p{a} blocks p{b}" for a, b in sorted(self.blocks)),
+            "mutes: " + ", ".join(f"p{p} in c{c}" for c, p in sorted(self.mutes)),
+            "journal: "
+            + ", ".join(
+                f"e{n} by p{e.author} {e.kind}{' shared' if e.shared else ''} h{e.hour}"
+                for n, e in enumerate(self.entries)
+            ),
+            "sessions: "
+            + ", ".join(
+                f"s{n} {s.kind} by t{s.therapist} for "
+                + (f"p{s.participant}" if s.participant is not None else f"g{s.group}")
+                + f" h{s.hour}"
+                + (" cancelled" if s.cancelled else "")
+                + (" +guest" if s.guest else "")
+                for n, s in enumerate(self.sessions)
+            ),
+            "check-in answers: "
+            + ", ".join(f"a{n} by p{p} h{h}" for n, (p, h) in enumerate(self.answers)),
+            "assignments: "
+            + ", ".join(
+                f"a{n} by t{x.therapist} for "
+                + (f"p{x.participant}" if x.participant is not None else f"g{x.group}")
+                + f" {x.status}"
+                for n, x in enumerate(self.tasks)
+            ),
+            "completions: " + ", ".join(f"of a{t} by p{p}" for t, p in self.completions),
+            "care flags: "
+            + ", ".join(
+                f"f{n} p{p}{' seen' if seen else ''}" for n, (p, seen) in enumerate(self.flags)
+            ),
+            f"over HTTP: t{self.http[0]}, p{self.http[1]}",
+        ]
+        return "World(\n  " + "\n  ".join(line for line in lines if not line.endswith(": ")) + ")"
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(repr(self))
+
 
 def _pick(draw, options):
     return options[draw(st.integers(0, len(options) - 1))] if options else None
