@@ -54,7 +54,7 @@ from tests.conftest import PASSWORD, STAFF_TOTP_SECRET, _empty_tables
 from tests.worlds import Built, World, at, build, worlds
 
 BOUNDED = settings(
-    max_examples=12,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
