@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from iop_pwa import access
 from iop_pwa.access import Action
@@ -40,8 +40,8 @@ from iop_pwa.journal import services as journal
 from iop_pwa.journal.models import JournalEntry
 from iop_pwa.journal.policies import JOURNAL_ENTRY
 from iop_pwa.messages import services as messages
-from iop_pwa.messages.models import Conversation, ConversationKind, Message
-from iop_pwa.messages.policies import CONVERSATION, MESSAGE
+from iop_pwa.messages.models import Conversation, ConversationKind, Message, MessageReport
+from iop_pwa.messages.policies import CONVERSATION, GROUP_ROOM, MESSAGE, MESSAGE_REPORT
 from iop_pwa.practice import services as practice
 from iop_pwa.practice.models import Assignment, AssignmentStatus, Completion
 from iop_pwa.practice.policies import ASSIGNMENT, COMPLETION
@@ -493,6 +493,55 @@ def test_conversations_and_messages(run_world, world):
                     {msgs[s.message.id] for s in polled},
                     history,
                 )
+
+    # A room as its facilitators run it, and their moderation queue of reported messages.
+    for reader in rule.readers():
+        user = run.user(reader)
+        for c, cid in enumerate(ids.conversations):
+            conv = world.conversations[c]
+            run.same(
+                "GROUP_ROOM change",
+                reader,
+                f"conversation {c}",
+                GROUP_ROOM.allows(db, user, db.get(Conversation, cid), Action.change),
+                conv.kind == ConversationKind.group and rule.facilitates(reader, conv.group),
+            )
+        for report in db.exec(select(MessageReport)):
+            n = msgs[report.message_id]
+            run.same(
+                "MESSAGE_REPORT change",
+                reader,
+                f"report of message {n}",
+                MESSAGE_REPORT.allows(db, user, report, Action.change),
+                rule.moderates_message(reader, n),
+            )
+    for reader in run.staff():
+        user = run.user(reader)
+        queue = {msgs[row.message.id] for row in messages.open_reports(db, staff=user)}
+        expected = {
+            n
+            for n, m in enumerate(world.messages)
+            if m.reported and rule.facilitates(reader, world.conversations[m.conversation].group)
+        }
+        run.same("moderation queue", reader, "messages", queue, expected)
+        run.same(
+            "moderation count",
+            reader,
+            "reports",
+            messages.open_report_count(db, staff=user),
+            len(expected),
+        )
+        run.subset(
+            "moderation queue",
+            reader,
+            queue,
+            {
+                n
+                for n, mid in enumerate(ids.messages)
+                if MESSAGE.allows(db, user, db.get(Message, mid), Action.change)
+            },
+            lambda n: f"message {n}",
+        )
 
     # Staff read a care-team thread's messages on the participant's timeline.
     for reader in run.staff():

@@ -66,7 +66,7 @@ class Msg:
     author: tuple[str, int]  # ("t", i) a therapist, ("p", i) a participant
     hour: int
     hidden: bool
-    reported: bool = False  # reported by the other peer (direct conversations only)
+    reported: bool = False  # a member reported it (the other peer in a direct conversation)
 
 
 @dataclass
@@ -263,7 +263,7 @@ def worlds(draw) -> World:
         else:  # anyone who is or once was in the room
             authors = everyone
         hidden = conv.kind != ConversationKind.care_team and draw(st.booleans())
-        reported = conv.kind == ConversationKind.direct and draw(st.booleans())
+        reported = conv.kind != ConversationKind.care_team and draw(st.booleans())
         messages.append(Msg(c, _pick(draw, authors), draw(st.integers(0, HOURS)), hidden, reported))
     messages.sort(key=lambda m: m.hour)  # ids grow with time, as they do when people post
 
@@ -480,7 +480,10 @@ def build(db, world: World, password_hash: str, totp_secret: str) -> Built:
         out.messages.append(message_id)
         conv = world.conversations[m.conversation]
         if m.reported:
-            other = conv.peers[1] if m.author == ("p", conv.peers[0]) else conv.peers[0]
+            if conv.kind == ConversationKind.direct:
+                other = conv.peers[1] if m.author == ("p", conv.peers[0]) else conv.peers[0]
+            else:
+                other = 1 if m.author == ("p", 0) else 0
             db.add(
                 MessageReport(message_id=message_id, reporter_id=out.people[other], reason="unkind")
             )
