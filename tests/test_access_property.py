@@ -355,6 +355,15 @@ def test_participant_records_groups_and_care_flags(run_world, world):
             {people[u.id] for u in accounts.caseload(db, staff_id)},
             mine,
         )
+        with run.app.test_request_context():
+            sorted_rows = dashboard.sorted_caseload(db, staff_id)
+        run.same(
+            "dashboard (sorted by need)",
+            reader,
+            "participants",
+            {people[r.participant.id] for r in (*sorted_rows.active, *sorted_rows.alumni)},
+            mine,
+        )
         rows = dashboard.caseload(db, staff_id)
         run.same(
             "dashboard caseload",
