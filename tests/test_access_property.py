@@ -12,7 +12,7 @@ kind to that reader, and the poll's "may ask" say the same, and that all of them
 A failure prints the world (hypothesis' falsifying example) and the disagreements, each as
 "what / reader / object: app said X, the rule says Y".
 
-Try it bite: make `since_joined` in iop_pwa/messages/rules.py return `true()`, or let
+To see it bite, make `since_joined` in iop_pwa/messages/rules.py return `true()`, or let
 `access._participant_record` ignore the caseload, and run this file (see the README).
 """
 
