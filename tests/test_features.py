@@ -38,9 +38,12 @@ def _feature_packages() -> set[str]:
 
 def test_every_feature_package_is_forbidden_to_core_by_the_import_contract():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    [contract] = config["contracts"]
+    by_type = {c["type"]: c for c in config["contracts"]}
+    contract = by_type["forbidden"]
     assert _feature_packages() == set(contract["forbidden_modules"])
     assert not _feature_packages() & set(contract["source_modules"])
+    # And every feature is in the contract that keeps features independent of each other.
+    assert _feature_packages() == set(by_type["independence"]["modules"])
 
 
 def test_every_feature_is_registered_once_by_the_app(app):

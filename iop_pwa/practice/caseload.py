@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import url_for
+from flask_login import current_user
 from sqlmodel import Session, col, select
 
 from iop_pwa.accounts.models import ParticipantStatus, User
 from iop_pwa.features import Fact, TimelineEntry
 from iop_pwa.practice.models import Assignment, Completion, Exercise
+from iop_pwa.practice.policies import ASSIGNMENT
 from iop_pwa.practice.services import reflection_answers
 from iop_pwa.web import local_today
 
@@ -37,9 +39,12 @@ def week_facts(*, db: Session, participants: list[User], now: datetime) -> dict[
 
 
 def timeline(*, db: Session, person: User, before: datetime, limit: int) -> list[TimelineEntry]:
-    """Completions with their reflections, newest first: one query."""
+    """Completions with their reflections, newest first: one query. Each links to its
+    assignment's page where the reader may open it (ASSIGNMENT, asked in the same query: a
+    group's practice opens for its facilitators only)."""
+    opens = ASSIGNMENT.where(current_user).label("opens")
     rows = db.exec(
-        select(Completion, Exercise.title)
+        select(Completion, Exercise.title, opens)
         .join(Assignment, col(Assignment.id) == Completion.assignment_id)
         .join(Exercise, col(Exercise.id) == Assignment.exercise_id)
         .where(Completion.participant_id == person.id, Completion.done_at < before)
@@ -53,9 +58,11 @@ def timeline(*, db: Session, person: User, before: datetime, limit: int) -> list
             key=f"completion:{c.id}",
             title=f"Practised {title}" + (" (filled in later)" if c.late else ""),
             detail=_reflection_words(c),
-            url=url_for("library.manage_assignment", assignment_id=c.assignment_id),
+            url=url_for("library.manage_assignment", assignment_id=c.assignment_id)
+            if may_open
+            else None,
         )
-        for c, title in rows
+        for c, title, may_open in rows
     ]
 
 

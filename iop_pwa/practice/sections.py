@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from flask_login import current_user
+from sqlmodel import Session, col, select
 
 from iop_pwa.accounts.models import ParticipantStatus, User
 from iop_pwa.practice import services
 from iop_pwa.practice.forms import FeedbackForm, pending_key
+from iop_pwa.practice.models import Assignment
+from iop_pwa.practice.policies import ASSIGNMENT
 from iop_pwa.web import local_today
 
 
@@ -39,6 +42,18 @@ def participant_page(*, db: Session, person: User) -> dict:
     return {
         "person": person,
         "summaries": services.summaries(pairs, done, day),
+        # The assignments whose page the therapist may open (ASSIGNMENT; a group's: its
+        # facilitators), one query: the others are shown, as the person's practice, unlinked.
+        "managed": set(
+            db.exec(
+                select(Assignment.id).where(
+                    col(Assignment.id).in_([p.assignment.id for p in pairs]),
+                    ASSIGNMENT.where(current_user),
+                )
+            )
+        )
+        if pairs
+        else set(),
         "completions": recent,
         "titles": {p.assignment.id: p.exercise.title for p in pairs},
         "feedback": services.feedback_for(db, [c.id for c in recent]),
