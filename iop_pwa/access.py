@@ -208,14 +208,6 @@ def may_belong_to(status: ParticipantStatus, group: Group) -> bool:
     return group.is_alumni == (status == ParticipantStatus.alumni)
 
 
-def staff_reaches_participant(db: Session, user: User, participant_id: int | None) -> bool:
-    return user.is_staff and on_caseload(db, user.id, participant_id)
-
-
-def staff_reaches_group(db: Session, user: User, group_id: int | None) -> bool:
-    return user.is_staff and facilitates(db, user.id, group_id)
-
-
 # --- Policies -----------------------------------------------------------------------------------
 
 
