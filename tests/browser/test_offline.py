@@ -133,6 +133,19 @@ def write_entry(page: Page, text: str, mood: str | None = None) -> None:
     expect(page.get_by_label("Your entry", exact=True)).to_have_value("")
 
 
+def write_offline_in_the_journal(page: Page, context, live_server: str, make_user, *texts: str):
+    """A participant whose phone keeps the Journal goes offline and writes `texts` there; the
+    participant (each entry waits in the outbox)."""
+    person = signed_in_participant(page, live_server, make_user)
+    wait_until_controlled(page)
+    visit_and_keep(page, live_server, "/journal")
+    context.set_offline(True)
+    page.goto(live_server + "/journal")
+    for text in texts:
+        write_entry(page, text)
+    return person
+
+
 def check_in(page: Page, mood: str) -> None:
     page.get_by_role("group", name="How are you right now?").get_by_label(mood, exact=True).check()
     page.get_by_role("button", name="Save check-in").click()
@@ -464,14 +477,9 @@ def test_writes_made_offline_wait_survive_a_reload_and_sync_once_in_order(
 def test_items_survive_an_expired_session_and_arrive_once_after_signing_in_again(
     page, context, live_server, make_user, db
 ):
-    person = signed_in_participant(page, live_server, make_user)
-    wait_until_controlled(page)
-    visit_and_keep(page, live_server, "/journal")
-
-    context.set_offline(True)
-    page.goto(live_server + "/journal")
-    write_entry(page, "Written before the session ended.")
-    write_entry(page, "And one more.")
+    person = write_offline_in_the_journal(
+        page, context, live_server, make_user, "Written before the session ended.", "And one more."
+    )
     expect(outbox_count(page)).to_contain_text("2 waiting to sync")
 
     db.exec(delete(LoginSession).where(col(LoginSession.user_id) == person.id))
@@ -516,12 +524,9 @@ def test_a_write_answered_503_stays_on_the_phone_and_is_sent_when_the_server_is_
     """While the database is down the server answers 503 with Retry-After (tests/test_faults.py
     proves it against a real PostgreSQL stopped under load). Here the browser gets that answer:
     the outbox keeps the item waiting, not refused, and sends it once the server answers again."""
-    person = signed_in_participant(page, live_server, make_user)
-    wait_until_controlled(page)
-    visit_and_keep(page, live_server, "/journal")
-    context.set_offline(True)
-    page.goto(live_server + "/journal")
-    write_entry(page, "Written while the records were down.")
+    person = write_offline_in_the_journal(
+        page, context, live_server, make_user, "Written while the records were down."
+    )
     expect(outbox_count(page)).to_contain_text("1 waiting to sync")
 
     refused: list[str] = []
@@ -903,13 +908,9 @@ def test_going_back_online_flushes_the_outbox_once_at_a_time(
     flush asked for while one runs is run once after it, not once per request."""
     traffic = OutboxTraffic(app.wsgi_app)
     app.wsgi_app = traffic
-    person = signed_in_participant(page, live_server, make_user)
-    wait_until_controlled(page)
-    visit_and_keep(page, live_server, "/journal")
-    context.set_offline(True)
-    page.goto(live_server + "/journal")
-    write_entry(page, "First, on the bus.")
-    write_entry(page, "Second, still offline.")
+    person = write_offline_in_the_journal(
+        page, context, live_server, make_user, "First, on the bus.", "Second, still offline."
+    )
     expect(outbox_count(page)).to_contain_text("2 waiting to sync")
 
     context.set_offline(False)  # the `online` event and Background Sync both flush
@@ -927,12 +928,9 @@ def test_taps_on_sync_now_during_a_flush_make_one_more_flush_not_one_each(
 ):
     """The session ended meanwhile, so every flush asks the server and keeps the items: three
     taps while one flush runs give that flush and one more, run after it."""
-    person = signed_in_participant(page, live_server, make_user)
-    wait_until_controlled(page)
-    visit_and_keep(page, live_server, "/journal")
-    context.set_offline(True)
-    page.goto(live_server + "/journal")
-    write_entry(page, "Waiting for a signal.")
+    person = write_offline_in_the_journal(
+        page, context, live_server, make_user, "Waiting for a signal."
+    )
     db.exec(delete(LoginSession).where(col(LoginSession.user_id) == person.id))
     db.commit()
     traffic = OutboxTraffic(app.wsgi_app)
